@@ -1,0 +1,662 @@
+"""``decide(state, command, now, policy)``: where every command is validated.
+
+It returns :class:`Accepted` with the new events, or a :class:`Rejection` with a
+stable code and a message for people. It never raises for a bad command, and it is
+pure: event ids are derived from the case id, the command id and the event's index,
+so deciding the same command twice gives byte-identical events, and a retried append
+of them is an idempotent no-op in the event store.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from . import commands as c
+from . import events as ev
+from .events import Event
+from .policy import Deadline, DeadlineKind, DeadlinePolicy
+from .state import CaseState, Stage, evolve
+from .values import Frozen, Rating, Unit
+
+EVENT_ID_NAMESPACE = uuid.UUID("5b0c7a52-3d2c-4bb6-9a53-6f1d5c0e9a11")
+
+
+class Rejection(Frozen):
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class Accepted(Frozen):
+    events: tuple[Event, ...]
+    duplicate: bool = False  # the command_id was seen before; these are the first events
+
+
+Decision = Accepted | Rejection
+
+# Codes are part of the public contract (README); messages may be reworded.
+CODES: dict[str, str] = {
+    "case_not_registered": "the case does not exist yet; register_petition first",
+    "case_already_registered": "register_petition was already done for this case",
+    "case_closed": "the case is closed; nothing more can be recorded",
+    "final_no_further_review": "the matter is final after re-review (不再受理)",
+    "wrong_stage": "the command is not allowed in the case's current stage",
+    "timestamp_in_future": "the command's issued_at is ahead of the engine's clock",
+    "received_in_future": "the intake's received_at is ahead of the engine's clock",
+    "unit_outside_jurisdiction": "the unit's jurisdiction does not cover the case's place",
+    "not_the_receiving_unit": "only the unit the case was routed to may do this",
+    "already_acknowledged": "receipt was already acknowledged",
+    "objection_window_closed": "the objection period (working days) has passed",
+    "mediation_requires_consent": "mediation needs the consent of both parties (Art 33)",
+    "mediation_in_progress": "a mediation is in progress; record its result first",
+    "no_mediation_in_progress": "there is no mediation in progress to record",
+    "hearing_in_future": "a hearing can be recorded only after it was held",
+    "extension_already_used": "the handling period can be extended only once (Art 34)",
+    "extension_too_long": "the extension is longer than the policy allows (Art 34)",
+    "handling_deadline_passed": "an extension must be approved before the period ends",
+    "already_at_conference": "the case is already before the joint conference",
+    "escalation_reason_not_met": "the stated escalation reason does not hold for this case",
+    "no_implementation_pending": "there is no supported decision waiting for implementation",
+    "not_awaiting_rating": "there is no written reply waiting for a rating",
+    "already_rated": "the petitioner has already rated this reply",
+    "evaluation_window_closed": "the satisfaction evaluation window has passed",
+    "review_window_closed": "the review request window has passed (Art 35)",
+    "re_review_window_closed": "the re-review request window has passed (Art 36)",
+    "no_review_after_agreement": "a mediation or settlement agreement is not reviewed",
+    "review_unit_wrong_level": "the request goes to the unit one level above (Arts 35, 36)",
+    "no_higher_level": "there is no level above the deciding unit",
+    "review_already_decided": "the review was already decided",
+    "review_not_decided": "the review must be decided before it is replied",
+    "no_open_deadline": "no such deadline is open",
+    "deadline_already_missed": "the deadline was already recorded as missed",
+    "deadline_not_due": "the deadline has not expired yet",
+}
+
+
+def _reject(code: str, detail: str | None = None) -> Rejection:
+    return Rejection(code=code, message=f"{CODES[code]} ({detail})" if detail else CODES[code])
+
+
+class _Ctx:
+    """One decision in progress: emitted events are folded as they are made."""
+
+    def __init__(
+        self, state: CaseState, cmd: c.CommandBase, now: datetime, policy: DeadlinePolicy
+    ) -> None:
+        self.state = state
+        self.cmd = cmd
+        self.now = now
+        self.policy = policy
+        self.today = policy.local_date(now)
+        self.events: list[Event] = []
+        self.case_id = cmd.case_id if isinstance(cmd, c.RegisterPetition) else state.case_id
+        assert self.case_id is not None  # decide() checked the case exists
+
+    def emit(
+        self,
+        cls: type[ev.EventBase],
+        opened: tuple[Deadline, ...] = (),
+        closed: tuple[DeadlineKind, ...] = (),
+        **fields: Any,
+    ) -> None:
+        event = cls(
+            event_id=event_id(self.case_id, self.cmd.command_id, len(self.events)),
+            case_id=self.case_id,
+            occurred_at=self.now,
+            day=self.today,
+            actor=self.cmd.actor,
+            causation_id=self.cmd.command_id,
+            correlation_id=self.state.correlation_id
+            or self.cmd.correlation_id
+            or self.cmd.command_id,
+            deadlines_opened=opened,
+            deadlines_closed=tuple(k for k in closed if k in self.state.deadlines),
+            **fields,
+        )
+        self.events.append(event)  # type: ignore[arg-type]
+        self.state = evolve(self.state, event)  # type: ignore[arg-type]
+
+    def days(self, kind: DeadlineKind, days: int) -> Deadline:
+        return self.policy.calendar_deadline(kind, self.today, days)
+
+    def close_case(self, reason: str) -> None:
+        self.emit(ev.CaseClosed, closed=tuple(self.state.deadlines), reason=reason)
+
+    def stage(self, *allowed: Stage) -> Rejection | None:
+        if self.state.stage in allowed:
+            return None
+        return _reject(
+            "wrong_stage",
+            f"{self.cmd.kind} is allowed when the case is "  # type: ignore[attr-defined]
+            f"{' or '.join(s.value for s in allowed)}; it is {self.state.stage.value}",
+        )
+
+    def window(self, kind: DeadlineKind, code: str, since: str) -> Rejection | None:
+        """Reject when the window is not open or has run out (its timer may not have fired)."""
+        d = self.state.deadlines.get(kind)
+        if d is not None and self.now < d.due_at:
+            return None
+        detail = f"{since}; the window ended {d.due.isoformat()}" if d else since
+        return _reject(code, detail)
+
+
+def event_id(case_id: str, command_id: str, index: int) -> uuid.UUID:
+    return uuid.uuid5(EVENT_ID_NAMESPACE, f"{case_id}/{command_id}/{index}")
+
+
+def decide(
+    state: CaseState, command: c.CommandBase, now: datetime, policy: DeadlinePolicy
+) -> Decision:
+    prior = state.commands.get(command.command_id)
+    if prior is not None:
+        return Accepted(events=prior, duplicate=True)
+    if command.issued_at > now + timedelta(seconds=policy.max_clock_skew_seconds):
+        return _reject(
+            "timestamp_in_future",
+            f"issued_at {command.issued_at.isoformat()}, engine time {now.isoformat()}",
+        )
+    kind: str = command.kind  # type: ignore[attr-defined]
+    if state.stage is Stage.NEW and kind != "register_petition":
+        return _reject("case_not_registered")
+    if state.stage is Stage.CLOSED and kind != "report_implementation":
+        if state.final and kind in ("request_review", "request_re_review"):
+            return _reject("final_no_further_review", f"final since {state.closed_on}")
+        if kind != "register_petition":
+            return _reject("case_closed", f"closed {state.closed_on}: {state.closed_reason}")
+    ctx = _Ctx(state, command, now, policy)
+    rejection = _HANDLERS[kind](ctx, command)
+    if rejection is not None:
+        return rejection
+    return Accepted(events=tuple(ctx.events))
+
+
+def rejected_event(
+    state: CaseState,
+    command: c.CommandBase,
+    rejection: Rejection,
+    now: datetime,
+    policy: DeadlinePolicy,
+) -> ev.CommandRejected:
+    """The event that records a rejected fire-and-forget command (a Temporal signal).
+
+    Only meaningful once the case exists: before registration there is no stream.
+    """
+    case_id = state.case_id
+    if case_id is None:
+        raise ValueError("a rejection is recorded on a registered case only")
+    return ev.CommandRejected(
+        event_id=event_id(case_id, command.command_id, 0),
+        case_id=case_id,
+        occurred_at=now,
+        day=policy.local_date(now),
+        actor=command.actor,
+        causation_id=command.command_id,
+        correlation_id=state.correlation_id or command.correlation_id or command.command_id,
+        command_kind=command.kind,  # type: ignore[attr-defined]
+        code=rejection.code,
+        message=rejection.message,
+    )
+
+
+# ---- handlers: one per command kind ----------------------------------------------
+# Each returns a Rejection, or None after emitting its events through the context.
+
+Handler = Callable[[_Ctx, Any], Rejection | None]
+_HANDLERS: dict[str, Handler] = {}
+
+
+def _handles(kind: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        _HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+def _covers(x: _Ctx, unit: Unit) -> Rejection | None:
+    place = x.state.jurisdiction
+    assert place is not None
+    if unit.jurisdiction.contains(place):
+        return None
+    return _reject(
+        "unit_outside_jurisdiction",
+        f"{unit.name} is in {unit.jurisdiction}; the case is in {place}",
+    )
+
+
+def _receiving_unit(x: _Ctx) -> Rejection | None:
+    unit = x.state.handling_unit
+    if unit is not None and x.cmd.actor.unit == unit.name:
+        return None
+    return _reject(
+        "not_the_receiving_unit",
+        f"the case is with {unit.name if unit else 'no unit'}; actor is {x.cmd.actor.unit}",
+    )
+
+
+@_handles("register_petition")
+def _register(x: _Ctx, cmd: c.RegisterPetition) -> Rejection | None:
+    if x.state.stage is not Stage.NEW:
+        return _reject("case_already_registered", f"registered {x.state.registered_on}")
+    skew = timedelta(seconds=x.policy.max_clock_skew_seconds)
+    if cmd.intake.received_at > x.now + skew:
+        return _reject("received_in_future", f"received_at {cmd.intake.received_at.isoformat()}")
+    received = x.policy.local_date(cmd.intake.received_at)
+    routing = x.policy.calendar_deadline(DeadlineKind.ROUTING, received, x.policy.routing_days)
+    x.emit(ev.PetitionRegistered, opened=(routing,), intake=cmd.intake)
+    return None
+
+
+def _route(x: _Ctx, cmd: c.TransferPetition | c.AssignPetition) -> Rejection | None:
+    if r := x.stage(Stage.REGISTERED) or _covers(x, cmd.to_unit):
+        return r
+    opened = (
+        x.days(DeadlineKind.NOTIFICATION, x.policy.notification_days),
+        x.policy.working_deadline(DeadlineKind.OBJECTION, x.today, x.policy.objection_working_days),
+    )
+    if isinstance(cmd, c.AssignPetition):
+        x.emit(
+            ev.PetitionAssigned,
+            opened=opened,
+            closed=(DeadlineKind.ROUTING,),
+            unit=cmd.to_unit,
+            due_days=cmd.due_days,
+        )
+    else:
+        x.emit(
+            ev.PetitionTransferred, opened=opened, closed=(DeadlineKind.ROUTING,), unit=cmd.to_unit
+        )
+    return None
+
+
+_handles("transfer_petition")(_route)
+_handles("assign_petition")(_route)
+
+
+@_handles("divert_petition")
+def _divert(x: _Ctx, cmd: c.DivertPetition) -> Rejection | None:
+    if r := x.stage(Stage.REGISTERED, Stage.ROUTED):
+        return r
+    x.emit(ev.PetitionDiverted, destination=cmd.destination, note=cmd.note)
+    x.close_case("diverted")
+    return None
+
+
+@_handles("not_accept_petition")
+def _not_accept(x: _Ctx, cmd: c.NotAcceptPetition) -> Rejection | None:
+    if r := x.stage(Stage.REGISTERED, Stage.ROUTED):
+        return r
+    x.emit(ev.PetitionNotAccepted, reason=cmd.reason, detail=cmd.detail)
+    x.close_case("not_accepted")
+    return None
+
+
+@_handles("acknowledge_receipt")
+def _acknowledge(x: _Ctx, cmd: c.AcknowledgeReceipt) -> Rejection | None:
+    if r := x.stage(Stage.ROUTED, Stage.HANDLING, Stage.CONFERENCE) or _receiving_unit(x):
+        return r
+    if x.state.acknowledged:
+        return _reject("already_acknowledged")
+    x.emit(ev.ReceiptAcknowledged, closed=(DeadlineKind.NOTIFICATION,))
+    return None
+
+
+@_handles("accept_petition")
+def _accept(x: _Ctx, cmd: c.AcceptPetition) -> Rejection | None:
+    if r := x.stage(Stage.ROUTED) or _receiving_unit(x):
+        return r
+    days = x.state.assigned_days or x.policy.handling_days
+    assert x.state.handling_unit is not None
+    x.emit(
+        ev.PetitionAccepted,
+        opened=(x.days(DeadlineKind.HANDLING, days),),
+        closed=(DeadlineKind.OBJECTION,),
+        unit=x.state.handling_unit,
+    )
+    return None
+
+
+@_handles("object_to_routing")
+def _object(x: _Ctx, cmd: c.ObjectToRouting) -> Rejection | None:
+    if r := x.stage(Stage.ROUTED) or _receiving_unit(x):
+        return r
+    objection = x.state.deadlines.get(DeadlineKind.OBJECTION)
+    since = f"routed {objection.start}" if objection else "the conference routed it"
+    if r := x.window(DeadlineKind.OBJECTION, "objection_window_closed", since):
+        return r
+    assert x.state.handling_unit is not None
+    x.emit(
+        ev.RoutingObjected,
+        opened=(x.days(DeadlineKind.ROUTING, x.policy.routing_days),),
+        closed=(DeadlineKind.OBJECTION, DeadlineKind.NOTIFICATION),
+        unit=x.state.handling_unit,
+        reason=cmd.reason,
+    )
+    return None
+
+
+@_handles("start_mediation")
+def _start_mediation(x: _Ctx, cmd: c.StartMediation) -> Rejection | None:
+    if r := x.stage(Stage.HANDLING):
+        return r
+    if x.state.mediation == "in_progress":
+        return _reject("mediation_in_progress")
+    if not (cmd.petitioner_consents and cmd.other_party_consents):
+        return _reject(
+            "mediation_requires_consent",
+            f"petitioner_consents={cmd.petitioner_consents}, "
+            f"other_party_consents={cmd.other_party_consents}",
+        )
+    x.emit(ev.MediationStarted, mediator=cmd.mediator, settlement=cmd.settlement)
+    return None
+
+
+@_handles("record_mediation")
+def _record_mediation(x: _Ctx, cmd: c.RecordMediation) -> Rejection | None:
+    if r := x.stage(Stage.HANDLING):
+        return r
+    if x.state.mediation != "in_progress":
+        return _reject("no_mediation_in_progress")
+    if not cmd.agreed:
+        x.emit(ev.MediationRecorded, agreed=False)
+        return None
+    # An agreement settles the matter: no written decision, no review; it is still rated.
+    x.emit(
+        ev.MediationRecorded,
+        opened=(x.days(DeadlineKind.EVALUATION, x.policy.evaluation_days),),
+        closed=(DeadlineKind.HANDLING, DeadlineKind.SUPERVISION, DeadlineKind.NOTIFICATION),
+        agreed=True,
+        agreement=cmd.agreement,
+    )
+    return None
+
+
+@_handles("record_hearing")
+def _record_hearing(x: _Ctx, cmd: c.RecordHearing) -> Rejection | None:
+    if r := x.stage(Stage.HANDLING, Stage.RE_REVIEW):
+        return r
+    if cmd.held_to > x.today:
+        return _reject("hearing_in_future", f"held_to {cmd.held_to}, today {x.today}")
+    opened: tuple[Deadline, ...] = ()
+    decision = x.state.deadlines.get(DeadlineKind.RE_REVIEW_DECISION)
+    if x.state.stage is Stage.RE_REVIEW and decision is not None and not decision.missed:
+        # Art 36: hearing time does not count toward the re-review period.
+        opened = (x.policy.extended(decision, cmd.days),)
+    x.emit(
+        ev.HearingRecorded,
+        opened=opened,
+        held_from=cmd.held_from,
+        held_to=cmd.held_to,
+        summary=cmd.summary,
+    )
+    return None
+
+
+@_handles("extend_handling")
+def _extend(x: _Ctx, cmd: c.ExtendHandling) -> Rejection | None:
+    if r := x.stage(Stage.HANDLING, Stage.CONFERENCE):
+        return r
+    handling = x.state.deadlines.get(DeadlineKind.HANDLING)
+    if handling is None:
+        return _reject("wrong_stage", "the handling period has not started")
+    if x.state.extension_days_used:
+        return _reject("extension_already_used", f"{x.state.extension_days_used} days granted")
+    if cmd.days > x.policy.max_extension_days:
+        return _reject(
+            "extension_too_long", f"asked {cmd.days} days, at most {x.policy.max_extension_days}"
+        )
+    if handling.missed or x.now >= handling.due_at:
+        return _reject("handling_deadline_passed", f"the period ended {handling.due}")
+    x.emit(
+        ev.HandlingExtended,
+        opened=(x.policy.extended(handling, cmd.days),),
+        days=cmd.days,
+        reason=cmd.reason,
+        approved_by=cmd.approved_by,
+    )
+    return None
+
+
+@_handles("escalate_to_conference")
+def _escalate(x: _Ctx, cmd: c.EscalateToConference) -> Rejection | None:
+    if x.state.stage is Stage.CONFERENCE:
+        return _reject("already_at_conference")
+    if r := x.stage(Stage.REGISTERED, Stage.ROUTED, Stage.HANDLING):
+        return r
+    holds = {
+        "competence_dispute": x.state.stage in (Stage.REGISTERED, Stage.ROUTED),
+        "mediation_failed": x.state.mediation == "failed",
+        "major_or_urgent": True,
+        "overdue_supervision": x.state.overdue,
+    }[cmd.reason.value]
+    if not holds:
+        return _reject(
+            "escalation_reason_not_met",
+            f"{cmd.reason.value} with stage={x.state.stage.value}, "
+            f"mediation={x.state.mediation}, overdue={x.state.overdue}",
+        )
+    x.emit(ev.EscalatedToConference, reason=cmd.reason, note=cmd.note)
+    return None
+
+
+@_handles("record_conference_decision")
+def _conference_decision(x: _Ctx, cmd: c.RecordConferenceDecision) -> Rejection | None:
+    if r := x.stage(Stage.CONFERENCE) or _covers(x, cmd.lead_unit):
+        return r
+    opened: list[Deadline] = []
+    closed: tuple[DeadlineKind, ...] = ()
+    if cmd.correction_days:
+        opened.append(x.days(DeadlineKind.SUPERVISION, cmd.correction_days))
+    if x.state.accepted_on is None:
+        # The conference routed the case: the lead unit must still accept and notify.
+        opened.append(x.days(DeadlineKind.NOTIFICATION, x.policy.notification_days))
+        closed = (DeadlineKind.ROUTING, DeadlineKind.OBJECTION)
+    x.emit(
+        ev.ConferenceDecided,
+        opened=tuple(opened),
+        closed=closed,
+        lead_unit=cmd.lead_unit,
+        plan=cmd.plan,
+        supervise=cmd.supervise,
+    )
+    return None
+
+
+@_handles("issue_decision")
+def _issue_decision(x: _Ctx, cmd: c.IssueDecision) -> Rejection | None:
+    if r := x.stage(Stage.HANDLING):
+        return r
+    if x.state.mediation == "in_progress":
+        return _reject("mediation_in_progress")
+    x.emit(
+        ev.DecisionIssued,
+        opened=(
+            x.days(DeadlineKind.EVALUATION, x.policy.evaluation_days),
+            x.days(DeadlineKind.REVIEW_REQUEST, x.policy.review_request_days),
+        ),
+        closed=(DeadlineKind.HANDLING, DeadlineKind.SUPERVISION, DeadlineKind.NOTIFICATION),
+        outcome=cmd.outcome,
+        decision=cmd.decision,
+        legal_basis=cmd.legal_basis,
+    )
+    return None
+
+
+@_handles("report_implementation")
+def _report_implementation(x: _Ctx, cmd: c.ReportImplementation) -> Rejection | None:
+    if x.state.closed_reason == "withdrawn":
+        return _reject("case_closed", "withdrawn")
+    if not x.state.implementation_pending:
+        return _reject("no_implementation_pending", f"decision={x.state.decision}")
+    x.emit(ev.ImplementationReported, report=cmd.report)
+    return None
+
+
+def _close_if_settled(x: _Ctx) -> None:
+    """After a reply, the case closes once no rating or review request can still come."""
+    s = x.state
+    if s.stage is Stage.REPLIED and not (
+        {DeadlineKind.EVALUATION, DeadlineKind.REVIEW_REQUEST} & s.deadlines.keys()
+    ):
+        x.close_case("resolved")
+
+
+@_handles("record_rating")
+def _record_rating(x: _Ctx, cmd: c.RecordRating) -> Rejection | None:
+    if x.state.rating is not None:
+        return _reject("already_rated", f"rated {x.state.rating.value}")
+    if x.state.replied_on is None:
+        return _reject("not_awaiting_rating", "no written reply has been given yet")
+    if r := x.window(
+        DeadlineKind.EVALUATION, "evaluation_window_closed", f"replied {x.state.replied_on}"
+    ):
+        return r
+    content = cmd.rating in (Rating.SATISFIED, Rating.BASICALLY_SATISFIED)
+    closed = (DeadlineKind.EVALUATION,)
+    if content and x.state.stage is Stage.REPLIED:
+        closed += (DeadlineKind.REVIEW_REQUEST,)  # resolved and evaluated: S6
+    x.emit(ev.SatisfactionRated, closed=closed, rating=cmd.rating)
+    _close_if_settled(x)
+    return None
+
+
+def _request_appeal(
+    x: _Ctx, cmd: c.RequestReview | c.RequestReReview, level: int
+) -> Rejection | None:
+    if level == 1:
+        stage, window, code, since = (
+            Stage.REPLIED,
+            DeadlineKind.REVIEW_REQUEST,
+            "review_window_closed",
+            f"reply received {x.state.replied_on}",
+        )
+        below, decision_kind, days = (
+            x.state.handling_unit,
+            DeadlineKind.REVIEW_DECISION,
+            x.policy.review_decision_days,
+        )
+    else:
+        stage, window, code, since = (
+            Stage.REVIEW_REPLIED,
+            DeadlineKind.RE_REVIEW_REQUEST,
+            "re_review_window_closed",
+            f"review reply received {x.state.review_replied_on}",
+        )
+        below, decision_kind, days = (
+            x.state.review_unit,
+            DeadlineKind.RE_REVIEW_DECISION,
+            x.policy.re_review_decision_days,
+        )
+    if r := x.stage(stage):
+        return r
+    if level == 1 and x.state.mediation == "agreed":
+        return _reject("no_review_after_agreement")
+    if r := x.window(window, code, since):
+        return r
+    assert below is not None
+    above = below.jurisdiction.up()
+    if above is None:
+        return _reject(
+            "no_higher_level", f"{below.name} is at {below.jurisdiction.level.value} level"
+        )
+    if cmd.review_unit.jurisdiction != above:
+        return _reject(
+            "review_unit_wrong_level",
+            f"{below.name} is in {below.jurisdiction}, so the request goes to a unit in {above}; "
+            f"{cmd.review_unit.name} is in {cmd.review_unit.jurisdiction}",
+        )
+    x.emit(
+        ev.ReviewRequested,
+        opened=(x.days(decision_kind, days),),
+        closed=(window,),
+        level=level,
+        review_unit=cmd.review_unit,
+        reasons=cmd.reasons,
+    )
+    return None
+
+
+def _decide_appeal(x: _Ctx, cmd: c.DecideReview | c.DecideReReview, level: int) -> Rejection | None:
+    if r := x.stage(Stage.REVIEW if level == 1 else Stage.RE_REVIEW):
+        return r
+    if x.state.review_decided:
+        return _reject("review_already_decided")
+    kind = DeadlineKind.REVIEW_DECISION if level == 1 else DeadlineKind.RE_REVIEW_DECISION
+    x.emit(
+        ev.ReviewDecided,
+        closed=(kind,),
+        level=level,
+        outcome=cmd.outcome,
+        decision=cmd.decision,
+        legal_basis=cmd.legal_basis,
+    )
+    return None
+
+
+def _reply_appeal(x: _Ctx, level: int) -> Rejection | None:
+    if r := x.stage(Stage.REVIEW if level == 1 else Stage.RE_REVIEW):
+        return r
+    if not x.state.review_decided:
+        return _reject("review_not_decided")
+    if level == 1:
+        window = x.days(DeadlineKind.RE_REVIEW_REQUEST, x.policy.re_review_request_days)
+        x.emit(ev.ReviewReplied, opened=(window,), level=1)
+    else:
+        x.emit(ev.ReviewReplied, level=2)
+        x.close_case("final")
+    return None
+
+
+_handles("request_review")(lambda x, cmd: _request_appeal(x, cmd, 1))
+_handles("request_re_review")(lambda x, cmd: _request_appeal(x, cmd, 2))
+_handles("decide_review")(lambda x, cmd: _decide_appeal(x, cmd, 1))
+_handles("decide_re_review")(lambda x, cmd: _decide_appeal(x, cmd, 2))
+_handles("reply_review")(lambda x, cmd: _reply_appeal(x, 1))
+_handles("reply_re_review")(lambda x, cmd: _reply_appeal(x, 2))
+
+
+@_handles("withdraw_petition")
+def _withdraw(x: _Ctx, cmd: c.WithdrawPetition) -> Rejection | None:
+    x.emit(ev.PetitionWithdrawn, reason=cmd.reason)
+    x.close_case("withdrawn")
+    return None
+
+
+@_handles("expire_deadline")
+def _expire(x: _Ctx, cmd: c.ExpireDeadline) -> Rejection | None:
+    d = x.state.deadlines.get(cmd.deadline)
+    if d is None:
+        return _reject("no_open_deadline", cmd.deadline.value)
+    if d.missed:
+        return _reject("deadline_already_missed", f"{d.kind.value} due {d.due}")
+    if x.now < d.due_at:
+        return _reject("deadline_not_due", f"{d.kind.value} expires {d.due_at.isoformat()}")
+    if d.kind.is_obligation:
+        x.emit(
+            ev.DeadlineMissed,
+            deadline=d.kind,
+            due=d.due,
+            supervised=x.policy.supervise_when_overdue,
+        )
+        if (
+            d.kind is DeadlineKind.HANDLING
+            and x.policy.escalate_overdue_handling_to_conference
+            and x.state.stage is Stage.HANDLING
+        ):
+            x.emit(ev.EscalatedToConference, reason="overdue_supervision", note="automatic")
+        return None
+    x.emit(ev.WindowClosed, closed=(d.kind,), deadline=d.kind, due=d.due)
+    if d.kind in (DeadlineKind.REVIEW_REQUEST, DeadlineKind.RE_REVIEW_REQUEST):
+        x.close_case("resolved")  # no appeal came: the last reply stands
+    else:
+        _close_if_settled(x)
+    return None
+
+
+_MISSING = set(c.COMMAND_TYPES) - set(_HANDLERS)
+assert not _MISSING, f"commands without a handler: {_MISSING}"

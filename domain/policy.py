@@ -1,0 +1,161 @@
+"""Deadline policy: the regulation's periods as values, and how due dates are counted.
+
+``decide`` is the only caller that computes due dates; the workflow only sets timers
+for the ``due_at`` instants it finds in the state.
+
+Counting follows Civil Code Arts 200-204 by default: the start day is not counted,
+and a period whose last day is not a working day (a public holiday or a rest day
+that is not an adjusted working day) runs to the next working day. Working-day
+periods (the 5-day objection, Art 23) count only working days.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from enum import StrEnum
+from functools import lru_cache
+from typing import Literal
+
+import chinese_calendar
+from pydantic import Field
+
+from .values import Frozen, Jurisdiction
+
+
+class DeadlineKind(StrEnum):
+    # obligations of a unit: when missed, the case is overdue and reminded (催办)
+    ROUTING = "routing"  # register and route, 15 days (Art 22)
+    NOTIFICATION = "notification"  # tell the petitioner it was received, 15 days (Art 23)
+    HANDLING = "handling"  # 60 days from acceptance (Art 34), +1 extension
+    SUPERVISION = "supervision"  # correction deadline set by the joint conference
+    REVIEW_DECISION = "review_decision"  # 30 days from the review request (Art 35)
+    RE_REVIEW_DECISION = "re_review_decision"  # 30 days from the request (Art 36)
+    # windows of the petitioner or a unit: when they pass, the chance is gone
+    OBJECTION = "objection"  # 5 working days to object to a transfer (Art 23)
+    EVALUATION = "evaluation"  # satisfaction rating (Art 21)
+    REVIEW_REQUEST = "review_request"  # 30 days from the reply (Art 35)
+    RE_REVIEW_REQUEST = "re_review_request"  # 30 days from the review reply (Art 36)
+
+    @property
+    def is_obligation(self) -> bool:
+        return self in _OBLIGATIONS
+
+
+_OBLIGATIONS = frozenset(
+    {
+        DeadlineKind.ROUTING,
+        DeadlineKind.NOTIFICATION,
+        DeadlineKind.HANDLING,
+        DeadlineKind.SUPERVISION,
+        DeadlineKind.REVIEW_DECISION,
+        DeadlineKind.RE_REVIEW_DECISION,
+    }
+)
+
+
+class Deadline(Frozen):
+    kind: DeadlineKind
+    start: date  # the day of the triggering event (not counted)
+    due: date  # the last day
+    due_at: datetime  # the instant it expires: the end of ``due``, local time
+    counting: Literal["calendar", "working"] = "calendar"
+    missed: bool = False
+
+
+class DeadlinePolicy(Frozen):
+    """Defaults of the 2022 regulation. Provinces override them per jurisdiction."""
+
+    routing_days: int = Field(15, ge=1)
+    notification_days: int = Field(15, ge=1)
+    objection_working_days: int = Field(5, ge=1)
+    handling_days: int = Field(60, ge=1)
+    max_extension_days: int = Field(30, ge=0)
+    evaluation_days: int = Field(30, ge=1)
+    review_request_days: int = Field(30, ge=1)
+    review_decision_days: int = Field(30, ge=1)
+    re_review_request_days: int = Field(30, ge=1)
+    re_review_decision_days: int = Field(30, ge=1)
+    # Civil Code Art 203: a period ending on a holiday runs to the next working day.
+    roll_to_working_day: bool = True
+    # "cn": China's official holidays and adjusted working days; "weekends": Mon-Fri.
+    holiday_calendar: Literal["cn", "weekends"] = "cn"
+    # Beijing time. Days are counted in this offset, whatever the server's clock zone.
+    utc_offset_hours: int = Field(8, ge=-12, le=14)
+    # What happens when a unit misses an obligation deadline (Arts 38-40).
+    supervise_when_overdue: bool = True
+    escalate_overdue_handling_to_conference: bool = False
+    # How far a command's own timestamp may run ahead of the engine's clock.
+    max_clock_skew_seconds: int = Field(300, ge=0)
+
+    # ---- counting -------------------------------------------------------------
+
+    @property
+    def tz(self) -> timezone:
+        return timezone(timedelta(hours=self.utc_offset_hours))
+
+    def local_date(self, instant: datetime) -> date:
+        return instant.astimezone(self.tz).date()
+
+    def is_working_day(self, day: date) -> bool:
+        if self.holiday_calendar == "cn":
+            return _cn_working_day(day)
+        return day.weekday() < 5
+
+    def _deadline(
+        self, kind: DeadlineKind, start: date, due: date, counting: Literal["calendar", "working"]
+    ) -> Deadline:
+        end = datetime.combine(due + timedelta(days=1), time(0), tzinfo=self.tz)
+        return Deadline(
+            kind=kind, start=start, due=due, due_at=end.astimezone(UTC), counting=counting
+        )
+
+    def calendar_deadline(self, kind: DeadlineKind, start: date, days: int) -> Deadline:
+        due = start + timedelta(days=days)
+        if self.roll_to_working_day:
+            while not self.is_working_day(due):
+                due += timedelta(days=1)
+        return self._deadline(kind, start, due, "calendar")
+
+    def working_deadline(self, kind: DeadlineKind, start: date, days: int) -> Deadline:
+        due, counted = start, 0
+        while counted < days:
+            due += timedelta(days=1)
+            if self.is_working_day(due):
+                counted += 1
+        return self._deadline(kind, start, due, "working")
+
+    def extended(self, deadline: Deadline, days: int) -> Deadline:
+        """The same deadline with ``days`` more calendar days, rolled like any period end."""
+        moved = self.calendar_deadline(deadline.kind, deadline.due, days)
+        return moved.model_copy(update={"start": deadline.start})
+
+
+@lru_cache(maxsize=4096)
+def _cn_working_day(day: date) -> bool:
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        # The package knows the years whose State Council notice has been published.
+        # Beyond them only weekends are known; the next package release adds the year.
+        return day.weekday() < 5
+
+
+class PolicyBook(Frozen):
+    """The default policy and per-jurisdiction overrides, most specific path wins.
+
+    ``overrides`` maps a jurisdiction path joined with ``/`` (``"新疆维吾尔自治区/喀什地区"``)
+    to the fields it changes.
+    """
+
+    default: DeadlinePolicy = DeadlinePolicy()
+    overrides: Mapping[str, Mapping[str, object]] = Field(default_factory=dict)
+
+    def for_jurisdiction(self, jurisdiction: Jurisdiction) -> DeadlinePolicy:
+        path = jurisdiction.path
+        changes: dict[str, object] = {}
+        for depth in range(1, len(path) + 1):
+            changes.update(self.overrides.get("/".join(path[:depth]), {}))
+        if not changes:
+            return self.default
+        return DeadlinePolicy.model_validate({**self.default.model_dump(), **changes})
