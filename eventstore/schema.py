@@ -1,0 +1,154 @@
+"""The events table and its versioned migrations (SQLite and PostgreSQL).
+
+Migrations are plain, numbered DDL per dialect, applied in order inside one
+transaction and recorded in ``schema_migrations``; running ``migrate`` again applies
+nothing. On PostgreSQL an advisory lock keeps two processes from migrating at once.
+
+Production: the application role should own nothing and hold only what it uses::
+
+    GRANT SELECT, INSERT ON events TO petitionflow_app;
+    REVOKE UPDATE, DELETE, TRUNCATE ON events FROM petitionflow_app;
+
+The triggers below stop even the owner; the grants stop a role that could drop them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+# The shape the queries use. The DDL that creates it is in MIGRATIONS below; on
+# PostgreSQL the table also has tx_id (the writing transaction, for read_all).
+events = Table(
+    "events",
+    metadata,
+    Column("position", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("stream_id", String, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("event_id", String, nullable=False),
+    Column("type", String, nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("data", JSON().with_variant(JSONB, "postgresql"), nullable=False),
+    Column("metadata", JSON().with_variant(JSONB, "postgresql"), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("prev_hash", String, nullable=False),
+    Column("hash", String, nullable=False),
+)
+
+APPEND_ONLY_MESSAGE = "petitionflow events are append-only"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    sqlite: tuple[str, ...]
+    postgresql: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "events table",
+        sqlite=(
+            """CREATE TABLE events (
+                position INTEGER PRIMARY KEY AUTOINCREMENT,
+                stream_id TEXT NOT NULL,
+                version INTEGER NOT NULL CHECK (version >= 1),
+                event_id TEXT NOT NULL UNIQUE,
+                type TEXT NOT NULL,
+                schema_version INTEGER NOT NULL,
+                data TEXT NOT NULL,
+                metadata TEXT NOT NULL,
+                recorded_at DATETIME NOT NULL,
+                prev_hash TEXT NOT NULL,
+                hash TEXT NOT NULL,
+                UNIQUE (stream_id, version)
+            )""",
+        ),
+        postgresql=(
+            """CREATE TABLE events (
+                position BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                stream_id TEXT NOT NULL,
+                version BIGINT NOT NULL CHECK (version >= 1),
+                event_id TEXT NOT NULL UNIQUE,
+                type TEXT NOT NULL,
+                schema_version INTEGER NOT NULL,
+                data JSONB NOT NULL,
+                metadata JSONB NOT NULL,
+                recorded_at TIMESTAMPTZ NOT NULL,
+                prev_hash TEXT NOT NULL,
+                hash TEXT NOT NULL,
+                tx_id XID8 NOT NULL DEFAULT pg_current_xact_id(),
+                UNIQUE (stream_id, version)
+            )""",
+            "CREATE INDEX events_tx_position ON events (tx_id, position)",
+        ),
+    ),
+    Migration(
+        2,
+        "append-only triggers",
+        sqlite=(
+            f"""CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+                BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}: UPDATE is not allowed'); END""",
+            f"""CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+                BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}: DELETE is not allowed'); END""",
+        ),
+        postgresql=(
+            f"""CREATE FUNCTION events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                  RAISE EXCEPTION '{APPEND_ONLY_MESSAGE}: % is not allowed', TG_OP
+                    USING ERRCODE = 'insufficient_privilege',
+                          HINT = 'correct a case by appending a new event';
+                END $$""",
+            """CREATE TRIGGER events_no_update_delete BEFORE UPDATE OR DELETE ON events
+                FOR EACH ROW EXECUTE FUNCTION events_append_only()""",
+            """CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
+                FOR EACH STATEMENT EXECUTE FUNCTION events_append_only()""",
+        ),
+    ),
+)
+
+LATEST = MIGRATIONS[-1].version
+
+
+def migrate(conn: Connection) -> list[int]:
+    """Apply the migrations this database lacks; return the versions applied."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(7350001)"))
+    conn.execute(
+        text(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, description TEXT NOT NULL,"
+            " applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+        )
+    )
+    done = {row[0] for row in conn.execute(text("SELECT version FROM schema_migrations"))}
+    applied = []
+    for m in MIGRATIONS:
+        if m.version in done:
+            continue
+        for statement in m.sqlite if dialect == "sqlite" else m.postgresql:
+            conn.execute(text(statement))
+        conn.execute(
+            text("INSERT INTO schema_migrations (version, description) VALUES (:v, :d)"),
+            {"v": m.version, "d": m.description},
+        )
+        applied.append(m.version)
+    return applied

@@ -1,0 +1,460 @@
+"""The append-only event store: where every event is written.
+
+API (after message-db): ``append(stream, expected_version, events)``,
+``read_stream(stream, from_version)``, ``read_all(after_position, limit)``,
+``verify()``. A stream's version is the number of events in it; the first event
+has version 1, so ``expected_version=0`` means "the stream must be empty".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, Engine, create_engine, event, select, text, tuple_
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+
+from .schema import events as t
+from .schema import migrate
+
+GENESIS = "0" * 64
+
+
+class ConcurrencyError(Exception):
+    """The stream is not at the version the writer expected."""
+
+    def __init__(self, stream: str, expected: int, actual: int, detail: str = "") -> None:
+        self.stream, self.expected, self.actual = stream, expected, actual
+        super().__init__(
+            f"{stream}: expected version {expected}, actual {actual}"
+            + (f" ({detail})" if detail else "")
+            + "; re-read the stream and decide again"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    event_id: UUID
+    type: str
+    schema_version: int
+    data: Mapping[str, Any]
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    position: int
+    stream_id: str
+    version: int
+    event_id: UUID
+    type: str
+    schema_version: int  # after upcasting; the stored one is stored_schema_version
+    data: Mapping[str, Any]
+    metadata: Mapping[str, Any]
+    recorded_at: datetime
+    stored_schema_version: int
+
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class Upcasters:
+    """Functions that lift an event's data from one schema version to the next."""
+
+    def __init__(self) -> None:
+        self._steps: dict[tuple[str, int], Upcaster] = {}
+
+    def register(self, event_type: str, from_version: int, fn: Upcaster) -> None:
+        self._steps[(event_type, from_version)] = fn
+
+    def upcast(
+        self, event_type: str, version: int, data: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        while (step := self._steps.get((event_type, version))) is not None:
+            data = step(data)
+            version += 1
+        return version, data
+
+
+# ---- the hash chain ----------------------------------------------------------
+
+
+def _utc_text(moment: datetime) -> str:
+    if moment.tzinfo is None:  # SQLite hands back the naive UTC value it was given
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical(
+    stream: str,
+    version: int,
+    event_id: str,
+    type_: str,
+    schema_version: int,
+    data: Any,
+    meta: Any,
+    recorded_at: datetime,
+) -> bytes:
+    body = {
+        "stream": stream,
+        "version": version,
+        "event_id": event_id,
+        "type": type_,
+        "schema_version": schema_version,
+        "data": data,
+        "metadata": meta,
+        "recorded_at": _utc_text(recorded_at),
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def chain_hash(prev_hash: str, canonical_event: bytes) -> str:
+    return hashlib.sha256(prev_hash.encode() + canonical_event).hexdigest()
+
+
+# ---- verification ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    stream_id: str
+    version: int
+    kind: str  # edited, chain_broken, missing, out_of_order
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.stream_id} v{self.version}: {self.kind}: {self.detail}"
+
+
+@dataclass
+class VerifyReport:
+    streams: int = 0
+    events: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def broken_streams(self) -> list[str]:
+        return sorted({p.stream_id for p in self.problems})
+
+
+# ---- the store ---------------------------------------------------------------
+
+
+def _engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # transactions are begun explicitly below
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000"):
+                dbapi_conn.execute(f"PRAGMA {pragma}")
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            # Writers take the write lock up front: no deadlock upgrading a read lock, and
+            # positions are handed out in commit order (which keeps read_all gap-free).
+            write = conn.get_execution_options().get("write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+    return create_engine(parsed, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+class EventStore:
+    def __init__(self, url: str, *, upcasters: Upcasters | None = None, create: bool = True):
+        self.url = url
+        self.engine = _engine(url)
+        self.dialect = self.engine.dialect.name
+        self.upcasters = upcasters or Upcasters()
+        if create:
+            self.migrate()
+
+    def migrate(self) -> list[int]:
+        with self._write() as conn, conn.begin():
+            return migrate(conn)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _write(self) -> Connection:
+        return self.engine.connect().execution_options(write=True)
+
+    # ---- append --------------------------------------------------------------
+
+    def append(self, stream: str, expected_version: int, events: Sequence[NewEvent]) -> list[int]:
+        """Append atomically; return the events' global positions.
+
+        Re-appending events that are already stored (same ids, same stream, same
+        versions) returns their original positions and writes nothing: an activity
+        that Temporal retries after it committed is harmless.
+        """
+        if not events:
+            return []
+        try:
+            with self._write() as conn, conn.begin():
+                return self.append_in(conn, stream, expected_version, events)
+        except IntegrityError:
+            # Lost a race for the version, or the ids were written meanwhile.
+            with self.engine.connect() as conn:
+                existing = self._already_appended(conn, stream, events)
+                if existing is not None:
+                    return existing
+                raise ConcurrencyError(
+                    stream, expected_version, self._head(conn, stream)[0]
+                ) from None
+
+    def append_in(
+        self, conn: Connection, stream: str, expected_version: int, events: Sequence[NewEvent]
+    ) -> list[int]:
+        """The append itself, in a transaction the caller owns."""
+        actual, prev = self._head(conn, stream)
+        if actual != expected_version:
+            existing = self._already_appended(conn, stream, events)
+            if existing is not None:
+                return existing
+            raise ConcurrencyError(stream, expected_version, actual)
+        now = datetime.now(UTC)
+        rows = []
+        for i, e in enumerate(events, start=1):
+            version, data, meta = expected_version + i, dict(e.data), dict(e.metadata)
+            digest = chain_hash(
+                prev,
+                canonical(
+                    stream, version, str(e.event_id), e.type, e.schema_version, data, meta, now
+                ),
+            )
+            rows.append(
+                {
+                    "stream_id": stream,
+                    "version": version,
+                    "event_id": str(e.event_id),
+                    "type": e.type,
+                    "schema_version": e.schema_version,
+                    "data": data,
+                    "metadata": meta,
+                    "recorded_at": now if self.dialect != "sqlite" else now.replace(tzinfo=None),
+                    "prev_hash": prev,
+                    "hash": digest,
+                }
+            )
+            prev = digest
+        result = conn.execute(
+            t.insert().returning(t.c.position, sort_by_parameter_order=True), rows
+        )
+        return [row[0] for row in result]
+
+    def _head(self, conn: Connection, stream: str) -> tuple[int, str]:
+        row = conn.execute(
+            select(t.c.version, t.c.hash)
+            .where(t.c.stream_id == stream)
+            .order_by(t.c.version.desc())
+            .limit(1)
+        ).first()
+        return (row[0], row[1]) if row else (0, GENESIS)
+
+    def _already_appended(
+        self, conn: Connection, stream: str, events: Sequence[NewEvent]
+    ) -> list[int] | None:
+        ids = [str(e.event_id) for e in events]
+        found = {
+            row.event_id: row
+            for row in conn.execute(
+                select(t.c.event_id, t.c.stream_id, t.c.version, t.c.position).where(
+                    t.c.event_id.in_(ids)
+                )
+            )
+        }
+        if not found:
+            return None
+        rows = [found.get(i) for i in ids]
+        first = rows[0]
+        if first is not None and all(
+            r is not None and r.stream_id == stream and r.version == first.version + n
+            for n, r in enumerate(rows)
+        ):
+            return [r.position for r in rows if r is not None]
+        where = ", ".join(f"{r.stream_id} v{r.version}" for r in found.values())
+        raise ConcurrencyError(
+            stream,
+            -1,
+            self._head(conn, stream)[0],
+            f"some of these event ids are already stored elsewhere: {where}",
+        )
+
+    # ---- reads -----------------------------------------------------------------
+
+    def stream_version(self, stream: str) -> int:
+        with self.engine.connect() as conn:
+            return self._head(conn, stream)[0]
+
+    def read_stream(self, stream: str, from_version: int = 1) -> list[RecordedEvent]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t)
+                .where(t.c.stream_id == stream, t.c.version >= from_version)
+                .order_by(t.c.version)
+            )
+            return [self._recorded(row) for row in rows]
+
+    def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        """The next events after ``after_position`` (the last position a reader saw).
+
+        Gap-free: a reader never passes over an event that commits later.
+
+        PostgreSQL hands out identity values before commit, so positions commit out of
+        order: a writer holding position 7 may still be open while 8 is visible, and a
+        reader that took 8 and moved on would never see 7. Locking the table to
+        serialise writers would fix it at the price of all write throughput. Instead
+        each row stores the id of the transaction that wrote it (tx_id), and readers
+        take only rows of transactions older than the oldest one still running
+        (pg_snapshot_xmin), in (tx_id, position) order. Every transaction still in
+        flight has tx_id >= that xmin, so anything that becomes visible later sorts
+        after what was already read. Events therefore come in (tx_id, position) order,
+        not strictly by position, and the cursor is the last position returned.
+
+        SQLite serialises writers (BEGIN IMMEDIATE) and assigns positions inside the
+        write lock, so there position order is commit order.
+        """
+        with self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+                rows = conn.execute(
+                    select(t)
+                    .where(
+                        text("tx_id < pg_snapshot_xmin(pg_current_snapshot())"),
+                        tuple_(text("tx_id"), t.c.position)
+                        > tuple_(
+                            text(
+                                "COALESCE((SELECT e.tx_id FROM events e"
+                                " WHERE e.position = :after), '0'::xid8)"
+                            ),
+                            text(":after"),
+                        ),
+                    )
+                    .order_by(text("tx_id"), t.c.position)
+                    .limit(limit),
+                    {"after": after_position},
+                )
+            else:
+                rows = conn.execute(
+                    select(t)
+                    .where(t.c.position > after_position)
+                    .order_by(t.c.position)
+                    .limit(limit)
+                )
+            return [self._recorded(row) for row in rows]
+
+    def iter_all(self, after_position: int = 0, batch: int = 1000) -> Iterator[RecordedEvent]:
+        while chunk := self.read_all(after_position, batch):
+            yield from chunk
+            after_position = chunk[-1].position
+
+    def _recorded(self, row: Any) -> RecordedEvent:
+        version, data = self.upcasters.upcast(row.type, row.schema_version, dict(row.data))
+        recorded_at = row.recorded_at
+        if recorded_at.tzinfo is None:
+            recorded_at = recorded_at.replace(tzinfo=UTC)
+        return RecordedEvent(
+            position=row.position,
+            stream_id=row.stream_id,
+            version=row.version,
+            event_id=UUID(row.event_id),
+            type=row.type,
+            schema_version=version,
+            data=data,
+            metadata=row.metadata,
+            recorded_at=recorded_at,
+            stored_schema_version=row.schema_version,
+        )
+
+    # ---- tamper evidence -----------------------------------------------------------
+
+    def verify(self, stream: str | None = None) -> VerifyReport:
+        """Recompute every stream's hash chain and report each row that does not fit.
+
+        Catches rows edited, deleted or reordered behind the triggers' back. Deleting a
+        stream's newest events leaves a shorter valid chain; the writer finds it when its
+        next append conflicts with the version it holds.
+        """
+        report = VerifyReport()
+        query = select(t).order_by(t.c.stream_id, t.c.version)
+        if stream is not None:
+            query = query.where(t.c.stream_id == stream)
+        current, expected_version, prev_hash, last_position = None, 1, GENESIS, 0
+        with self.engine.connect() as conn:
+            for row in conn.execution_options(stream_results=True, yield_per=2000).execute(query):
+                if row.stream_id != current:
+                    current, expected_version, prev_hash, last_position = (
+                        row.stream_id,
+                        1,
+                        GENESIS,
+                        0,
+                    )
+                    report.streams += 1
+                report.events += 1
+                problems = report.problems
+                if row.version != expected_version:
+                    problems.append(
+                        Problem(
+                            row.stream_id,
+                            expected_version,
+                            "missing",
+                            f"version {expected_version} is missing; next stored is {row.version}",
+                        )
+                    )
+                if row.prev_hash != prev_hash:
+                    problems.append(
+                        Problem(
+                            row.stream_id,
+                            row.version,
+                            "chain_broken",
+                            "prev_hash does not match the hash of the version before it",
+                        )
+                    )
+                recomputed = chain_hash(
+                    row.prev_hash,
+                    canonical(
+                        row.stream_id,
+                        row.version,
+                        row.event_id,
+                        row.type,
+                        row.schema_version,
+                        row.data,
+                        row.metadata,
+                        row.recorded_at,
+                    ),
+                )
+                if recomputed != row.hash:
+                    problems.append(
+                        Problem(
+                            row.stream_id,
+                            row.version,
+                            "edited",
+                            "the stored content does not match its hash",
+                        )
+                    )
+                if row.position <= last_position:
+                    problems.append(
+                        Problem(
+                            row.stream_id,
+                            row.version,
+                            "out_of_order",
+                            f"position {row.position} is not after {last_position}",
+                        )
+                    )
+                expected_version, prev_hash, last_position = row.version + 1, row.hash, row.position
+        return report

@@ -1,0 +1,133 @@
+"""Builders for realistic cases, shared by the domain, store and CLI tests."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from domain import commands as c
+from domain.decide import Accepted, Rejection, decide
+from domain.intake import Intake, id_check_character
+from domain.policy import DeadlinePolicy
+from domain.state import CaseState, evolve
+from domain.values import Actor, Jurisdiction, Unit
+
+BEIJING = timezone(timedelta(hours=8))
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=BEIJING)  # a Monday, no holiday nearby
+
+REGION = "新疆维吾尔自治区"
+PREFECTURE = "喀什地区"
+COUNTY = "疏附县"
+TOWNSHIP = "托克扎克镇"
+
+CASE_PLACE = Jurisdiction(region=REGION, prefecture=PREFECTURE, county=COUNTY, township=TOWNSHIP)
+COUNTY_UNIT = Unit(
+    name="疏附县人力资源和社会保障局",
+    jurisdiction=Jurisdiction(region=REGION, prefecture=PREFECTURE, county=COUNTY),
+)
+PREFECTURE_UNIT = Unit(
+    name="喀什地区人力资源和社会保障局",
+    jurisdiction=Jurisdiction(region=REGION, prefecture=PREFECTURE),
+)
+REGION_UNIT = Unit(name="自治区人力资源和社会保障厅", jurisdiction=Jurisdiction(region=REGION))
+OTHER_COUNTY_UNIT = Unit(
+    name="伽师县住房和城乡建设局",
+    jurisdiction=Jurisdiction(region=REGION, prefecture=PREFECTURE, county="伽师县"),
+)
+
+BUREAU = Actor(unit="喀什地区信访局", person="阿依古丽")
+HANDLER = Actor(unit=COUNTY_UNIT.name, person="王建国")
+PETITIONER = Actor(unit="信访人", person="portal")
+
+
+def id_with_check(first17: str) -> str:
+    return first17 + id_check_character(first17)
+
+
+def intake_data(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "channel": "visit",
+        "petitioner": {
+            "name": "买买提·托合提",
+            "address": "喀什地区疏附县托克扎克镇阿亚格曼干村3组",
+            "phone": "13899887766",
+            "id_number": id_with_check("65312119850612003"),
+        },
+        "request": "请求支付拖欠的2025年度工资共计48000元",
+        "facts": "本人在某建筑公司务工十个月，公司以工程款未结清为由拒付工资。",
+        "reasons": "依据《保障农民工工资支付条例》，用人单位应按时足额支付工资。",
+        "classification": "appeal",
+        "jurisdiction": CASE_PLACE.model_dump(),
+        "received_at": T0.isoformat(),
+    }
+    data.update(overrides)
+    return data
+
+
+def make_intake(**overrides: Any) -> Intake:
+    return Intake.model_validate(intake_data(**overrides))
+
+
+class CaseDriver:
+    """Runs commands through decide/evolve, with a clock the test moves."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, case_id: str = "KS-2026-0001", policy: DeadlinePolicy | None = None):
+        self.case_id = case_id
+        self.policy = policy or DeadlinePolicy()
+        self.state = CaseState()
+        self.now = T0
+        self.events: list[Any] = []
+
+    def at(self, days: float) -> CaseDriver:
+        self.now = T0 + timedelta(days=days)
+        return self
+
+    def build(self, cls: type[c.CommandBase], actor: Actor = BUREAU, **fields: Any) -> Any:
+        return cls(command_id=f"cmd-{next(self._ids)}", actor=actor, issued_at=self.now, **fields)
+
+    def send(self, cls: type[c.CommandBase], actor: Actor = BUREAU, **fields: Any) -> Any:
+        return self.send_command(self.build(cls, actor, **fields))
+
+    def send_command(self, command: c.CommandBase) -> Accepted | Rejection:
+        result = decide(self.state, command, self.now, self.policy)
+        if isinstance(result, Accepted) and not result.duplicate:
+            for event in result.events:
+                self.state = evolve(self.state, event)
+                self.events.append(event)
+        return result
+
+    def ok(self, cls: type[c.CommandBase], actor: Actor = BUREAU, **fields: Any) -> Accepted:
+        result = self.send(cls, actor, **fields)
+        assert isinstance(result, Accepted), f"{cls.__name__} rejected: {result}"
+        return result
+
+    def rejected(self, cls: type[c.CommandBase], actor: Actor = BUREAU, **fields: Any) -> str:
+        result = self.send(cls, actor, **fields)
+        assert isinstance(result, Rejection), f"{cls.__name__} accepted: {result}"
+        return result.code
+
+    # common paths
+    def registered(self) -> CaseDriver:
+        self.ok(c.RegisterPetition, case_id=self.case_id, intake=make_intake())
+        return self
+
+    def in_handling(self) -> CaseDriver:
+        self.registered()
+        self.at(1).ok(c.TransferPetition, to_unit=COUNTY_UNIT)
+        self.at(2).ok(c.AcknowledgeReceipt, HANDLER)
+        self.ok(c.AcceptPetition, HANDLER)
+        return self
+
+    def replied(self, outcome: str = "not_support") -> CaseDriver:
+        self.in_handling()
+        self.at(20).ok(
+            c.IssueDecision,
+            HANDLER,
+            outcome=outcome,
+            decision="经调查，公司已于3月补发工资。",
+            legal_basis="《保障农民工工资支付条例》第十五条",
+        )
+        return self
