@@ -1,0 +1,72 @@
+"""Fixtures: every store test runs against SQLite and against real PostgreSQL.
+
+PostgreSQL is found at PETITIONFLOW_TEST_PG (default: 127.0.0.1:5432, database
+``test``, trust auth). Each test gets a fresh schema, dropped afterwards. When CI=true
+an unreachable server fails the test; elsewhere the test is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from eventstore import EventStore
+
+PG_DSN = os.environ.get(
+    "PETITIONFLOW_TEST_PG", "host=127.0.0.1 port=5432 dbname=test user=postgres"
+)
+PG_START = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+
+
+def _pg_unreachable() -> str | None:
+    try:
+        with psycopg.connect(PG_DSN, connect_timeout=3):
+            return None
+    except psycopg.OperationalError as exc:
+        return f"PostgreSQL at '{PG_DSN}' is unreachable ({str(exc).strip()}). Start it with: {PG_START}"
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> None:
+    problem = _pg_unreachable()
+    if problem is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(problem, pytrace=False)
+    pytest.skip(problem)
+
+
+@pytest.fixture
+def pg_url(pg_available: None) -> Iterator[str]:
+    schema = f"pf_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    params = psycopg.conninfo.conninfo_to_dict(PG_DSN)
+    url = (
+        f"postgresql+psycopg://{params.get('user', 'postgres')}@{params.get('host', '127.0.0.1')}:"
+        f"{params.get('port', 5432)}/{params.get('dbname', 'test')}?options=-csearch_path%3D{schema}"
+    )
+    yield url
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'events.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest) -> str:
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[EventStore]:
+    s = EventStore(store_url)
+    yield s
+    s.close()
