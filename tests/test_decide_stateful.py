@@ -1,0 +1,257 @@
+"""Random command sequences: decide never raises, fold(events) equals the state,
+and no deadline precedes its start."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date, timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from domain import EVENT_ADAPTER
+from domain import commands as c
+from domain.decide import Accepted, Rejection, decide
+from domain.policy import DeadlineKind, DeadlinePolicy
+from domain.state import CaseState, Stage, evolve, fold
+from domain.values import Actor, DecisionOutcome, DivertDestination, EscalationReason
+from tests.builders import (
+    BUREAU,
+    COUNTY_UNIT,
+    HANDLER,
+    OTHER_COUNTY_UNIT,
+    PETITIONER,
+    PREFECTURE_UNIT,
+    REGION_UNIT,
+    T0,
+    make_intake,
+)
+
+UNITS = st.sampled_from([COUNTY_UNIT, PREFECTURE_UNIT, REGION_UNIT, OTHER_COUNTY_UNIT])
+ACTORS = st.sampled_from(
+    [
+        BUREAU,
+        HANDLER,
+        PETITIONER,
+        Actor(unit=PREFECTURE_UNIT.name, person="李明"),
+        Actor(unit=REGION_UNIT.name, person="张华"),
+    ]
+)
+TEXT = st.sampled_from(["依法处理", "已核实", "不服处理意见", "经调查属实"])
+DAYS = st.integers(min_value=1, max_value=45)
+DAY = st.dates(min_value=date(2026, 2, 1), max_value=date(2027, 6, 30))
+DECISION = {"outcome": st.sampled_from(DecisionOutcome), "decision": TEXT, "legal_basis": TEXT}
+
+PAYLOADS: dict[type[c.CommandBase], dict[str, Any]] = {
+    c.TransferPetition: {"to_unit": UNITS},
+    c.AssignPetition: {"to_unit": UNITS, "due_days": DAYS},
+    c.DivertPetition: {"destination": st.sampled_from(DivertDestination)},
+    c.NotAcceptPetition: {"reason": st.just("outside_scope"), "detail": TEXT},
+    c.AcknowledgeReceipt: {},
+    c.AcceptPetition: {},
+    c.ObjectToRouting: {"reason": TEXT},
+    c.StartMediation: {
+        "mediator": TEXT,
+        "petitioner_consents": st.booleans(),
+        "other_party_consents": st.booleans(),
+    },
+    c.RecordMediation: {"agreed": st.just(False)},
+    c.RecordHearing: {"held_from": DAY, "held_to": st.integers(0, 5), "summary": TEXT},
+    c.ExtendHandling: {"days": DAYS, "reason": TEXT, "approved_by": TEXT},
+    c.EscalateToConference: {"reason": st.sampled_from(EscalationReason)},
+    c.RecordConferenceDecision: {"lead_unit": UNITS, "plan": TEXT, "supervise": st.booleans()},
+    c.IssueDecision: DECISION,
+    c.ReportImplementation: {"report": TEXT},
+    c.RecordRating: {
+        "rating": st.sampled_from(["satisfied", "basically_satisfied", "dissatisfied"])
+    },
+    c.RequestReview: {"review_unit": UNITS, "reasons": TEXT},
+    c.DecideReview: DECISION,
+    c.ReplyReview: {},
+    c.RequestReReview: {"review_unit": UNITS, "reasons": TEXT},
+    c.DecideReReview: DECISION,
+    c.ReplyReReview: {},
+    c.WithdrawPetition: {},
+    c.ExpireDeadline: {"deadline": st.sampled_from(DeadlineKind)},
+}
+
+TERMINAL = [c.DivertPetition, c.NotAcceptPetition, c.WithdrawPetition]
+FORWARD = [
+    c.TransferPetition,
+    c.AcknowledgeReceipt,
+    c.AcceptPetition,
+    c.IssueDecision,
+    c.RecordRating,
+    c.RequestReview,
+    c.DecideReview,
+    c.ReplyReview,
+    c.RequestReReview,
+    c.DecideReReview,
+    c.ReplyReReview,
+    c.StartMediation,
+    c.EscalateToConference,
+    c.RecordConferenceDecision,
+]
+
+
+@st.composite
+def commands(draw: st.DrawFn, ids: itertools.count, now: Any) -> c.CommandBase:
+    # Lean towards the commands that move a case forward and away from the ones that end
+    # it at once, so that runs reach the appeals.
+    if draw(st.integers(0, 39)) == 0:
+        cls = draw(st.sampled_from(TERMINAL))
+    else:
+        cls = draw(st.sampled_from(FORWARD * 4 + [k for k in PAYLOADS if k not in TERMINAL]))
+    fields = {name: draw(strategy) for name, strategy in PAYLOADS[cls].items()}
+    if cls is c.RecordHearing:
+        fields["held_to"] = fields["held_from"] + timedelta(days=fields["held_to"])
+    if cls is c.RecordMediation and draw(st.booleans()):
+        fields = {"agreed": True, "agreement": "双方达成调解协议"}
+    return cls(command_id=f"c{next(ids)}", actor=draw(ACTORS), issued_at=now, **fields)
+
+
+class CaseMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.policy = DeadlinePolicy()
+        self.state = CaseState()
+        self.events: list[Any] = []
+        self.sent: list[c.CommandBase] = []
+        self.now = T0
+        self.ids = itertools.count()
+        self.apply(
+            c.RegisterPetition(
+                command_id="register",
+                actor=BUREAU,
+                issued_at=T0,
+                case_id="KS-1",
+                intake=make_intake(),
+            )
+        )
+
+    def apply(self, command: c.CommandBase) -> Accepted | Rejection:
+        result = decide(self.state, command, self.now, self.policy)
+        if isinstance(result, Accepted) and not result.duplicate:
+            for e in result.events:
+                self.state = evolve(self.state, e)
+                self.events.append(e)
+        self.sent.append(command)
+        return result
+
+    @rule(hours=st.integers(min_value=0, max_value=24 * 40))
+    def time_passes(self, hours: int) -> None:
+        self.now += timedelta(hours=hours)
+
+    def plausible(self, command: c.CommandBase) -> c.CommandBase:
+        """Fill in the actor and review unit a real caller would use."""
+        s, changes = self.state, {}
+        receiving = (c.AcceptPetition, c.AcknowledgeReceipt, c.ObjectToRouting)
+        if isinstance(command, receiving) and s.handling_unit is not None:
+            changes["actor"] = Actor(unit=s.handling_unit.name, person="经办人")
+        below = s.handling_unit if isinstance(command, c.RequestReview) else s.review_unit
+        if isinstance(command, c.RequestReview | c.RequestReReview) and below is not None:
+            for unit in (COUNTY_UNIT, PREFECTURE_UNIT, REGION_UNIT):
+                if unit.jurisdiction == below.jurisdiction.up():
+                    changes["review_unit"] = unit
+        return command.model_copy(update=changes)
+
+    @rule(data=st.data(), plausible=st.booleans())
+    def send(self, data: st.DataObject, plausible: bool) -> None:
+        command = data.draw(commands(self.ids, self.now))
+        if plausible:
+            command = self.plausible(command)
+        version = self.state.version
+        result = self.apply(command)
+        if isinstance(result, Rejection):
+            assert self.state.version == version, "a rejected command changed the case"
+
+    @rule(data=st.data())
+    def take_the_next_step(self, data: st.DataObject) -> None:
+        """What a well-behaved caller would send next in this stage."""
+        s = self.state
+        options: list[type[c.CommandBase]] = {
+            Stage.REGISTERED: [c.TransferPetition, c.AssignPetition, c.EscalateToConference],
+            Stage.ROUTED: [c.AcknowledgeReceipt, c.AcceptPetition, c.ObjectToRouting],
+            Stage.HANDLING: [
+                c.IssueDecision,
+                c.StartMediation,
+                c.RecordMediation,
+                c.ExtendHandling,
+                c.RecordHearing,
+                c.EscalateToConference,
+            ],
+            Stage.CONFERENCE: [c.RecordConferenceDecision],
+            Stage.REPLIED: [c.RequestReview, c.RecordRating, c.ReportImplementation],
+            Stage.REVIEW: [c.DecideReview, c.ReplyReview],
+            Stage.REVIEW_REPLIED: [c.RequestReReview],
+            Stage.RE_REVIEW: [c.RecordHearing, c.DecideReReview, c.ReplyReReview],
+        }.get(s.stage, [])
+        if not options:
+            return
+        cls = data.draw(st.sampled_from(options))
+        fields = {name: data.draw(strategy) for name, strategy in PAYLOADS[cls].items()}
+        if cls in (c.TransferPetition, c.AssignPetition, c.RecordConferenceDecision):
+            fields[next(iter(PAYLOADS[cls]))] = COUNTY_UNIT
+        if cls is c.StartMediation:
+            fields |= {"petitioner_consents": True, "other_party_consents": True}
+        if cls is c.RecordHearing:
+            fields |= {
+                "held_from": self.policy.local_date(self.now),
+                "held_to": self.policy.local_date(self.now),
+            }
+        if cls is c.RecordMediation:
+            fields = (
+                {"agreed": True, "agreement": "调解协议"}
+                if data.draw(st.booleans())
+                else {"agreed": False}
+            )
+        command = cls(command_id=f"n{next(self.ids)}", actor=BUREAU, issued_at=self.now, **fields)
+        self.apply(self.plausible(command))
+
+    @rule(data=st.data())
+    def expire_next_timer(self, data: st.DataObject) -> None:
+        timers = self.state.timers()
+        if timers:
+            self.now = max(self.now, timers[0].due_at)
+            result = self.apply(
+                c.ExpireDeadline(
+                    command_id=f"t{next(self.ids)}",
+                    actor=BUREAU,
+                    issued_at=self.now,
+                    deadline=timers[0].kind,
+                )
+            )
+            assert isinstance(result, Accepted), result
+
+    @precondition(lambda self: bool(self.sent))
+    @rule(data=st.data())
+    def repeat_a_command(self, data: st.DataObject) -> None:
+        command = data.draw(st.sampled_from(self.sent))
+        before = self.state
+        result = decide(self.state, command, self.now, self.policy)
+        if command.command_id in before.commands:
+            assert isinstance(result, Accepted) and result.duplicate
+            assert result.events == before.commands[command.command_id]
+
+    @invariant()
+    def fold_of_stored_events_is_the_state(self) -> None:
+        stored = [EVENT_ADAPTER.validate_json(EVENT_ADAPTER.dump_json(e)) for e in self.events]
+        assert fold(stored) == self.state
+        assert self.state.version == len(self.events)
+
+    @invariant()
+    def no_deadline_precedes_its_start(self) -> None:
+        for d in self.state.deadlines.values():
+            assert d.due > d.start
+            assert d.due_at.date() > d.start
+
+
+CaseMachine.TestCase.settings = settings(
+    max_examples=150,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+test_random_command_sequences = CaseMachine.TestCase
