@@ -287,3 +287,33 @@ def test_migrations_are_versioned_and_repeatable(store: EventStore) -> None:
         versions = [r[0] for r in conn.execute(text("SELECT version FROM schema_migrations"))]
     assert versions == [1, 2]
     assert EventStore(store.url).migrate() == []
+
+
+def test_the_hashed_form_is_the_canonical_json_of_the_row() -> None:
+    import json
+    from datetime import UTC, datetime
+
+    from eventstore.store import canonical_json, to_json
+
+    data = {
+        "b": 'quote " and \\ backslash',
+        "a": ["换行\n", "\u2028", 1.5, None],
+        "é": {"z": 1, "y": 2},
+    }
+    meta = {"actor": {"unit": "单位", "person": "人"}}
+    at = datetime(2026, 3, 2, 1, 2, 3, 456789, tzinfo=UTC)
+    body = {
+        "stream": 's"1',
+        "version": 7,
+        "event_id": "id",
+        "type": "T",
+        "schema_version": 2,
+        "data": data,
+        "metadata": meta,
+        "recorded_at": "2026-03-02T01:02:03.456789Z",
+    }
+    expected = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert (
+        canonical_json('s"1', 7, "id", "T", 2, to_json(data), to_json(meta), at).decode()
+        == expected
+    )
