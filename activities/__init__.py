@@ -1,0 +1,1 @@
+"""Thin adapters between the domain and the outside: the event store and notifiers."""

@@ -1,0 +1,1 @@
+"""The ``petition`` command line."""
