@@ -94,8 +94,9 @@ class _Ctx:
         self.policy = policy
         self.today = policy.local_date(now)
         self.events: list[Event] = []
-        self.case_id = cmd.case_id if isinstance(cmd, c.RegisterPetition) else state.case_id
-        assert self.case_id is not None  # decide() checked the case exists
+        case_id = cmd.case_id if isinstance(cmd, c.RegisterPetition) else state.case_id
+        assert case_id is not None  # decide() checked the case exists
+        self.case_id: str = case_id
 
     def emit(
         self,
@@ -517,7 +518,7 @@ def _record_rating(x: _Ctx, cmd: c.RecordRating) -> Rejection | None:
     ):
         return r
     content = cmd.rating in (Rating.SATISFIED, Rating.BASICALLY_SATISFIED)
-    closed = (DeadlineKind.EVALUATION,)
+    closed: tuple[DeadlineKind, ...] = (DeadlineKind.EVALUATION,)
     if content and x.state.stage is Stage.REPLIED:
         closed += (DeadlineKind.REVIEW_REQUEST,)  # resolved and evaluated: S6
     x.emit(ev.SatisfactionRated, closed=closed, rating=cmd.rating)
