@@ -14,12 +14,15 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
+
 from . import commands as c
 from . import events as ev
 from .events import Event
+from .intake import field_errors
 from .policy import Deadline, DeadlineKind, DeadlinePolicy
 from .state import CaseState, Stage, evolve
-from .values import Frozen, Rating, Unit
+from .values import Actor, Frozen, Rating, Unit
 
 EVENT_ID_NAMESPACE = uuid.UUID("5b0c7a52-3d2c-4bb6-9a53-6f1d5c0e9a11")
 
@@ -75,6 +78,8 @@ CODES: dict[str, str] = {
     "no_open_deadline": "no such deadline is open",
     "deadline_already_missed": "the deadline was already recorded as missed",
     "deadline_not_due": "the deadline has not expired yet",
+    "invalid_command": "the payload is not a valid command; see the field errors",
+    "unknown_command": "there is no command of that name",
 }
 
 
@@ -146,6 +151,33 @@ class _Ctx:
         return _reject(code, detail)
 
 
+# Commands callers may send to a running case. Registration starts the case; deadline
+# expiry comes only from the case's own timers.
+EXTERNAL_COMMANDS: dict[str, type[c.CommandBase]] = {
+    kind: cls
+    for kind, cls in c.COMMAND_TYPES.items()
+    if kind not in ("register_petition", "expire_deadline")
+}
+
+
+def parse(kind: str, payload: Any) -> c.CommandBase | Rejection:
+    """Validate a raw payload (e.g. JSON from a Temporal update or signal) as ``kind``."""
+    cls = EXTERNAL_COMMANDS.get(kind)
+    if cls is None:
+        return _reject(
+            "unknown_command", f"{kind!r}; known: {', '.join(sorted(EXTERNAL_COMMANDS))}"
+        )
+    if isinstance(payload, c.CommandBase):
+        payload = payload.model_dump(mode="json")
+    if not isinstance(payload, dict):
+        return _reject("invalid_command", f"expected a JSON object, got {type(payload).__name__}")
+    payload = {"kind": kind, **payload}
+    try:
+        return cls.model_validate(payload)
+    except ValidationError as exc:
+        return _reject("invalid_command", "; ".join(field_errors(exc)))
+
+
 def event_id(case_id: str, command_id: str, index: int) -> uuid.UUID:
     return uuid.uuid5(EVENT_ID_NAMESPACE, f"{case_id}/{command_id}/{index}")
 
@@ -201,6 +233,39 @@ def rejected_event(
         command_kind=command.kind,  # type: ignore[attr-defined]
         code=rejection.code,
         message=rejection.message,
+    )
+
+
+INVALID_ACTOR = Actor(unit="(invalid command)", person="(unknown)")
+
+
+def invalid_command_event(
+    state: CaseState,
+    kind: str,
+    command_id: str,
+    message: str,
+    now: datetime,
+    policy: DeadlinePolicy,
+    new_event_id: uuid.UUID,
+) -> ev.CommandRejected:
+    """The event that records a signal whose payload is not a valid command at all.
+
+    Its actor is unknown (the payload did not say, or said it wrongly), so the caller
+    supplies the event id: there is no trustworthy command id to derive one from.
+    """
+    if state.case_id is None:
+        raise ValueError("a rejection is recorded on a registered case only")
+    return ev.CommandRejected(
+        event_id=new_event_id,
+        case_id=state.case_id,
+        occurred_at=now,
+        day=policy.local_date(now),
+        actor=INVALID_ACTOR,
+        causation_id=command_id,
+        correlation_id=state.correlation_id or command_id,
+        command_kind=kind[:100],
+        code="invalid_command",
+        message=message[:2000],
     )
 
 

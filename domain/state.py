@@ -36,6 +36,7 @@ class CaseState(Frozen):
     stage: Stage = Stage.NEW
     intake: Intake | None = None
     registered_on: date | None = None
+    registered_by: str | None = None  # the unit that registered it (信访工作机构)
     handling_unit: Unit | None = None
     assigned: bool = False  # 交办 rather than 转送
     assigned_days: int | None = None
@@ -106,6 +107,7 @@ def evolve(state: CaseState, event: Event) -> CaseState:
                 "stage": Stage.REGISTERED,
                 "intake": event.intake,
                 "registered_on": day,
+                "registered_by": event.actor.unit,
             }
         case ev.PetitionTransferred() | ev.PetitionAssigned():
             assigned = isinstance(event, ev.PetitionAssigned)

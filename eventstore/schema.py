@@ -124,6 +124,45 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
 )
 
+_OUTBOX = """CREATE TABLE outbox (
+    id TEXT PRIMARY KEY,
+    case_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    message TEXT NOT NULL,
+    created_at {ts} NOT NULL,
+    sent_at {ts},
+    sender TEXT
+)"""
+
+MIGRATIONS += (
+    Migration(
+        3,
+        "notification outbox",
+        sqlite=(
+            _OUTBOX.format(ts="DATETIME"),
+            "CREATE INDEX outbox_unsent ON outbox (created_at) WHERE sent_at IS NULL",
+        ),
+        postgresql=(
+            _OUTBOX.format(ts="TIMESTAMPTZ"),
+            "CREATE INDEX outbox_unsent ON outbox (created_at) WHERE sent_at IS NULL",
+        ),
+    ),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("case_id", String, nullable=False),
+    Column("kind", String, nullable=False),
+    Column("recipient", String, nullable=False),
+    Column("message", String, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("sender", String),
+)
+
 LATEST = MIGRATIONS[-1].version
 
 

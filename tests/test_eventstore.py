@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from eventstore import ConcurrencyError, EventStore, NewEvent, Upcasters
-from eventstore.schema import APPEND_ONLY_MESSAGE
+from eventstore.schema import APPEND_ONLY_MESSAGE, MIGRATIONS
 
 
 def new(type_: str = "Happened", **data: object) -> NewEvent:
@@ -285,7 +285,7 @@ def test_migrations_are_versioned_and_repeatable(store: EventStore) -> None:
     assert store.migrate() == []
     with store.engine.connect() as conn:
         versions = [r[0] for r in conn.execute(text("SELECT version FROM schema_migrations"))]
-    assert versions == [1, 2]
+    assert versions == [m.version for m in MIGRATIONS] == [1, 2, 3]
     assert EventStore(store.url).migrate() == []
 
 

@@ -1,0 +1,60 @@
+"""Reminders (催办) and supervision notices (督办): outbox first, then a sender.
+
+A sender is anything with ``name`` and ``send(notification)``. The default writes a
+structured log line; an SMS or e-mail gateway plugs in the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+import structlog
+from pydantic import BaseModel
+from temporalio import activity
+
+from eventstore.outbox import Outbox
+
+
+class Notification(BaseModel):
+    id: str  # unique per reminder; a retried activity finds it already stored
+    case_id: str
+    kind: Literal["reminder", "supervision"]
+    recipient: str  # the unit
+    message: str  # never the petition's material: it may go to an accused unit
+
+
+class Sender(Protocol):
+    name: str
+
+    def send(self, notification: Notification) -> None: ...
+
+
+class LogSender:
+    name = "log"
+
+    def __init__(self) -> None:
+        self.log = structlog.get_logger("petitionflow.notify")
+
+    def send(self, notification: Notification) -> None:
+        self.log.info(
+            "notification",
+            case_id=notification.case_id,
+            kind=notification.kind,
+            recipient=notification.recipient,
+            message=notification.message,
+            notification_id=notification.id,
+        )
+
+
+class NotifyActivities:
+    def __init__(self, outbox: Outbox, sender: Sender | None = None) -> None:
+        self.outbox = outbox
+        self.sender = sender or LogSender()
+
+    @activity.defn(name="notify")
+    def notify(self, n: Notification) -> None:
+        self.outbox.put(n.id, n.case_id, n.kind, n.recipient, n.message)
+        row = self.outbox.get(n.id)
+        if row is not None and row.sent_at is None:
+            self.sender.send(n)
+            self.outbox.mark_sent(n.id, self.sender.name)

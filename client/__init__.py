@@ -1,0 +1,295 @@
+"""PetitionClient: the typed way for backend services to drive cases.
+
+Any Temporal SDK or the ``temporal`` CLI works too, with the names in the README:
+workflow ``PetitionWorkflow``, id ``petition-<case id>``, task queue ``petitions``, one
+update and one signal per command, queries ``state`` and ``deadlines``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.records import from_record, stream_id
+from domain import commands as c
+from domain.decide import Rejection, decide, parse
+from domain.events import Event
+from domain.intake import Intake
+from domain.policy import Deadline, PolicyBook
+from domain.state import CaseState
+from domain.values import Actor
+from eventstore import EventStore
+from workflows import search
+from workflows.petition import (
+    TASK_QUEUE,
+    CaseSummary,
+    CommandResult,
+    PetitionWorkflow,
+    StartPetition,
+    workflow_id,
+)
+
+
+class PetitionError(Exception):
+    """A command or a look-up was refused. ``code`` is stable; see the README."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code, self.message = code, message
+        super().__init__(f"{code}: {message}")
+
+
+class PetitionClient:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        task_queue: str = TASK_QUEUE,
+        store: EventStore | None = None,
+        policies: PolicyBook | None = None,
+    ) -> None:
+        self.client = client
+        self.task_queue = task_queue
+        self.store = store
+        self.policies = policies or PolicyBook()
+
+    # ---- cases ------------------------------------------------------------------
+
+    async def submit(
+        self, case_id: str, intake: Intake, actor: Actor, *, command_id: str | None = None
+    ) -> WorkflowHandle[Any, CaseSummary]:
+        """Register a petition: start its workflow. A case id already used is refused."""
+        now = datetime.now(UTC)
+        register = c.RegisterPetition(
+            command_id=command_id or f"register-{case_id}",
+            actor=actor,
+            issued_at=now,
+            case_id=case_id,
+            intake=intake,
+        )
+        policy = self.policies.for_jurisdiction(intake.jurisdiction)
+        check = decide(CaseState(), register, now, policy)
+        if isinstance(check, Rejection):
+            raise PetitionError(check.code, check.message)
+        preview = CaseState().model_copy(update={"intake": intake})
+        try:
+            return await self.client.start_workflow(
+                PetitionWorkflow.run,
+                StartPetition(registration=register, policy=policy),
+                id=workflow_id(case_id),
+                task_queue=self.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=search.initial(preview),
+                static_summary=search.summary(case_id, preview),
+                static_details=search.static_details(case_id, preview),
+            )
+        except WorkflowAlreadyStartedError:
+            raise PetitionError(
+                "duplicate_case", f"case {case_id} already exists; pick a new case id"
+            ) from None
+
+    def handle(self, case_id: str) -> WorkflowHandle[Any, CaseSummary]:
+        return self.client.get_workflow_handle(workflow_id(case_id))
+
+    async def send(
+        self, case_id: str, kind: str, command: c.CommandBase | dict[str, Any], *, wait: bool = True
+    ) -> CommandResult | None:
+        """Send a command: as an update when ``wait`` (returns once durable), else a signal."""
+        parsed = parse(kind, command)
+        if isinstance(parsed, Rejection):
+            raise PetitionError(parsed.code, parsed.message)
+        payload = parsed.model_dump(mode="json")
+        handle = self.handle(case_id)
+        try:
+            if not wait:
+                await handle.signal(kind, payload)
+                return None
+            result: CommandResult = await handle.execute_update(
+                kind, payload, result_type=CommandResult
+            )
+            return result
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError) and cause.type:
+                raise PetitionError(cause.type, cause.message.split(": ", 1)[-1]) from None
+            raise
+        except RPCError as exc:
+            raise self._rpc_error(case_id, exc) from None
+
+    def _rpc_error(self, case_id: str, exc: RPCError) -> PetitionError:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return PetitionError(
+                "case_not_found",
+                f"no running case {case_id}: it does not "
+                "exist or its workflow has completed (see history)",
+            )
+        return PetitionError("temporal_error", str(exc))
+
+    async def state(self, case_id: str) -> CaseState:
+        try:
+            state: CaseState = await self.handle(case_id).query("state", result_type=CaseState)
+            return state
+        except RPCError as exc:
+            raise self._rpc_error(case_id, exc) from None
+
+    async def deadlines(self, case_id: str) -> list[Deadline]:
+        deadlines: list[Deadline] = await self.handle(case_id).query(
+            "deadlines", result_type=list[Deadline]
+        )
+        return deadlines
+
+    def history(self, case_id: str) -> list[Event]:
+        """The case's events from the event store (it outlives Temporal's retention)."""
+        if self.store is None:
+            raise PetitionError("no_store", "this client was made without an event store")
+        return [from_record(r) for r in self.store.read_stream(stream_id(case_id))]
+
+    async def list(self, query: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Cases from Temporal visibility, e.g. ``Stage = "handling" AND Overdue = true``."""
+        q = f'WorkflowType = "{PetitionWorkflow.__temporal_workflow_definition.name}"'  # type: ignore[attr-defined]
+        if query:
+            q += f" AND ({query})"
+        rows = []
+        async for wf in self.client.list_workflows(q, limit=limit):
+            attrs = wf.typed_search_attributes
+            rows.append(
+                {
+                    "case_id": wf.id.removeprefix("petition-"),
+                    "status": wf.status.name
+                    if isinstance(wf.status, WorkflowExecutionStatus)
+                    else None,
+                    "stage": attrs.get(search.STAGE),
+                    "handling_unit": attrs.get(search.HANDLING_UNIT),
+                    "overdue": attrs.get(search.OVERDUE),
+                    "next_deadline": attrs.get(search.NEXT_DEADLINE),
+                    "started": wf.start_time,
+                }
+            )
+        return rows
+
+    # ---- one method per command ---------------------------------------------------
+
+    async def transfer_petition(
+        self, case_id: str, cmd: c.TransferPetition, *, wait: bool = True
+    ) -> CommandResult | None:
+        return await self.send(case_id, "transfer_petition", cmd, wait=wait)
+
+    async def assign_petition(
+        self, case_id: str, cmd: c.AssignPetition, *, wait: bool = True
+    ) -> CommandResult | None:
+        return await self.send(case_id, "assign_petition", cmd, wait=wait)
+
+    async def divert_petition(
+        self, case_id: str, cmd: c.DivertPetition, *, wait: bool = True
+    ) -> CommandResult | None:
+        return await self.send(case_id, "divert_petition", cmd, wait=wait)
+
+    async def not_accept_petition(
+        self, case_id: str, cmd: c.NotAcceptPetition, *, wait: bool = True
+    ) -> CommandResult | None:
+        return await self.send(case_id, "not_accept_petition", cmd, wait=wait)
+
+    async def acknowledge_receipt(
+        self, case_id: str, cmd: c.AcknowledgeReceipt, *, wait: bool = True
+    ) -> CommandResult | None:
+        return await self.send(case_id, "acknowledge_receipt", cmd, wait=wait)
+
+    async def accept_petition(
+        self, case_id: str, cmd: c.AcceptPetition, *, wait: bool = True
+    ) -> CommandResult | None:
+        return await self.send(case_id, "accept_petition", cmd, wait=wait)
+
+    async def object_to_routing(
+        self, case_id: str, cmd: c.ObjectToRouting, *, wait: bool = True
+    ) -> CommandResult | None:
+        return await self.send(case_id, "object_to_routing", cmd, wait=wait)
+
+    async def start_mediation(
+        self, case_id: str, cmd: c.StartMediation, *, wait: bool = True
+    ) -> CommandResult | None:
+        return await self.send(case_id, "start_mediation", cmd, wait=wait)
+
+    async def record_mediation(
+        self, case_id: str, cmd: c.RecordMediation, *, wait: bool = True
+    ) -> CommandResult | None:
+        return await self.send(case_id, "record_mediation", cmd, wait=wait)
+
+    async def record_hearing(
+        self, case_id: str, cmd: c.RecordHearing, *, wait: bool = True
+    ) -> CommandResult | None:
+        return await self.send(case_id, "record_hearing", cmd, wait=wait)
+
+    async def extend_handling(
+        self, case_id: str, cmd: c.ExtendHandling, *, wait: bool = True
+    ) -> CommandResult | None:
+        return await self.send(case_id, "extend_handling", cmd, wait=wait)
+
+    async def escalate_to_conference(
+        self, case_id: str, cmd: c.EscalateToConference, *, wait: bool = True
+    ) -> CommandResult | None:
+        return await self.send(case_id, "escalate_to_conference", cmd, wait=wait)
+
+    async def record_conference_decision(
+        self, case_id: str, cmd: c.RecordConferenceDecision, *, wait: bool = True
+    ) -> CommandResult | None:
+        return await self.send(case_id, "record_conference_decision", cmd, wait=wait)
+
+    async def issue_decision(
+        self, case_id: str, cmd: c.IssueDecision, *, wait: bool = True
+    ) -> CommandResult | None:
+        return await self.send(case_id, "issue_decision", cmd, wait=wait)
+
+    async def report_implementation(
+        self, case_id: str, cmd: c.ReportImplementation, *, wait: bool = True
+    ) -> CommandResult | None:
+        return await self.send(case_id, "report_implementation", cmd, wait=wait)
+
+    async def record_rating(
+        self, case_id: str, cmd: c.RecordRating, *, wait: bool = True
+    ) -> CommandResult | None:
+        return await self.send(case_id, "record_rating", cmd, wait=wait)
+
+    async def request_review(
+        self, case_id: str, cmd: c.RequestReview, *, wait: bool = True
+    ) -> CommandResult | None:
+        return await self.send(case_id, "request_review", cmd, wait=wait)
+
+    async def decide_review(
+        self, case_id: str, cmd: c.DecideReview, *, wait: bool = True
+    ) -> CommandResult | None:
+        return await self.send(case_id, "decide_review", cmd, wait=wait)
+
+    async def reply_review(
+        self, case_id: str, cmd: c.ReplyReview, *, wait: bool = True
+    ) -> CommandResult | None:
+        return await self.send(case_id, "reply_review", cmd, wait=wait)
+
+    async def request_re_review(
+        self, case_id: str, cmd: c.RequestReReview, *, wait: bool = True
+    ) -> CommandResult | None:
+        return await self.send(case_id, "request_re_review", cmd, wait=wait)
+
+    async def decide_re_review(
+        self, case_id: str, cmd: c.DecideReReview, *, wait: bool = True
+    ) -> CommandResult | None:
+        return await self.send(case_id, "decide_re_review", cmd, wait=wait)
+
+    async def reply_re_review(
+        self, case_id: str, cmd: c.ReplyReReview, *, wait: bool = True
+    ) -> CommandResult | None:
+        return await self.send(case_id, "reply_re_review", cmd, wait=wait)
+
+    async def withdraw_petition(
+        self, case_id: str, cmd: c.WithdrawPetition, *, wait: bool = True
+    ) -> CommandResult | None:
+        return await self.send(case_id, "withdraw_petition", cmd, wait=wait)

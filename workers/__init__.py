@@ -1,0 +1,1 @@
+"""Process entry points: the worker that runs petition workflows and their activities."""

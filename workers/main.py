@@ -1,0 +1,105 @@
+"""The worker: petition workflows plus the store and notifier activities.
+
+Configured from the environment, the same way in development and production:
+
+- ``TEMPORAL_ADDRESS`` (default ``127.0.0.1:7233``), ``TEMPORAL_NAMESPACE`` (``default``)
+- ``PETITIONFLOW_TASK_QUEUE`` (``petitions``)
+- ``PETITIONFLOW_STORE_URL`` (the SQLite file ``data/events.db``)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import structlog
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from activities.notify import NotifyActivities, Sender
+from activities.store import StoreActivities
+from eventstore import EventStore
+from eventstore.outbox import Outbox
+from workflows.petition import TASK_QUEUE, PetitionWorkflow
+
+log = structlog.get_logger("petitionflow.worker")
+
+
+@dataclass
+class Settings:
+    temporal_address: str = field(
+        default_factory=lambda: os.environ.get("TEMPORAL_ADDRESS", "127.0.0.1:7233")
+    )
+    namespace: str = field(default_factory=lambda: os.environ.get("TEMPORAL_NAMESPACE", "default"))
+    task_queue: str = field(
+        default_factory=lambda: os.environ.get("PETITIONFLOW_TASK_QUEUE", TASK_QUEUE)
+    )
+    store_url: str = field(
+        default_factory=lambda: os.environ.get("PETITIONFLOW_STORE_URL", "sqlite:///data/events.db")
+    )
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+def build_worker(
+    client: Client,
+    store: EventStore,
+    task_queue: str = TASK_QUEUE,
+    sender: Sender | None = None,
+    executor: ThreadPoolExecutor | None = None,
+) -> Worker:
+    store_activities = StoreActivities(store)
+    notify = NotifyActivities(Outbox(store.engine), sender)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[PetitionWorkflow],
+        activities=[store_activities.append_events, notify.notify],
+        activity_executor=executor or ThreadPoolExecutor(max_workers=16),
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+
+
+async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM or SIGINT (or ``stop``), then finish the tasks in hand."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    store = EventStore(settings.store_url)
+    client = await connect(settings)
+    worker = build_worker(client, store, settings.task_queue)
+    log.info(
+        "worker started",
+        task_queue=settings.task_queue,
+        temporal=settings.temporal_address,
+        namespace=settings.namespace,
+        store=store.url,
+    )
+    async with worker:
+        await stop.wait()
+        log.info("worker stopping: finishing the tasks in hand")
+    store.close()
+    log.info("worker stopped")
+
+
+def main() -> None:
+    from workers import logs
+
+    logs.configure()
+    asyncio.run(run(Settings()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Temporal orchestration: deterministic, no business rules (those are in domain/)."""

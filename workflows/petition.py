@@ -1,0 +1,342 @@
+"""PetitionWorkflow: one durable workflow per case, id ``petition-<case id>``.
+
+It holds no business rule. Every command, whether an update, a signal or a timer
+that fired, goes the same way, one at a time: ``decide`` on the current state, append
+the events through the ``append_events`` activity with the state's version as the
+expected version, then ``evolve``. An update returns once its events are durable.
+
+- **Updates**, one per command, named after it (``accept_petition``...). The validator
+  runs ``decide`` and rejects a bad command before it enters history, with the
+  rejection's code as the error type.
+- **Signals**, the same names, for fire-and-forget callers. A repeated command_id is
+  ignored; a rejected or malformed one is recorded as ``CommandRejected``, so nothing
+  is lost and the workflow task never fails.
+- **Deadlines**: one timer, for the earliest open deadline in the state. When it
+  fires the workflow decides ``expire_deadline``; a missed obligation is reminded
+  (催办) and, per policy, supervised (督办) through the ``notify`` activity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel, Field
+
+    from activities.notify import Notification
+    from activities.store import AppendEvents
+    from domain import events as ev
+    from domain.commands import ExpireDeadline, RegisterPetition
+    from domain.decide import (
+        EXTERNAL_COMMANDS,
+        Accepted,
+        Rejection,
+        decide,
+        invalid_command_event,
+        parse,
+        rejected_event,
+    )
+    from domain.events import Event
+    from domain.policy import Deadline, DeadlinePolicy
+    from domain.state import CaseState, Stage, evolve
+    from domain.values import Actor
+    from workflows import search
+
+WORKFLOW_TYPE = "PetitionWorkflow"
+TASK_QUEUE = "petitions"
+TIMER_ACTOR = Actor(unit="petitionflow", person="deadline timer")
+
+# Appends retry until the database is back: a case waits rather than loses an event.
+# A version conflict cannot heal by retrying, so it fails at once.
+APPEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=["ConcurrencyError"],
+)
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5)
+)
+
+
+def workflow_id(case_id: str) -> str:
+    return f"petition-{case_id}"
+
+
+class PendingSignal(BaseModel):
+    kind: str
+    payload: Any = None
+
+
+class StartPetition(BaseModel):
+    registration: RegisterPetition
+    policy: DeadlinePolicy = DeadlinePolicy()
+    # Set when the case continues as new: the state so far and signals not yet handled.
+    carried_state: CaseState | None = None
+    carried_signals: list[PendingSignal] = Field(default_factory=list)
+
+
+class CommandResult(BaseModel):
+    command_id: str
+    duplicate: bool
+    events: list[str]  # event types
+    version: int
+    stage: str
+
+
+class CaseSummary(BaseModel):
+    case_id: str
+    stage: str
+    closed_reason: str | None
+    final: bool
+    version: int
+
+
+def _error(rejection: Rejection) -> ApplicationError:
+    return ApplicationError(str(rejection), type=rejection.code, non_retryable=True)
+
+
+class PetitionWorkflow:  # made a workflow at the bottom, once its handlers are attached
+    @workflow.init
+    def __init__(self, start: StartPetition) -> None:
+        self.case = start.carried_state or CaseState()
+        self.policy = start.policy
+        self.case_id = start.registration.case_id
+        self.inbox: deque[PendingSignal] = deque(start.carried_signals)
+        self.lock = asyncio.Lock()
+
+    # ---- the main loop --------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, start: StartPetition) -> CaseSummary:
+        if start.carried_state is None:
+            async with self.lock:
+                decision = decide(self.case, start.registration, workflow.now(), self.policy)
+                if isinstance(decision, Rejection):
+                    raise _error(decision)
+                await self._commit(decision.events)
+        while True:
+            timers = self.case.timers()
+            timeout = max(timers[0].due_at - workflow.now(), timedelta(0)) if timers else None
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: (
+                        bool(self.inbox)
+                        or self._finished()
+                        or workflow.info().is_continue_as_new_suggested()
+                    ),
+                    timeout=timeout,
+                )
+            async with self.lock:
+                await self._fire_due_deadlines()
+                while self.inbox:
+                    await self._handle_signal(self.inbox.popleft())
+            if self._finished() or workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if self.inbox:
+                    continue  # a signal came in meanwhile
+                if self._finished():
+                    return CaseSummary(
+                        case_id=self.case_id,
+                        stage=self.case.stage.value,
+                        closed_reason=self.case.closed_reason,
+                        final=self.case.final,
+                        version=self.case.version,
+                    )
+                workflow.continue_as_new(
+                    StartPetition(
+                        registration=start.registration, policy=self.policy, carried_state=self.case
+                    )
+                )
+
+    def _finished(self) -> bool:
+        c = self.case
+        # A closed case with a supported decision still waits for its implementation report.
+        waiting = c.implementation_pending and c.closed_reason != "withdrawn"
+        return c.stage is Stage.CLOSED and not waiting
+
+    async def _fire_due_deadlines(self) -> None:
+        while (timers := self.case.timers()) and timers[0].due_at <= workflow.now():
+            due = timers[0]
+            command = ExpireDeadline(
+                # unique per deadline instance: the version changes with every event
+                command_id=f"expire:{due.kind.value}:{due.due.isoformat()}:v{self.case.version}",
+                actor=TIMER_ACTOR,
+                issued_at=workflow.now(),
+                deadline=due.kind,
+            )
+            decision = decide(self.case, command, workflow.now(), self.policy)
+            if isinstance(decision, Rejection):
+                workflow.logger.error("deadline %s not expired: %s", due.kind.value, decision)
+                return
+            await self._commit(decision.events)
+
+    async def _handle_signal(self, signal: PendingSignal) -> None:
+        command = parse(signal.kind, signal.payload)
+        now = workflow.now()
+        if isinstance(command, Rejection):
+            raw_id = signal.payload.get("command_id") if isinstance(signal.payload, dict) else None
+            command_id = (
+                raw_id if isinstance(raw_id, str) and raw_id else f"invalid-{workflow.uuid4()}"
+            )
+            if command_id in self.case.commands:
+                return
+            event = invalid_command_event(
+                self.case,
+                signal.kind,
+                command_id[:128],
+                command.message,
+                now,
+                self.policy,
+                workflow.uuid4(),
+            )
+            await self._commit((event,))
+            return
+        decision = decide(self.case, command, now, self.policy)
+        if isinstance(decision, Rejection):
+            await self._commit((rejected_event(self.case, command, decision, now, self.policy),))
+        elif not decision.duplicate:
+            await self._commit(decision.events)
+
+    # ---- writing ----------------------------------------------------------------------
+
+    async def _commit(self, events: tuple[Event, ...]) -> None:
+        """Make the events durable, then apply them. Only ever called under the lock."""
+        await workflow.execute_activity(
+            "append_events",
+            AppendEvents(
+                case_id=self.case_id, expected_version=self.case.version, events=list(events)
+            ),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=APPEND_RETRY,
+            summary=f"append v{self.case.version + 1}: " + ", ".join(e.type for e in events),
+        )
+        for event in events:
+            self.case = evolve(self.case, event)
+        workflow.upsert_search_attributes(search.updates(self.case))
+        workflow.set_current_details(search.current_details(self.case, workflow.now()))
+        for event in events:
+            if isinstance(event, ev.DeadlineMissed):
+                await self._remind(event)
+
+    async def _remind(self, missed: ev.DeadlineMissed) -> None:
+        unit = self.case.handling_unit.name if self.case.handling_unit else self.case.registered_by
+        recipient = unit or "信访工作机构"
+        # Only the case id, the deadline and its date: the material of an accusation
+        # must never reach a unit that may be the accused.
+        notices = [
+            (
+                "reminder",
+                f"催办：案件 {self.case_id} 的 {missed.deadline.value} 期限已于 "
+                f"{missed.due.isoformat()} 届满，请尽快办理。",
+            )
+        ]
+        if missed.supervised:
+            notices.append(
+                (
+                    "supervision",
+                    f"督办：案件 {self.case_id} 已超期（{missed.deadline.value}），"
+                    "列入督办，请书面报告办理情况。",
+                )
+            )
+        for kind, message in notices:
+            await workflow.execute_activity(
+                "notify",
+                Notification(
+                    id=f"{missed.event_id}:{kind}",
+                    case_id=self.case_id,
+                    kind=kind,
+                    recipient=recipient,
+                    message=message,
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=NOTIFY_RETRY,
+                summary=f"{kind} to {recipient}: {missed.deadline.value} overdue",
+            )
+
+    # ---- updates and signals ------------------------------------------------------------
+
+    def _validate(self, kind: str, payload: Any) -> None:
+        command = parse(kind, payload)
+        if isinstance(command, Rejection):
+            raise _error(command)
+        if self.case.stage is Stage.NEW:
+            return  # the registration is still being written; the handler waits for it
+        decision = decide(self.case, command, workflow.now(), self.policy)
+        if isinstance(decision, Rejection):
+            raise _error(decision)
+
+    async def _update(self, kind: str, payload: Any) -> CommandResult:
+        command = parse(kind, payload)
+        if isinstance(command, Rejection):
+            raise _error(command)
+        await workflow.wait_condition(lambda: self.case.stage is not Stage.NEW)
+        async with self.lock:
+            decision = decide(self.case, command, workflow.now(), self.policy)
+            if isinstance(decision, Rejection):
+                raise _error(decision)  # the case moved on since the validator ran
+            assert isinstance(decision, Accepted)
+            if not decision.duplicate:
+                await self._commit(decision.events)
+        return CommandResult(
+            command_id=command.command_id,
+            duplicate=decision.duplicate,
+            events=[e.type for e in decision.events],
+            version=self.case.version,
+            stage=self.case.stage.value,
+        )
+
+    def _signal(self, kind: str, payload: Any) -> None:
+        self.inbox.append(PendingSignal(kind=kind, payload=payload))
+
+    # ---- queries ----------------------------------------------------------------------
+
+    @workflow.query(name="state")
+    def state_query(self) -> CaseState:
+        return self.case
+
+    @workflow.query(name="deadlines")
+    def deadlines_query(self) -> list[Deadline]:
+        return list(self.case.deadlines.values())
+
+
+def _command_handlers(kind: str) -> tuple[Any, Any, Any]:
+    async def update(self: PetitionWorkflow, payload: dict[str, Any]) -> CommandResult:
+        return await self._update(kind, payload)
+
+    def validate(self: PetitionWorkflow, payload: dict[str, Any]) -> None:
+        self._validate(kind, payload)
+
+    def signal(self: PetitionWorkflow, payload: Any) -> None:
+        self._signal(kind, payload)
+
+    return update, validate, signal
+
+
+def _add_command_handlers(cls: type) -> None:
+    """An update and a signal per command, named after it (``accept_petition``...)."""
+    for kind in EXTERNAL_COMMANDS:
+        update, validate, signal = _command_handlers(kind)
+        for fn, attr in (
+            (update, kind),
+            (validate, f"_validate_{kind}"),
+            (signal, f"{kind}_signal"),
+        ):
+            fn.__name__ = attr
+            fn.__qualname__ = f"{cls.__name__}.{attr}"
+        handler = workflow.update(name=kind)(update)
+        handler.validator(validate)
+        setattr(cls, kind, handler)
+        setattr(cls, f"{kind}_signal", workflow.signal(name=kind)(signal))
+
+
+_add_command_handlers(PetitionWorkflow)
+PetitionWorkflow = workflow.defn(name=WORKFLOW_TYPE)(PetitionWorkflow)  # type: ignore[misc]

@@ -1,0 +1,131 @@
+"""Search attributes and the short texts operators see in the Temporal UI.
+
+No personal data goes here: search attributes are stored unencrypted. Keyword
+budget (PostgreSQL visibility): 9 of 10 Keyword, 2 Bool, 1 Datetime, 1 Int.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    SearchAttributeUpdate,
+    TypedSearchAttributes,
+)
+
+from domain.state import CaseState
+
+STAGE = SearchAttributeKey.for_keyword("Stage")
+REGION = SearchAttributeKey.for_keyword("Region")
+PREFECTURE = SearchAttributeKey.for_keyword("Prefecture")
+COUNTY = SearchAttributeKey.for_keyword("County")
+TOWNSHIP = SearchAttributeKey.for_keyword("Township")
+HANDLING_UNIT = SearchAttributeKey.for_keyword("HandlingUnit")
+CHANNEL = SearchAttributeKey.for_keyword("Channel")
+CLASSIFICATION = SearchAttributeKey.for_keyword("Classification")
+RATING = SearchAttributeKey.for_keyword("Rating")
+OVERDUE = SearchAttributeKey.for_bool("Overdue")
+SUPERVISED = SearchAttributeKey.for_bool("Supervised")
+NEXT_DEADLINE = SearchAttributeKey.for_datetime("NextDeadline")
+EXTENSION_DAYS = SearchAttributeKey.for_int("ExtensionDays")
+
+ALL: tuple[SearchAttributeKey[Any], ...] = (
+    STAGE,
+    REGION,
+    PREFECTURE,
+    COUNTY,
+    TOWNSHIP,
+    HANDLING_UNIT,
+    CHANNEL,
+    CLASSIFICATION,
+    RATING,
+    OVERDUE,
+    SUPERVISED,
+    NEXT_DEADLINE,
+    EXTENSION_DAYS,
+)
+
+_CLI_TYPE = {"KEYWORD": "Keyword", "BOOL": "Bool", "DATETIME": "Datetime", "INT": "Int"}
+
+
+def server_flags() -> list[str]:
+    """``--search-attribute Name=Type`` arguments for ``temporal server start-dev``."""
+    flags = []
+    for key in ALL:
+        kind = _CLI_TYPE[
+            key.indexed_value_type.name.removeprefix("SEARCH_ATTRIBUTE_INDEXED_VALUE_TYPE_")
+        ]
+        flags += ["--search-attribute", f"{key.name}={kind}"]
+    return flags
+
+
+def values(state: CaseState) -> list[tuple[SearchAttributeKey[Any], Any]]:
+    intake = state.intake
+    place = intake.jurisdiction if intake else None
+    timers = state.timers()
+    return [
+        (STAGE, state.stage.value),
+        (REGION, place.region if place else None),
+        (PREFECTURE, place.prefecture if place else None),
+        (COUNTY, place.county if place else None),
+        (TOWNSHIP, place.township if place else None),
+        (HANDLING_UNIT, state.handling_unit.name if state.handling_unit else None),
+        (CHANNEL, intake.channel.value if intake else None),
+        (CLASSIFICATION, intake.classification.value if intake else None),
+        (RATING, state.rating.value if state.rating else None),
+        (OVERDUE, state.overdue),
+        (SUPERVISED, state.supervised),
+        (NEXT_DEADLINE, timers[0].due_at if timers else None),
+        (EXTENSION_DAYS, state.extension_days_used),
+    ]
+
+
+def updates(state: CaseState) -> list[SearchAttributeUpdate[Any]]:
+    return [key.value_unset() if v is None else key.value_set(v) for key, v in values(state)]
+
+
+def initial(state: CaseState) -> TypedSearchAttributes:
+    return TypedSearchAttributes(
+        [SearchAttributePair(k, v) for k, v in values(state) if v is not None]
+    )
+
+
+def summary(case_id: str, state: CaseState) -> str:
+    """The static summary at start: no personal data."""
+    intake = state.intake
+    assert intake is not None
+    return (
+        f"{case_id} · {intake.classification.value} · {intake.jurisdiction} · "
+        f"received {intake.received_at.date().isoformat()}"
+    )
+
+
+def static_details(case_id: str, state: CaseState) -> str:
+    intake = state.intake
+    assert intake is not None
+    return "\n\n".join(
+        [
+            f"**Case:** {case_id}",
+            f"**Jurisdiction:** {intake.jurisdiction}",
+            f"**Classification:** {intake.classification.value}",
+            f"**Channel:** {intake.channel.value}",
+            f"**Received:** {intake.received_at.date().isoformat()}",
+        ]
+    )
+
+
+def current_details(state: CaseState, now: datetime) -> str:
+    timers = state.timers()
+    lines = [
+        f"**Stage:** {state.stage.value}"
+        + (" (overdue)" if state.overdue else "")
+        + (" · supervised (督办)" if state.supervised else ""),
+        f"**Handling unit:** {state.handling_unit.name if state.handling_unit else '—'}",
+        "**Next deadline:** "
+        + (f"{timers[0].kind.value}, due {timers[0].due.isoformat()}" if timers else "none"),
+        f"**Last event:** {state.last_event_type} (version {state.version})",
+    ]
+    return "\n\n".join(lines)
