@@ -1,23 +1,25 @@
-"""Realistic demo cases, driven through decide/evolve and written to the event store.
+"""Realistic demo cases, driven as real workflows through PetitionClient.
 
-The clock is simulated: each case starts on its own date and ``advance`` fires the
-deadlines that fall due on the way, as the workflow's timers do.
+Each case's clock is fast-forwarded with Temporal's per-workflow time skipping, so
+its deadlines fire for real (a 60-day handling period passes in about a second).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from activities.records import stream_id, to_record
+from temporalio.client import WorkflowHandle
+
+from client import PetitionClient, PetitionError
 from domain import commands as c
-from domain.decide import Accepted, Rejection, decide
 from domain.intake import Intake, id_check_character
-from domain.policy import DeadlinePolicy
-from domain.state import CaseState, evolve
+from domain.state import CaseState
 from domain.values import Actor, Jurisdiction, Unit
-from eventstore import EventStore
 
 BEIJING = timezone(timedelta(hours=8))
 XJ, KS = "新疆维吾尔自治区", "喀什地区"
@@ -59,40 +61,44 @@ def intake(received: datetime, **fields: Any) -> Intake:
     return Intake.model_validate(base | fields)
 
 
+FastForward = Callable[[WorkflowHandle[Any, Any], timedelta], Awaitable[Any]]
+
+
+@dataclass
 class CaseRun:
-    """One case: decide, append with the expected version, evolve."""
+    """One demo case: commands as updates, time as fast-forwards of its workflow."""
 
-    def __init__(self, store: EventStore, case_id: str, start: datetime, policy: DeadlinePolicy):
-        self.store, self.case_id, self.now, self.policy = store, case_id, start, policy
-        self.state = CaseState()
-        self.rejections: list[Rejection] = []
-        self._n = 0
+    petitions: PetitionClient
+    fast_forward: FastForward
+    case_id: str
+    handle: WorkflowHandle[Any, Any] | None = None
+    rejections: list[PetitionError] = field(default_factory=list)
 
-    def send(self, cls: type[c.CommandBase], actor: Actor = BUREAU, **fields: Any) -> CaseRun:
-        self._n += 1
+    async def send(self, cls: type[c.CommandBase], actor: Actor = BUREAU, **fields: Any) -> CaseRun:
         command = cls(
-            command_id=f"{self.case_id}-{self._n}", actor=actor, issued_at=self.now, **fields
+            command_id=f"demo-{uuid.uuid4().hex[:12]}",
+            actor=actor,
+            issued_at=datetime.now(UTC),
+            **fields,
         )
-        result = decide(self.state, command, self.now, self.policy)
-        if isinstance(result, Rejection):
-            self.rejections.append(result)
-            return self
-        assert isinstance(result, Accepted)
-        self.store.append(
-            stream_id(self.case_id), self.state.version, [to_record(e) for e in result.events]
-        )
-        for event in result.events:
-            self.state = evolve(self.state, event)
+        try:
+            await self.petitions.send(self.case_id, command.kind, command)  # type: ignore[attr-defined]
+        except PetitionError as exc:
+            self.rejections.append(exc)
         return self
 
-    def advance(self, days: float) -> CaseRun:
-        """Move the clock, firing every deadline that falls due on the way."""
-        until = self.now + timedelta(days=days)
-        while (timers := self.state.timers()) and timers[0].due_at <= until:
-            self.now = max(self.now, timers[0].due_at)
-            self.send(c.ExpireDeadline, SYSTEM, deadline=timers[0].kind)
-        self.now = until
+    async def advance(self, days: float) -> CaseRun:
+        assert self.handle is not None
+        await self.fast_forward(self.handle, timedelta(days=days))
         return self
+
+    async def state(self) -> CaseState:
+        try:
+            return await self.petitions.state(self.case_id)
+        except PetitionError:
+            assert self.handle is not None
+            await self.handle.result()
+            return await self.petitions.state(self.case_id)
 
 
 DECISION = {
@@ -101,116 +107,136 @@ DECISION = {
 }
 
 
-def _handled(r: CaseRun, unit: Unit = LABOUR, person: str = "王建国") -> CaseRun:
-    r.advance(2).send(c.TransferPetition, to_unit=unit)
-    r.advance(1).send(c.AcknowledgeReceipt, _act(unit, person)).send(
-        c.AcceptPetition, _act(unit, person)
-    )
+async def _handled(r: CaseRun, unit: Unit = LABOUR, person: str = "王建国") -> CaseRun:
+    await r.advance(2)
+    await r.send(c.TransferPetition, to_unit=unit)
+    await r.advance(1)
+    await r.send(c.AcknowledgeReceipt, _act(unit, person))
+    await r.send(c.AcceptPetition, _act(unit, person))
     return r
 
 
-def transfer_satisfied(r: CaseRun) -> None:
-    _handled(r).advance(20).send(
-        c.IssueDecision, _act(LABOUR, "王建国"), outcome="support", **DECISION
-    )
-    r.advance(5).send(
-        c.ReportImplementation, _act(LABOUR, "王建国"), report="已督促公司支付工资48000元"
-    )
-    r.advance(2).send(c.RecordRating, PORTAL, rating="satisfied")
+async def transfer_satisfied(r: CaseRun) -> None:
+    await (await _handled(r)).advance(20)
+    await r.send(c.IssueDecision, _act(LABOUR, "王建国"), outcome="support", **DECISION)
+    await r.advance(5)
+    await r.send(c.ReportImplementation, _act(LABOUR, "王建国"), report="已督促公司支付工资48000元")
+    await r.send(c.RecordRating, PORTAL, rating="satisfied")
 
 
-def divert_litigation(r: CaseRun) -> None:
-    r.advance(3).send(c.DivertPetition, destination="litigation", note="合同纠纷，引导通过诉讼解决")
+async def divert_litigation(r: CaseRun) -> None:
+    await r.advance(3)
+    await r.send(c.DivertPetition, destination="litigation", note="合同纠纷，引导通过诉讼解决")
 
 
-def not_accepted(r: CaseRun) -> None:
-    r.advance(4).send(c.NotAcceptPetition, reason="outside_scope", detail="已进入司法程序")
+async def not_accepted(r: CaseRun) -> None:
+    await r.advance(4)
+    await r.send(c.NotAcceptPetition, reason="outside_scope", detail="已进入司法程序")
 
 
-def mediation_agreed(r: CaseRun) -> None:
-    _handled(r, HOUSING, "李娜").advance(7)
-    r.send(
+async def mediation_agreed(r: CaseRun) -> None:
+    await (await _handled(r, HOUSING, "李娜")).advance(7)
+    await r.send(
         c.StartMediation,
         _act(HOUSING, "李娜"),
         mediator="托克扎克镇人民调解委员会",
         petitioner_consents=True,
         other_party_consents=True,
     )
-    r.advance(6).send(
-        c.RecordMediation, agreed=True, agreement="开发商于30日内修复房屋漏水并赔偿5000元"
-    )
-    r.advance(3).send(c.RecordRating, PORTAL, rating="basically_satisfied")
+    await r.advance(6)
+    await r.send(c.RecordMediation, agreed=True, agreement="开发商于30日内修复房屋漏水并赔偿5000元")
+    await r.send(c.RecordRating, PORTAL, rating="basically_satisfied")
 
 
-def conference_not_evaluated(r: CaseRun) -> None:
-    r.advance(2).send(
+async def conference_not_evaluated(r: CaseRun) -> None:
+    await r.advance(2)
+    await r.send(
         c.EscalateToConference, reason="competence_dispute", note="人社与住建均称不属本部门职责"
     )
-    r.advance(5).send(c.RecordConferenceDecision, lead_unit=HOUSING, plan="住建局牵头，人社局配合")
-    r.advance(1).send(c.AcceptPetition, _act(HOUSING, "李娜"))
-    r.advance(30).send(c.IssueDecision, _act(HOUSING, "李娜"), outcome="explain", **DECISION)
-    r.advance(40)  # neither a rating nor a review request comes
+    await r.advance(5)
+    await r.send(c.RecordConferenceDecision, lead_unit=HOUSING, plan="住建局牵头，人社局配合")
+    await r.send(c.AcceptPetition, _act(HOUSING, "李娜"))
+    await r.advance(30)
+    await r.send(c.IssueDecision, _act(HOUSING, "李娜"), outcome="explain", **DECISION)
+    await r.advance(40)  # neither a rating nor a review request comes: the windows close
 
 
-def extension_review_window(r: CaseRun) -> None:
-    _handled(r).advance(50)
-    r.send(
+async def extension_review_window(r: CaseRun) -> None:
+    await (await _handled(r)).advance(50)
+    await r.send(
         c.ExtendHandling,
         _act(LABOUR, "王建国"),
         days=30,
         reason="需调取施工合同和考勤记录",
         approved_by="局长 艾尔肯",
     )
-    r.advance(30).send(c.IssueDecision, _act(LABOUR, "王建国"), outcome="not_support", **DECISION)
-    r.advance(3).send(c.RecordRating, PORTAL, rating="dissatisfied")
-    r.advance(40)  # the review window passes unused
+    await r.send(
+        c.ExtendHandling,
+        _act(LABOUR, "王建国"),
+        days=10,
+        reason="再次延期",
+        approved_by="局长 艾尔肯",
+    )  # refused: one extension only
+    await r.advance(30)
+    await r.send(c.IssueDecision, _act(LABOUR, "王建国"), outcome="not_support", **DECISION)
+    await r.send(c.RecordRating, PORTAL, rating="dissatisfied")
+    await r.advance(40)  # the review window passes unused
+    await r.send(c.RequestReview, PORTAL, review_unit=KS_LABOUR, reasons="逾期申请复查")  # refused
 
 
-def overdue_supervised(r: CaseRun) -> None:
-    _handled(r).advance(75)  # the handling deadline passes: overdue, reminded, supervised
-    r.send(c.EscalateToConference, reason="overdue_supervision")
-    r.advance(2).send(
+async def overdue_supervised(r: CaseRun) -> None:
+    await (await _handled(r)).advance(75)  # the handling deadline passes: overdue, 催办, 督办
+    await r.send(c.EscalateToConference, reason="overdue_supervision")
+    await r.advance(2)
+    await r.send(
         c.RecordConferenceDecision,
         lead_unit=LABOUR,
         plan="挂牌督办，限期10日办结",
         supervise=True,
         correction_days=10,
     )
-    r.advance(8).send(c.IssueDecision, _act(LABOUR, "王建国"), outcome="support", **DECISION)
+    await r.advance(8)
+    await r.send(c.IssueDecision, _act(LABOUR, "王建国"), outcome="support", **DECISION)
 
 
-def re_review_final(r: CaseRun) -> None:
-    _handled(r).advance(25).send(
-        c.IssueDecision, _act(LABOUR, "王建国"), outcome="not_support", **DECISION
-    )
-    r.advance(3).send(c.RecordRating, PORTAL, rating="dissatisfied")
-    r.advance(5).send(c.RequestReview, PORTAL, review_unit=KS_LABOUR, reasons="认为事实认定不清")
-    r.advance(20).send(c.DecideReview, _act(KS_LABOUR, "刘洋"), outcome="not_support", **DECISION)
-    r.advance(1).send(c.ReplyReview, _act(KS_LABOUR, "刘洋"))
-    r.advance(10).send(c.RequestReReview, PORTAL, review_unit=XJ_LABOUR, reasons="仍不服复查意见")
-    r.advance(12).send(
+async def re_review_final(r: CaseRun) -> None:
+    await (await _handled(r)).advance(25)
+    await r.send(c.IssueDecision, _act(LABOUR, "王建国"), outcome="not_support", **DECISION)
+    await r.send(c.RecordRating, PORTAL, rating="dissatisfied")
+    await r.advance(5)
+    await r.send(c.RequestReview, PORTAL, review_unit=KS_LABOUR, reasons="认为事实认定不清")
+    await r.advance(20)
+    await r.send(c.DecideReview, _act(KS_LABOUR, "刘洋"), outcome="not_support", **DECISION)
+    await r.send(c.ReplyReview, _act(KS_LABOUR, "刘洋"))
+    await r.advance(10)
+    await r.send(c.RequestReReview, PORTAL, review_unit=XJ_LABOUR, reasons="仍不服复查意见")
+    await r.advance(12)
+    today = datetime.now(BEIJING).date()
+    await r.send(
         c.RecordHearing,
         _act(XJ_LABOUR, "赵敏"),
-        held_from=r.policy.local_date(r.now),
-        held_to=r.policy.local_date(r.now),
+        held_from=today,
+        held_to=today,
         summary="公开听证，双方陈述意见",
     )
-    r.advance(15).send(c.DecideReReview, _act(XJ_LABOUR, "赵敏"), outcome="not_support", **DECISION)
-    r.advance(1).send(c.ReplyReReview, _act(XJ_LABOUR, "赵敏"))
-    r.advance(3).send(
-        c.RequestReview, PORTAL, review_unit=KS_LABOUR, reasons="再次申请"
-    )  # 不再受理
+    await r.advance(15)
+    await r.send(c.DecideReReview, _act(XJ_LABOUR, "赵敏"), outcome="not_support", **DECISION)
+    await r.send(c.ReplyReReview, _act(XJ_LABOUR, "赵敏"))
+    await r.send(c.RequestReview, PORTAL, review_unit=KS_LABOUR, reasons="再次申请")  # 不再受理
 
 
-def withdrawn(r: CaseRun) -> None:
-    _handled(r).advance(10).send(c.WithdrawPetition, PORTAL, reason="已与公司自行和解")
+async def withdrawn(r: CaseRun) -> None:
+    await (await _handled(r)).advance(10)
+    await r.send(c.WithdrawPetition, PORTAL, reason="已与公司自行和解")
 
 
-def accusation_diverted(r: CaseRun) -> None:
-    r.advance(1).send(c.DivertPetition, destination="discipline_supervision", note="转纪检监察机关")
+async def accusation_diverted(r: CaseRun) -> None:
+    await r.advance(1)
+    await r.send(c.DivertPetition, destination="discipline_supervision", note="转纪检监察机关")
 
 
-SCENARIOS: list[tuple[str, Callable[[CaseRun], None], dict[str, Any]]] = [
+Scenario = Callable[[CaseRun], Awaitable[None]]
+SCENARIOS: list[tuple[str, Scenario, dict[str, Any]]] = [
     ("转送 → 支持 → 满意", transfer_satisfied, {}),
     ("诉访分离（诉讼）", divert_litigation, {"channel": "letter"}),
     ("不予受理", not_accepted, {"channel": "phone"}),
@@ -236,15 +262,25 @@ SCENARIOS: list[tuple[str, Callable[[CaseRun], None], dict[str, Any]]] = [
 ]
 
 
-def run_demo(store: EventStore, prefix: str, policy: DeadlinePolicy | None = None) -> list[CaseRun]:
-    policy = policy or DeadlinePolicy()
-    runs = []
-    for n, (_title, scenario, fields) in enumerate(SCENARIOS, start=1):
-        start = datetime.combine(
-            date(2026, 3, 2) + timedelta(days=7 * n), datetime.min.time(), BEIJING
-        ).replace(hour=10)
-        run = CaseRun(store, f"{prefix}-{n:02d}", start, policy)
-        run.send(c.RegisterPetition, case_id=run.case_id, intake=intake(start, **fields))
-        scenario(run)
-        runs.append(run)
-    return runs
+async def run_demo(
+    petitions: PetitionClient,
+    fast_forward: FastForward,
+    prefix: str,
+    progress: Callable[[str], None] = lambda _: None,
+) -> list[CaseRun]:
+    """Submit the demo cases and drive each down its path, all at once."""
+
+    async def one(n: int, title: str, scenario: Scenario, fields: dict[str, Any]) -> CaseRun:
+        run = CaseRun(petitions, fast_forward, f"{prefix}-{n:02d}")
+        run.handle = await petitions.submit(
+            run.case_id,
+            intake(datetime.now(UTC), **dict(fields)),
+            BUREAU,
+        )
+        await scenario(run)
+        progress(f"{run.case_id} done: {title}")
+        return run
+
+    return list(
+        await asyncio.gather(*(one(n, t, s, f) for n, (t, s, f) in enumerate(SCENARIOS, start=1)))
+    )

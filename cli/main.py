@@ -1,28 +1,40 @@
 """``petition``: the command line of petitionflow.
 
-Every command takes ``--store URL`` (default: $PETITIONFLOW_STORE_URL, else the SQLite
-file ``data/events.db``) and ``--json``. Errors are one line on stderr and exit 2.
+Commands talk to Temporal at $TEMPORAL_ADDRESS (default 127.0.0.1:7233) and to the
+event store at --store / $PETITIONFLOW_STORE_URL (default: the SQLite file
+``data/events.db``). Every command takes ``--json``. Errors are one line on stderr
+and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from activities.records import from_record, stream_id
+from domain.intake import Intake, field_errors
 from domain.state import fold
+from domain.values import Actor
 from eventstore import EventStore
 
 DEFAULT_DATA_DIR = Path("data")
+DEFAULT_ACTOR = {"unit": "信访工作机构", "person": "petition-cli"}
+
+
+class CliError(Exception):
+    """A one-line error for the user; exit code 2."""
 
 
 def _store_url(args: argparse.Namespace) -> str:
@@ -34,64 +46,36 @@ def _store_url(args: argparse.Namespace) -> str:
     return f"sqlite:///{args.data_dir / 'events.db'}"
 
 
-def _print(args: argparse.Namespace, payload: Any, text: str) -> None:
-    print(json.dumps(payload, ensure_ascii=False, indent=2, default=str) if args.json else text)
+def _dump(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [_dump(v) for v in value]
+    return value
+
+
+def _out(args: argparse.Namespace, payload: Any, text: str) -> None:
+    if args.json:
+        print(json.dumps(_dump(payload), ensure_ascii=False, indent=2, default=str))
+    else:
+        print(text)
+
+
+# ---- store commands ---------------------------------------------------------------
 
 
 def cmd_migrate(args: argparse.Namespace, store: EventStore) -> int:
     applied = store.migrate()
-    _print(args, {"applied": applied}, f"schema up to date (applied now: {applied or 'none'})")
+    _out(args, {"applied": applied}, f"schema up to date (applied now: {applied or 'none'})")
     return 0
-
-
-def cmd_dev(args: argparse.Namespace, store: EventStore) -> int:
-    from cli.demo import SCENARIOS, run_demo
-
-    say = (lambda *_: None) if args.json else print
-    say(f"event store: {store.url}")
-    if not args.demo:
-        say("store ready; add --demo to run the demo cases")
-        return 0
-    prefix = "DEMO-" + datetime.now().strftime("%Y%m%d%H%M%S")
-    runs = run_demo(store, prefix)
-    rows = []
-    for (title, _, _), run in zip(SCENARIOS, runs, strict=True):
-        s = run.state
-        rows.append(
-            {
-                "case": run.case_id,
-                "path": title,
-                "stage": s.stage.value,
-                "closed": s.closed_reason,
-                "rating": s.rating.value if s.rating else None,
-                "events": s.version,
-                "overdue_or_supervised": s.overdue or s.supervised,
-                "rejected": [str(r) for r in run.rejections],
-            }
-        )
-        say(f"{run.case_id}  {s.stage.value:<8} {s.version:>3} events  {title}")
-        for rejection in run.rejections:
-            say(f"    rejected as expected: {rejection}")
-    report = store.verify()
-    say(
-        f"verify: {report.streams} streams, {report.events} events, "
-        f"{'intact' if report.ok else 'BROKEN'}"
-    )
-    say(f"see one case with: petition history {runs[0].case_id}")
-    if args.json:
-        _print(args, rows, "")
-    return 0 if report.ok else 1
 
 
 def cmd_history(args: argparse.Namespace, store: EventStore) -> int:
     records = store.read_stream(stream_id(args.case))
     if not records:
-        print(
-            f"error: no events for case {args.case!r} in {store.url}; check the case id "
-            "and --store",
-            file=sys.stderr,
+        raise CliError(
+            f"no events for case {args.case!r} in {store.url}; check the case id and --store"
         )
-        return 2
     events = [from_record(r) for r in records]
     state = fold(events)
     lines = [
@@ -99,16 +83,7 @@ def cmd_history(args: argparse.Namespace, store: EventStore) -> int:
         f"{e.actor.unit} / {e.actor.person}"
         for r, e in zip(records, events, strict=True)
     ]
-    lines.append(
-        f"stage: {state.stage.value}; open deadlines: "
-        + (
-            ", ".join(
-                f"{d.kind.value} {d.due}" + (" (missed)" if d.missed else "")
-                for d in state.deadlines.values()
-            )
-            or "none"
-        )
-    )
+    lines.append(f"stage: {state.stage.value}; open deadlines: " + _deadlines_text(state))
     payload = [
         {
             "version": r.version,
@@ -120,7 +95,7 @@ def cmd_history(args: argparse.Namespace, store: EventStore) -> int:
         }
         for r in records
     ]
-    _print(args, payload, "\n".join(lines))
+    _out(args, payload, "\n".join(lines))
     return 0
 
 
@@ -130,17 +105,149 @@ def cmd_verify(args: argparse.Namespace, store: EventStore) -> int:
         "intact" if report.ok else f"{len(report.broken_streams)} broken"
     )
     text += "".join(f"\n  {p}" for p in report.problems)
-    _print(
-        args,
-        {
-            "streams": report.streams,
-            "events": report.events,
-            "ok": report.ok,
-            "problems": [asdict(p) for p in report.problems],
-        },
-        text,
-    )
+    payload = {
+        "streams": report.streams,
+        "events": report.events,
+        "ok": report.ok,
+        "problems": [asdict(p) for p in report.problems],
+    }
+    _out(args, payload, text)
     return 0 if report.ok else 1
+
+
+def _deadlines_text(state: Any) -> str:
+    return (
+        ", ".join(
+            f"{d.kind.value} {d.due}" + (" (missed)" if d.missed else "")
+            for d in state.deadlines.values()
+        )
+        or "none"
+    )
+
+
+# ---- Temporal commands ------------------------------------------------------------
+
+
+async def _petitions(args: argparse.Namespace, store: EventStore | None = None) -> Any:
+    from client import PetitionClient
+    from workers.main import Settings, connect
+
+    settings = Settings()
+    try:
+        temporal = await connect(settings)
+    except RuntimeError as exc:
+        raise CliError(
+            f"cannot reach Temporal at {settings.temporal_address} ({exc}); start it with "
+            "`petition dev` or set TEMPORAL_ADDRESS"
+        ) from None
+    return PetitionClient(temporal, task_queue=settings.task_queue, store=store)
+
+
+def _load_json(text_or_path: str) -> Any:
+    path = Path(text_or_path)
+    raw = path.read_text(encoding="utf-8") if path.exists() else text_or_path
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"not valid JSON ({exc})") from None
+
+
+async def cmd_submit(args: argparse.Namespace, store: EventStore) -> int:
+    body = _load_json(args.file)
+    if not isinstance(body, dict) or "case_id" not in body or "intake" not in body:
+        raise CliError('the file must hold {"case_id": ..., "intake": {...}, "actor": {...}?}')
+    try:
+        intake = Intake.model_validate(body["intake"])
+        actor = Actor.model_validate(body.get("actor", DEFAULT_ACTOR))
+    except ValidationError as exc:
+        raise CliError("invalid intake: " + "; ".join(field_errors(exc))) from None
+    petitions = await _petitions(args, store)
+    handle = await petitions.submit(str(body["case_id"]), intake, actor)
+    _out(
+        args,
+        {"case_id": body["case_id"], "workflow_id": handle.id},
+        f"submitted {body['case_id']} (workflow {handle.id})",
+    )
+    return 0
+
+
+async def cmd_send(args: argparse.Namespace, store: EventStore) -> int:
+    data = _load_json(args.data) if args.data else {}
+    if not isinstance(data, dict):
+        raise CliError("--data must be a JSON object with the command's fields")
+    data.setdefault("command_id", f"cli-{uuid.uuid4()}")
+    data.setdefault("actor", DEFAULT_ACTOR)
+    data.setdefault("issued_at", datetime.now(UTC).isoformat())
+    petitions = await _petitions(args, store)
+    result = await petitions.send(args.case, args.command, data, wait=not args.no_wait)
+    if result is None:
+        _out(
+            args,
+            {"signalled": args.command, "command_id": data["command_id"]},
+            f"signalled {args.command} ({data['command_id']})",
+        )
+    else:
+        _out(
+            args,
+            result,
+            f"{args.command}: {', '.join(result.events) or 'no new events'}"
+            + (" (repeat of an earlier command)" if result.duplicate else "")
+            + f"; stage {result.stage}, version {result.version}",
+        )
+    return 0
+
+
+async def cmd_show(args: argparse.Namespace, store: EventStore) -> int:
+    petitions = await _petitions(args, store)
+    state = await petitions.state(args.case)
+    text = "\n".join(
+        [
+            f"case {args.case}: {state.stage.value}"
+            + (" (overdue)" if state.overdue else "")
+            + (" supervised" if state.supervised else ""),
+            f"handling unit: {state.handling_unit.name if state.handling_unit else '—'}",
+            f"open deadlines: {_deadlines_text(state)}",
+            f"rating: {state.rating.value if state.rating else '—'}; review level: {state.review_level}"
+            + ("; final" if state.final else ""),
+            f"events: {state.version}, last {state.last_event_type}",
+        ]
+    )
+    _out(args, state.model_dump(mode="json", exclude={"commands"}), text)
+    return 0
+
+
+async def cmd_list(args: argparse.Namespace, store: EventStore) -> int:
+    petitions = await _petitions(args, store)
+    rows = await petitions.list(args.query, limit=args.limit)
+    text = (
+        "\n".join(
+            f"{r['case_id']:<28} {r['status'] or '':<10} {r['stage'] or '':<14} "
+            f"{'overdue ' if r['overdue'] else ''}{r['handling_unit'] or ''}"
+            for r in rows
+        )
+        or "no cases"
+    )
+    _out(args, rows, text)
+    return 0
+
+
+async def cmd_worker(args: argparse.Namespace, store: EventStore) -> int:
+    from workers import logs
+    from workers.main import Settings, run
+
+    logs.configure()
+    store.close()
+    await run(Settings(store_url=store.url))
+    return 0
+
+
+async def cmd_dev(args: argparse.Namespace, store: EventStore) -> int:
+    from cli.dev import run_dev
+
+    return await run_dev(args, store)
+
+
+# ---- wiring -------------------------------------------------------------------------
 
 
 def parser() -> argparse.ArgumentParser:
@@ -150,43 +257,83 @@ def parser() -> argparse.ArgumentParser:
         "--data-dir",
         type=Path,
         default=DEFAULT_DATA_DIR,
-        help="where the default SQLite store lives (default: ./data)",
+        help="where local state lives (default: ./data)",
     )
     common.add_argument("--json", action="store_true", help="machine-readable output")
-    p = argparse.ArgumentParser(prog="petition", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("migrate", parents=[common], help="create or upgrade the event store schema")
+    p = argparse.ArgumentParser(prog="petition", description=(__doc__ or "").splitlines()[0])
+    sub = p.add_subparsers(dest="command_name", required=True)
+
     dev = sub.add_parser(
-        "dev", parents=[common], help="prepare the local store; --demo runs demo cases"
+        "dev", parents=[common], help="Temporal dev server with its UI, a worker, and --demo cases"
     )
-    dev.add_argument("--demo", action="store_true", help="drive the demo cases down every path")
+    dev.add_argument("--demo", action="store_true", help="submit demo cases down every path")
+    dev.add_argument("--port", type=int, default=7233, help="Temporal frontend port")
+    dev.add_argument("--ui-port", type=int, default=8233, help="Temporal Web UI port")
+    sub.add_parser("worker", parents=[common], help="run a worker (until SIGTERM)")
+    sub.add_parser("migrate", parents=[common], help="create or upgrade the event store schema")
+    s = sub.add_parser("submit", parents=[common], help="register a petition from a JSON file")
+    s.add_argument("file", help='JSON: {"case_id": ..., "intake": {...}, "actor": {...}}')
+    send = sub.add_parser("send", parents=[common], help="send a command to a case")
+    send.add_argument("case")
+    send.add_argument("command", help="e.g. accept_petition (see the README)")
+    send.add_argument("--data", help="the command's fields as JSON (or a file)")
+    send.add_argument("--no-wait", action="store_true", help="signal instead of update")
+    show = sub.add_parser("show", parents=[common], help="a case's current state (query)")
+    show.add_argument("case")
     h = sub.add_parser("history", parents=[common], help="a case's events from the store")
     h.add_argument("case")
+    ls = sub.add_parser("list", parents=[common], help="cases from Temporal visibility")
+    ls.add_argument("--query", help='e.g. Stage = "handling" AND Overdue = true')
+    ls.add_argument("--limit", type=int, default=100)
     v = sub.add_parser("verify", parents=[common], help="check every stream's hash chain")
     v.add_argument("case", nargs="?", help="only this case")
     return p
 
 
-COMMANDS = {"migrate": cmd_migrate, "dev": cmd_dev, "history": cmd_history, "verify": cmd_verify}
+SYNC = {"migrate": cmd_migrate, "history": cmd_history, "verify": cmd_verify}
+ASYNC = {
+    "dev": cmd_dev,
+    "worker": cmd_worker,
+    "submit": cmd_submit,
+    "send": cmd_send,
+    "show": cmd_show,
+    "list": cmd_list,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from client import PetitionError
+
     args = parser().parse_args(argv)
     url = _store_url(args)
     try:
         store = EventStore(url)
         try:
-            return COMMANDS[args.command](args, store)
+            if args.command_name in SYNC:
+                return SYNC[args.command_name](args, store)
+            return asyncio.run(ASYNC[args.command_name](args, store))
         finally:
             store.close()
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        print(
-            f"error: event store {url}: {reason}; check --store / PETITIONFLOW_STORE_URL "
-            "and that the database is running",
-            file=sys.stderr,
+        return _fail(
+            f"event store {url}: {reason}; check --store / PETITIONFLOW_STORE_URL "
+            "and that the database is running"
         )
-        return 2
+    except PetitionError as exc:
+        return _fail(str(exc))
+    except CliError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. piped into head
+        sys.stderr.close()
+        return 0
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from eventstore import EventStore
 from workflows import search
 from workflows.petition import (
     TASK_QUEUE,
+    WORKFLOW_TYPE,
     CaseSummary,
     CommandResult,
     PetitionWorkflow,
@@ -99,7 +100,7 @@ class PetitionClient:
             ) from None
 
     def handle(self, case_id: str) -> WorkflowHandle[Any, CaseSummary]:
-        return self.client.get_workflow_handle(workflow_id(case_id))
+        return self.client.get_workflow_handle(workflow_id(case_id), result_type=CaseSummary)
 
     async def send(
         self, case_id: str, kind: str, command: c.CommandBase | dict[str, Any], *, wait: bool = True
@@ -124,23 +125,33 @@ class PetitionClient:
                 raise PetitionError(cause.type, cause.message.split(": ", 1)[-1]) from None
             raise
         except RPCError as exc:
-            raise self._rpc_error(case_id, exc) from None
+            raise await self._rpc_error(case_id, exc, parsed) from None
 
-    def _rpc_error(self, case_id: str, exc: RPCError) -> PetitionError:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return PetitionError(
-                "case_not_found",
-                f"no running case {case_id}: it does not "
-                "exist or its workflow has completed (see history)",
-            )
-        return PetitionError("temporal_error", str(exc))
+    async def _rpc_error(
+        self, case_id: str, exc: RPCError, command: c.CommandBase | None = None
+    ) -> PetitionError:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            return PetitionError("temporal_error", str(exc))
+        try:
+            desc = await self.handle(case_id).describe()
+        except RPCError:
+            return PetitionError("case_not_found", f"there is no case {case_id}")
+        if desc.status == WorkflowExecutionStatus.COMPLETED and command is not None:
+            # The case is over; its final state still says exactly why the command fails.
+            final = await self.state(case_id)
+            verdict = decide(final, command, datetime.now(UTC), self.policies.default)
+            if isinstance(verdict, Rejection):
+                return PetitionError(verdict.code, verdict.message)
+            return PetitionError("case_closed", f"case {case_id} is closed ({final.closed_reason})")
+        status = desc.status.name if desc.status else "unknown"
+        return PetitionError("case_not_running", f"case {case_id}'s workflow is {status}")
 
     async def state(self, case_id: str) -> CaseState:
         try:
             state: CaseState = await self.handle(case_id).query("state", result_type=CaseState)
             return state
         except RPCError as exc:
-            raise self._rpc_error(case_id, exc) from None
+            raise await self._rpc_error(case_id, exc) from None
 
     async def deadlines(self, case_id: str) -> list[Deadline]:
         deadlines: list[Deadline] = await self.handle(case_id).query(
@@ -156,7 +167,7 @@ class PetitionClient:
 
     async def list(self, query: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Cases from Temporal visibility, e.g. ``Stage = "handling" AND Overdue = true``."""
-        q = f'WorkflowType = "{PetitionWorkflow.__temporal_workflow_definition.name}"'  # type: ignore[attr-defined]
+        q = f'WorkflowType = "{WORKFLOW_TYPE}"'
         if query:
             q += f" AND ({query})"
         rows = []

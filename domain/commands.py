@@ -23,7 +23,6 @@ from .values import (
     LongText,
     MediumText,
     NotAcceptedReason,
-    Rating,
     ShortText,
     Unit,
 )
@@ -201,7 +200,7 @@ class ReportImplementation(CommandBase):
 
 class RecordRating(CommandBase):
     kind: Literal["record_rating"] = "record_rating"
-    rating: Literal[Rating.SATISFIED, Rating.BASICALLY_SATISFIED, Rating.DISSATISFIED]
+    rating: Literal["satisfied", "basically_satisfied", "dissatisfied"]
 
 
 # ---- S4 review and S5 re-review ----------------------------------------------

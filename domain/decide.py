@@ -199,6 +199,12 @@ def decide(
     if state.stage is Stage.CLOSED and kind != "report_implementation":
         if state.final and kind in ("request_review", "request_re_review"):
             return _reject("final_no_further_review", f"final since {state.closed_on}")
+        if kind == "request_review" and state.review_level == 0 and state.decision is not None:
+            return _reject("review_window_closed", f"reply received {state.replied_on}")
+        if kind == "request_re_review" and state.review_level == 1 and state.review_replied_on:
+            return _reject(
+                "re_review_window_closed", f"review reply received {state.review_replied_on}"
+            )
         if kind != "register_petition":
             return _reject("case_closed", f"closed {state.closed_on}: {state.closed_reason}")
     ctx = _Ctx(state, command, now, policy)

