@@ -7,6 +7,7 @@ WorkflowTaskFailed, the stream has no duplicate and its hash chain verifies.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from domain import commands as c
 from domain.state import CaseState, fold
 from domain.values import Actor
 from eventstore import EventStore
+from eventstore.outbox import Outbox
 from tests.builders import BUREAU, make_intake
 from workflows.petition import workflow_id
 
@@ -68,7 +70,7 @@ class Case:
             state = await self.state()
             if command_id in state.commands:
                 return state
-            await __import__("asyncio").sleep(0.05)
+            await asyncio.sleep(0.05)
         raise AssertionError(f"signal {command_id} was never handled")
 
     def events(self) -> list[Any]:
@@ -87,7 +89,11 @@ class Harness:
         handle = await self.client.submit(case_id, make_intake(**fields), BUREAU)
         case = Case(self, case_id, handle)
         self.cases.append(case)
+        await registered(self, case_id)
         return case
+
+    def client_outbox(self, case_id: str) -> list[Any]:
+        return Outbox(self.store.engine).for_case(case_id)
 
     def track(self, case_id: str) -> None:
         self.cases.append(Case(self, case_id, self.client.handle(case_id)))
@@ -97,7 +103,18 @@ class Harness:
             await check_case(self, case.case_id)
 
 
+async def registered(h: Harness, case_id: str) -> CaseState:
+    """The state once the registration is durable (a moment after submit)."""
+    for _ in range(200):
+        state = await h.client.state(case_id)
+        if state.version:
+            return state
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{case_id} was never registered")
+
+
 async def check_case(h: Harness, case_id: str) -> None:
+    await registered(h, case_id)
     records = h.store.read_stream(stream_id(case_id))
     assert records, f"{case_id}: no events in the store"
     assert [r.version for r in records] == list(range(1, len(records) + 1))

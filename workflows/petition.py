@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -46,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.events import Event
     from domain.policy import Deadline, DeadlinePolicy
-    from domain.state import CaseState, Stage, evolve
+    from domain.state import CaseState, Stage, evolve, fold
     from domain.values import Actor
     from workflows import search
 
@@ -112,25 +112,32 @@ class PetitionWorkflow:  # made a workflow at the bottom, once its handlers are 
         self.case_id = start.registration.case_id
         self.inbox: deque[PendingSignal] = deque(start.carried_signals)
         self.lock = asyncio.Lock()
+        # Decided here so that updates arriving while it is written validate against
+        # the state it will produce; ``run`` writes exactly these events.
+        self.registration = (
+            None
+            if start.carried_state
+            else decide(self.case, start.registration, workflow.now(), self.policy)
+        )
 
     # ---- the main loop --------------------------------------------------------------
 
     @workflow.run
     async def run(self, start: StartPetition) -> CaseSummary:
-        if start.carried_state is None:
+        if self.registration is not None:
             async with self.lock:
-                decision = decide(self.case, start.registration, workflow.now(), self.policy)
-                if isinstance(decision, Rejection):
-                    raise _error(decision)
-                await self._commit(decision.events)
+                if isinstance(self.registration, Rejection):
+                    raise _error(self.registration)
+                await self._commit(self.registration.events)
         while True:
-            timers = self.case.timers()
-            timeout = max(timers[0].due_at - workflow.now(), timedelta(0)) if timers else None
+            armed = self._next_due()
+            timeout = max(armed - workflow.now(), timedelta(0)) if armed else None
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: (
+                    lambda armed=armed: (  # type: ignore[misc]
                         bool(self.inbox)
                         or self._finished()
+                        or self._next_due() != armed  # an update opened or moved a deadline
                         or workflow.info().is_continue_as_new_suggested()
                     ),
                     timeout=timeout,
@@ -156,6 +163,10 @@ class PetitionWorkflow:  # made a workflow at the bottom, once its handlers are 
                         registration=start.registration, policy=self.policy, carried_state=self.case
                     )
                 )
+
+    def _next_due(self) -> datetime | None:
+        timers = self.case.timers()
+        return timers[0].due_at if timers else None
 
     def _finished(self) -> bool:
         c = self.case
@@ -268,9 +279,10 @@ class PetitionWorkflow:  # made a workflow at the bottom, once its handlers are 
         command = parse(kind, payload)
         if isinstance(command, Rejection):
             raise _error(command)
-        if self.case.stage is Stage.NEW:
-            return  # the registration is still being written; the handler waits for it
-        decision = decide(self.case, command, workflow.now(), self.policy)
+        state = self.case
+        if state.stage is Stage.NEW and isinstance(self.registration, Accepted):
+            state = fold(self.registration.events)  # still being written; the handler waits
+        decision = decide(state, command, workflow.now(), self.policy)
         if isinstance(decision, Rejection):
             raise _error(decision)
 
