@@ -1,0 +1,111 @@
+"""Record replay fixtures: real histories of every demo path and of continue-as-new.
+
+    .venv/bin/python -m tests.record_histories
+
+Run it after a deliberate workflow change (behind ``workflow.patched``) to add the
+new histories; keep the old files, which is the point: tests/test_replay.py replays
+every file here with the production data converter, so a change that breaks
+determinism for a running case fails the build.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import uuid
+from datetime import date
+from pathlib import Path
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
+
+from cli.demo import SCENARIOS, run_demo
+from domain import commands as c
+from eventstore import EventStore
+from tests.builders import COUNTY_UNIT, HANDLER
+from tests.temporal import Harness
+from workers.devserver import TIME_SKIPPING, temporal_binary
+from workers.main import build_worker
+from workflows import search
+
+OUT = Path(__file__).parent / "fixtures" / "histories"
+SLUGS = [
+    "transfer_satisfied",
+    "divert",
+    "not_accepted",
+    "mediation",
+    "conference_not_evaluated",
+    "extension_review_window",
+    "overdue_supervised",
+    "re_review_final",
+    "withdrawn",
+    "accusation_diverted",
+]
+
+
+async def _env(*extra: str) -> WorkflowEnvironment:
+    return await WorkflowEnvironment.start_time_skipping_v2(
+        ts_config=TimeSkippingConfig(enabled=False),
+        dev_server_existing_path=temporal_binary(),
+        dev_server_extra_args=[*TIME_SKIPPING, *extra],
+        search_attributes=search.ALL,
+        data_converter=pydantic_data_converter,
+    )
+
+
+async def _save(
+    env: WorkflowEnvironment, workflow_id: str, name: str, run_id: str | None = None
+) -> None:
+    history = await env.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+    path = OUT / f"{name}.json"
+    path.write_text(
+        json.dumps(
+            {"workflow_id": workflow_id, "history": json.loads(history.to_json())},
+            ensure_ascii=False,
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
+    print(f"wrote {path} ({len(history.events)} events)")
+
+
+async def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = EventStore(f"sqlite:///{tmp}/events.db")
+        async with await _env() as env:
+            harness = Harness(env, store, "record")
+            async with build_worker(env.client, store, "record"):
+                runs = await run_demo(harness.client, env.fast_forward, "REPLAY")
+                for run in runs:
+                    await run.state()  # settles
+                for slug, run in zip(SLUGS, runs, strict=True):
+                    await _save(env, f"petition-{run.case_id}", slug)
+        assert len(SLUGS) == len(SCENARIOS)
+
+        async with await _env(
+            "--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=40"
+        ) as env:
+            harness = Harness(env, store, "record-can")
+            async with build_worker(env.client, store, "record-can"):
+                case = await harness.submit(f"CAN-{uuid.uuid4().hex[:6]}")
+                first = (await case.handle.describe()).run_id
+                await case.ok(c.TransferPetition, to_unit=COUNTY_UNIT)
+                await case.ok(c.AcceptPetition, HANDLER)
+                for i in range(12):
+                    await case.signal(case.cmd(c.AcceptPetition, HANDLER))
+                    await case.ok(
+                        c.RecordHearing,
+                        held_from=date.today(),
+                        held_to=date.today(),
+                        summary=f"第{i + 1}次听证",
+                    )
+                await case.advance(70)
+                await _save(env, case.handle.id, "continue_as_new_first_run", first)
+                await _save(env, case.handle.id, "continue_as_new_latest_run")
+        store.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

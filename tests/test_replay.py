@@ -1,0 +1,40 @@
+"""Replay every recorded history with today's workflow code and the production converter.
+
+A change to PetitionWorkflow that would break running cases fails here. Make such
+changes behind ``workflow.patched`` (see the README) and record new fixtures with
+``python -m tests.record_histories``, keeping the old ones.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows.petition import PetitionWorkflow
+
+FIXTURES = sorted((Path(__file__).parent / "fixtures" / "histories").glob("*.json"))
+
+
+def test_fixtures_cover_the_main_paths() -> None:
+    names = {f.stem for f in FIXTURES}
+    assert {
+        "transfer_satisfied",
+        "re_review_final",
+        "overdue_supervised",
+        "withdrawn",
+        "continue_as_new_first_run",
+        "mediation",
+    } <= names
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=[f.stem for f in FIXTURES])
+async def test_history_replays(path: Path) -> None:
+    body = json.loads(path.read_text(encoding="utf-8"))
+    history = WorkflowHistory.from_json(body["workflow_id"], body["history"])
+    replayer = Replayer(workflows=[PetitionWorkflow], data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(history)
