@@ -8,6 +8,7 @@ from temporalio.exceptions import ApplicationError
 
 from domain import Event
 from eventstore import ConcurrencyError, EventStore
+from security.sealing import Sealer
 
 from .records import stream_id, to_record
 
@@ -19,8 +20,9 @@ class AppendEvents(BaseModel):
 
 
 class StoreActivities:
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, sealer: Sealer) -> None:
         self.store = store
+        self.sealer = sealer
 
     @activity.defn(name="append_events")
     def append_events(self, request: AppendEvents) -> list[int]:
@@ -36,7 +38,7 @@ class StoreActivities:
             return self.store.append(
                 stream_id(request.case_id),
                 request.expected_version,
-                [to_record(e, workflow) for e in request.events],
+                [to_record(e, workflow, self.sealer) for e in request.events],
             )
         except ConcurrencyError as exc:
             raise ApplicationError(str(exc), type="ConcurrencyError", non_retryable=True) from exc

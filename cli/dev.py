@@ -10,17 +10,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes
+import secrets
 import signal
 import socket
 import sys
 from datetime import datetime
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import TimeSkipper, TimeSkippingConfig
 
 from client import PetitionClient
 from eventstore import EventStore
+from security.codec import EncryptionCodec, data_converter
+from security.codec_server import CodecServer
+from security.keys import Keys, ensure_keys_file
+from security.sealing import Sealer
 from workers import logs
 from workers.devserver import SQLITE_PRAGMAS, TIME_SKIPPING, temporal_binary
 from workers.main import build_worker
@@ -42,7 +46,9 @@ def _port_free(port: int) -> bool:
     return True
 
 
-async def _connect(address: str, server: asyncio.subprocess.Process, log_path: str) -> Client:
+async def _connect(
+    address: str, server: asyncio.subprocess.Process, log_path: str, keys: Keys
+) -> Client:
     for _ in range(120):
         if server.returncode is not None:
             with open(log_path, encoding="utf-8", errors="replace") as f:
@@ -52,7 +58,7 @@ async def _connect(address: str, server: asyncio.subprocess.Process, log_path: s
                 f"{tail[-1] if tail else 'no output'}; full log in {log_path}"
             )
         try:
-            return await Client.connect(address, data_converter=pydantic_data_converter)
+            return await Client.connect(address, data_converter=data_converter(keys.payload))
         except RuntimeError:
             await asyncio.sleep(0.5)
     raise DevError(
@@ -83,6 +89,12 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
                 f"port {port} is in use (another Temporal server or `petition dev`?); "
                 "stop it or pass --port / --ui-port"
             )
+    keys = ensure_keys_file(data_dir / "keys.json")
+    token = secrets.token_urlsafe(24)
+    ui_origins = [f"http://127.0.0.1:{args.ui_port}", f"http://localhost:{args.ui_port}"]
+    codec_server = CodecServer(
+        EncryptionCodec(keys.payload), token, ui_origins, port=args.codec_port
+    ).start()
     log_path = str(data_dir / "temporal.log")
     command = [
         temporal_binary(),
@@ -99,6 +111,8 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
         *SQLITE_PRAGMAS,
         *TIME_SKIPPING,
         *search.server_flags(),
+        "--ui-codec-endpoint",
+        f"http://127.0.0.1:{codec_server.port}/{token}",
         "--log-level",
         "warn",
     ]
@@ -114,19 +128,24 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
     try:
         address = f"127.0.0.1:{args.port}"
         print(f"starting Temporal dev server ({data_dir / 'temporal.db'}, log {log_path}) ...")
-        temporal = await _connect(address, server, log_path)
+        temporal = await _connect(address, server, log_path, keys)
         print(f"Temporal UI:  http://127.0.0.1:{args.ui_port}/namespaces/default/workflows")
         print(f"event store:  {store.url}")
-        async with build_worker(temporal, store, TASK_QUEUE):
+        print(
+            f"codec server: http://127.0.0.1:{codec_server.port} (payloads are AES-GCM "
+            f"encrypted; keys in {data_dir / 'keys.json'})"
+        )
+        async with build_worker(temporal, store, Sealer(keys.sealing), TASK_QUEUE):
             print(f"worker:       task queue {TASK_QUEUE!r}")
             if args.demo:
-                await _demo(temporal, store)
+                await _demo(temporal, store, Sealer(keys.sealing))
             print("running; Ctrl-C to stop")
             await stop.wait()
             print("stopping ...")
     except DevError as exc:
         raise CliError(str(exc)) from None
     finally:
+        codec_server.stop()
         if server.returncode is None:
             server.terminate()
             try:
@@ -137,13 +156,13 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
     return 0
 
 
-async def _demo(temporal: Client, store: EventStore) -> None:
+async def _demo(temporal: Client, store: EventStore, sealer: Sealer) -> None:
     from cli.demo import SCENARIOS, run_demo
 
     # Demo cases start with time skipping off; each scenario fast-forwards its own
     # case's clock, so a 60-day handling period passes in a second and its timer fires.
     skipper = TimeSkipper(temporal, config=TimeSkippingConfig(enabled=False))
-    petitions = PetitionClient(skipper.client, store=store)
+    petitions = PetitionClient(skipper.client, store=store, sealer=sealer)
     prefix = "DEMO-" + datetime.now().strftime("%m%d-%H%M%S")
     print(f"demo: {len(SCENARIOS)} cases, prefix {prefix} ...")
     runs = await run_demo(

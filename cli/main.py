@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 import uuid
 from collections.abc import Sequence
@@ -28,6 +29,8 @@ from domain.intake import Intake, field_errors
 from domain.state import fold
 from domain.values import Actor
 from eventstore import EventStore
+from security.keys import KeyConfigError, Keys, load_keys
+from security.sealing import SealedError, Sealer
 
 DEFAULT_DATA_DIR = Path("data")
 DEFAULT_ACTOR = {"unit": "信访工作机构", "person": "petition-cli"}
@@ -76,7 +79,7 @@ def cmd_history(args: argparse.Namespace, store: EventStore) -> int:
         raise CliError(
             f"no events for case {args.case!r} in {store.url}; check the case id and --store"
         )
-    events = [from_record(r) for r in records]
+    events = [from_record(r, _sealer(args)) for r in records]
     state = fold(events)
     lines = [
         f"{r.version:>3}  {r.recorded_at:%Y-%m-%d %H:%M:%S}  {e.day}  {r.type:<24}"
@@ -128,19 +131,37 @@ def _deadlines_text(state: Any) -> str:
 # ---- Temporal commands ------------------------------------------------------------
 
 
+def _keys(args: argparse.Namespace) -> Keys:
+    try:
+        return load_keys(args.data_dir / "keys.json")
+    except KeyConfigError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _sealer(args: argparse.Namespace) -> Sealer | None:
+    """The sealing key if this process has one; reading an accusation needs it."""
+    try:
+        return Sealer(load_keys(args.data_dir / "keys.json").sealing)
+    except KeyConfigError:
+        return None
+
+
 async def _petitions(args: argparse.Namespace, store: EventStore | None = None) -> Any:
     from client import PetitionClient
     from workers.main import Settings, connect
 
     settings = Settings()
+    keys = _keys(args)
     try:
-        temporal = await connect(settings)
+        temporal = await connect(settings, keys)
     except RuntimeError as exc:
         raise CliError(
             f"cannot reach Temporal at {settings.temporal_address} ({exc}); start it with "
             "`petition dev` or set TEMPORAL_ADDRESS"
         ) from None
-    return PetitionClient(temporal, task_queue=settings.task_queue, store=store)
+    return PetitionClient(
+        temporal, task_queue=settings.task_queue, store=store, sealer=Sealer(keys.sealing)
+    )
 
 
 def _load_json(text_or_path: str) -> Any:
@@ -241,6 +262,47 @@ async def cmd_worker(args: argparse.Namespace, store: EventStore) -> int:
     return 0
 
 
+async def cmd_codec_server(args: argparse.Namespace, store: EventStore) -> int:
+    from security.codec import EncryptionCodec
+    from security.codec_server import CodecServer
+
+    token = os.environ.get("PETITIONFLOW_CODEC_TOKEN", "")
+    if len(token) < 16:
+        raise CliError(
+            "set PETITIONFLOW_CODEC_TOKEN (16+ characters) to the bearer token the "
+            "operators' UI requests must carry"
+        )
+    server = CodecServer(
+        EncryptionCodec(_keys(args).payload), token, args.origin, host=args.host, port=args.port
+    ).start()
+    print(
+        f"codec server on http://{args.host}:{server.port} for {', '.join(args.origin)}", flush=True
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    server.stop()
+    return 0
+
+
+async def cmd_setup_cluster(args: argparse.Namespace, store: EventStore) -> int:
+    from workers.main import Settings, connect
+    from workflows.search import register_search_attributes
+
+    settings = Settings()
+    temporal = await connect(settings, _keys(args))
+    added = await register_search_attributes(temporal, settings.namespace)
+    _out(
+        args,
+        {"namespace": settings.namespace, "added": added},
+        f"namespace {settings.namespace}: search attributes registered"
+        + (f" (added {', '.join(added)})" if added else " (all present already)"),
+    )
+    return 0
+
+
 async def cmd_dev(args: argparse.Namespace, store: EventStore) -> int:
     from cli.dev import run_dev
 
@@ -269,6 +331,23 @@ def parser() -> argparse.ArgumentParser:
     dev.add_argument("--demo", action="store_true", help="submit demo cases down every path")
     dev.add_argument("--port", type=int, default=7233, help="Temporal frontend port")
     dev.add_argument("--ui-port", type=int, default=8233, help="Temporal Web UI port")
+    dev.add_argument("--codec-port", type=int, default=8081, help="codec server port")
+    cs = sub.add_parser(
+        "codec-server", parents=[common], help="serve /encode and /decode for the Temporal UI"
+    )
+    cs.add_argument("--port", type=int, default=8081)
+    cs.add_argument("--host", default="127.0.0.1")
+    cs.add_argument(
+        "--origin",
+        action="append",
+        required=True,
+        help="the Temporal UI's origin, e.g. https://temporal.example.gov.cn",
+    )
+    sub.add_parser(
+        "setup-cluster",
+        parents=[common],
+        help="register the search attributes on a real cluster (idempotent)",
+    )
     sub.add_parser("worker", parents=[common], help="run a worker (until SIGTERM)")
     sub.add_parser("migrate", parents=[common], help="create or upgrade the event store schema")
     s = sub.add_parser("submit", parents=[common], help="register a petition from a JSON file")
@@ -298,6 +377,8 @@ ASYNC = {
     "send": cmd_send,
     "show": cmd_show,
     "list": cmd_list,
+    "codec-server": cmd_codec_server,
+    "setup-cluster": cmd_setup_cluster,
 }
 
 
@@ -322,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except PetitionError as exc:
         return _fail(str(exc))
-    except CliError as exc:
+    except (CliError, SealedError, KeyConfigError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return 130

@@ -29,6 +29,7 @@ from domain.policy import Deadline, PolicyBook
 from domain.state import CaseState
 from domain.values import Actor
 from eventstore import EventStore
+from security.sealing import Sealer
 from workflows import search
 from workflows.petition import (
     TASK_QUEUE,
@@ -57,11 +58,13 @@ class PetitionClient:
         task_queue: str = TASK_QUEUE,
         store: EventStore | None = None,
         policies: PolicyBook | None = None,
+        sealer: Sealer | None = None,
     ) -> None:
         self.client = client
         self.task_queue = task_queue
         self.store = store
         self.policies = policies or PolicyBook()
+        self.sealer = sealer
 
     # ---- cases ------------------------------------------------------------------
 
@@ -163,7 +166,7 @@ class PetitionClient:
         """The case's events from the event store (it outlives Temporal's retention)."""
         if self.store is None:
             raise PetitionError("no_store", "this client was made without an event store")
-        return [from_record(r) for r in self.store.read_stream(stream_id(case_id))]
+        return [from_record(r, self.sealer) for r in self.store.read_stream(stream_id(case_id))]
 
     async def list(self, query: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Cases from Temporal visibility, e.g. ``Stage = "handling" AND Overdue = true``."""

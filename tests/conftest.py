@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import psycopg
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
 from eventstore import EventStore
+from tests.keys import CONVERTER, SEALER
 from tests.temporal import Harness
 from workers.devserver import TIME_SKIPPING, temporal_binary
 from workers.main import build_worker
@@ -90,7 +90,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=temporal_binary(),
         dev_server_extra_args=TIME_SKIPPING,
         search_attributes=search.ALL,
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
     )
     yield env
     await env.shutdown()
@@ -101,6 +101,6 @@ async def petitions(temporal_env: WorkflowEnvironment, store: EventStore) -> Asy
     """A worker on a task queue of its own, writing to the test's store."""
     task_queue = f"petitions-{uuid.uuid4().hex[:8]}"
     harness = Harness(temporal_env, store, task_queue)
-    async with build_worker(temporal_env.client, store, task_queue):
+    async with build_worker(temporal_env.client, store, SEALER, task_queue):
         yield harness
         await harness.check()

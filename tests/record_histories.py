@@ -17,13 +17,13 @@ import uuid
 from datetime import date
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
 from cli.demo import SCENARIOS, run_demo
 from domain import commands as c
 from eventstore import EventStore
 from tests.builders import COUNTY_UNIT, HANDLER
+from tests.keys import CONVERTER, SEALER
 from tests.temporal import Harness
 from workers.devserver import TIME_SKIPPING, temporal_binary
 from workers.main import build_worker
@@ -50,7 +50,7 @@ async def _env(*extra: str) -> WorkflowEnvironment:
         dev_server_existing_path=temporal_binary(),
         dev_server_extra_args=[*TIME_SKIPPING, *extra],
         search_attributes=search.ALL,
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
     )
 
 
@@ -76,7 +76,7 @@ async def main() -> None:
         store = EventStore(f"sqlite:///{tmp}/events.db")
         async with await _env() as env:
             harness = Harness(env, store, "record")
-            async with build_worker(env.client, store, "record"):
+            async with build_worker(env.client, store, SEALER, "record"):
                 runs = await run_demo(harness.client, env.fast_forward, "REPLAY")
                 for run in runs:
                     await run.state()  # settles
@@ -88,7 +88,7 @@ async def main() -> None:
             "--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=40"
         ) as env:
             harness = Harness(env, store, "record-can")
-            async with build_worker(env.client, store, "record-can"):
+            async with build_worker(env.client, store, SEALER, "record-can"):
                 case = await harness.submit(f"CAN-{uuid.uuid4().hex[:6]}")
                 first = (await case.handle.describe()).run_id
                 await case.ok(c.TransferPetition, to_unit=COUNTY_UNIT)

@@ -24,6 +24,7 @@ from domain.values import Actor
 from eventstore import EventStore
 from eventstore.outbox import Outbox
 from tests.builders import BUREAU, make_intake
+from tests.keys import SEALER
 from workflows.petition import workflow_id
 
 
@@ -74,13 +75,13 @@ class Case:
         raise AssertionError(f"signal {command_id} was never handled")
 
     def events(self) -> list[Any]:
-        return [from_record(r) for r in self.h.store.read_stream(stream_id(self.case_id))]
+        return [from_record(r, SEALER) for r in self.h.store.read_stream(stream_id(self.case_id))]
 
 
 class Harness:
     def __init__(self, env: WorkflowEnvironment, store: EventStore, task_queue: str) -> None:
         self.env, self.store, self.task_queue = env, store, task_queue
-        self.client = PetitionClient(env.client, task_queue=task_queue, store=store)
+        self.client = PetitionClient(env.client, task_queue=task_queue, store=store, sealer=SEALER)
         self.cases: list[Case] = []
 
     async def submit(self, case_id: str | None = None, **intake: Any) -> Case:
@@ -120,7 +121,9 @@ async def check_case(h: Harness, case_id: str) -> None:
     assert [r.version for r in records] == list(range(1, len(records) + 1))
     assert len({r.event_id for r in records}) == len(records), f"{case_id}: duplicate events"
     state = await h.client.state(case_id)
-    assert fold(from_record(r) for r in records) == state, f"{case_id}: store and workflow differ"
+    assert fold(from_record(r, SEALER) for r in records) == state, (
+        f"{case_id}: store and workflow differ"
+    )
     handle = h.env.client.get_workflow_handle(workflow_id(case_id))
     async for event in handle.fetch_history_events():
         assert event.event_type != EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED, (

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from tests.keys import CONVERTER
 from workflows.petition import PetitionWorkflow
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "histories").glob("*.json"))
@@ -36,5 +36,5 @@ def test_fixtures_cover_the_main_paths() -> None:
 async def test_history_replays(path: Path) -> None:
     body = json.loads(path.read_text(encoding="utf-8"))
     history = WorkflowHistory.from_json(body["workflow_id"], body["history"])
-    replayer = Replayer(workflows=[PetitionWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[PetitionWorkflow], data_converter=CONVERTER)
     await replayer.replay_workflow(history)

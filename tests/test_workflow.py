@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
@@ -19,6 +18,7 @@ from domain.policy import DeadlineKind
 from domain.state import Stage
 from eventstore import EventStore
 from tests.builders import BUREAU, COUNTY_UNIT, HANDLER, PETITIONER, PREFECTURE_UNIT, REGION_UNIT
+from tests.keys import CONVERTER, SEALER
 from tests.temporal import Case, Harness
 from workers.devserver import TIME_SKIPPING, temporal_binary
 from workers.main import build_worker
@@ -232,7 +232,7 @@ async def small_history_env() -> AsyncIterator[WorkflowEnvironment]:
             "limit.historyCount.suggestContinueAsNew=40",
         ],
         search_attributes=search.ALL,
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
     )
     yield env
     await env.shutdown()
@@ -243,7 +243,7 @@ async def test_continue_as_new_carries_the_case(
 ) -> None:
     task_queue = f"can-{uuid.uuid4().hex[:6]}"
     harness = Harness(small_history_env, store, task_queue)
-    async with build_worker(small_history_env.client, store, task_queue):
+    async with build_worker(small_history_env.client, store, SEALER, task_queue):
         case = await harness.submit()
         first_run = (await case.handle.describe()).run_id
         await to_handling(case)

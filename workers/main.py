@@ -5,6 +5,10 @@ Configured from the environment, the same way in development and production:
 - ``TEMPORAL_ADDRESS`` (default ``127.0.0.1:7233``), ``TEMPORAL_NAMESPACE`` (``default``)
 - ``PETITIONFLOW_TASK_QUEUE`` (``petitions``)
 - ``PETITIONFLOW_STORE_URL`` (the SQLite file ``data/events.db``)
+- the keys: see :mod:`security.keys`
+- a real cluster or Temporal Cloud: ``TEMPORAL_TLS_CERT`` and ``TEMPORAL_TLS_KEY`` (mTLS
+  client certificate and key files), ``TEMPORAL_TLS_CA`` (server CA file, optional),
+  ``TEMPORAL_TLS=1`` (TLS without a client certificate), ``TEMPORAL_API_KEY``
 """
 
 from __future__ import annotations
@@ -15,16 +19,20 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import structlog
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import TLSConfig
 from temporalio.worker import Worker
 
 from activities.notify import NotifyActivities, Sender
 from activities.store import StoreActivities
 from eventstore import EventStore
 from eventstore.outbox import Outbox
+from security.codec import data_converter
+from security.keys import Keys, load_keys
+from security.sealing import Sealer
 from workflows.petition import TASK_QUEUE, PetitionWorkflow
 
 log = structlog.get_logger("petitionflow.worker")
@@ -44,22 +52,41 @@ class Settings:
     )
 
 
-async def connect(settings: Settings) -> Client:
+def tls_config() -> TLSConfig | bool:
+    env = os.environ
+    cert, key, ca = (
+        env.get("TEMPORAL_TLS_CERT"),
+        env.get("TEMPORAL_TLS_KEY"),
+        env.get("TEMPORAL_TLS_CA"),
+    )
+    if cert or key or ca:
+        return TLSConfig(
+            client_cert=Path(cert).read_bytes() if cert else None,
+            client_private_key=Path(key).read_bytes() if key else None,
+            server_root_ca_cert=Path(ca).read_bytes() if ca else None,
+        )
+    return bool(env.get("TEMPORAL_API_KEY")) or env.get("TEMPORAL_TLS") == "1"
+
+
+async def connect(settings: Settings, keys: Keys) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(keys.payload),
+        tls=tls_config(),
+        api_key=os.environ.get("TEMPORAL_API_KEY") or None,
     )
 
 
 def build_worker(
     client: Client,
     store: EventStore,
+    sealer: Sealer,
     task_queue: str = TASK_QUEUE,
     sender: Sender | None = None,
     executor: ThreadPoolExecutor | None = None,
 ) -> Worker:
-    store_activities = StoreActivities(store)
+    store_activities = StoreActivities(store, sealer)
     notify = NotifyActivities(Outbox(store.engine), sender)
     return Worker(
         client,
@@ -77,9 +104,10 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    keys = load_keys(Path("data") / "keys.json")
     store = EventStore(settings.store_url)
-    client = await connect(settings)
-    worker = build_worker(client, store, settings.task_queue)
+    client = await connect(settings, keys)
+    worker = build_worker(client, store, Sealer(keys.sealing), settings.task_queue)
     log.info(
         "worker started",
         task_queue=settings.task_queue,

@@ -7,7 +7,7 @@ budget (PostgreSQL visibility): 9 of 10 Keyword, 2 Bool, 1 Datetime, 1 Int.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio.common import (
     SearchAttributeKey,
@@ -17,6 +17,9 @@ from temporalio.common import (
 )
 
 from domain.state import CaseState
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 STAGE = SearchAttributeKey.for_keyword("Stage")
 REGION = SearchAttributeKey.for_keyword("Region")
@@ -60,6 +63,30 @@ def server_flags() -> list[str]:
         ]
         flags += ["--search-attribute", f"{key.name}={kind}"]
     return flags
+
+
+async def register_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Add the attributes a namespace lacks (operator service); returns the names added."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import (
+        AddSearchAttributesRequest,
+        ListSearchAttributesRequest,
+    )
+
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    present = set(existing.custom_attributes) | set(existing.system_attributes)
+    missing = {
+        key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
+        for key in ALL
+        if key.name not in present
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+    return sorted(missing)
 
 
 def values(state: CaseState) -> list[tuple[SearchAttributeKey[Any], Any]]:

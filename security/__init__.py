@@ -1,0 +1,1 @@
+"""Keys, the payload codec (what Temporal stores), and the sealing of accusation material."""
