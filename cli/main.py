@@ -289,15 +289,18 @@ async def cmd_codec_server(args: argparse.Namespace, store: EventStore) -> int:
 
 async def cmd_setup_cluster(args: argparse.Namespace, store: EventStore) -> int:
     from workers.main import Settings, connect
-    from workflows.search import register_search_attributes
+    from workflows.search import ensure_namespace, register_search_attributes
 
     settings = Settings()
     temporal = await connect(settings, _keys(args))
+    created = await ensure_namespace(
+        temporal, settings.namespace, int(os.environ.get("TEMPORAL_RETENTION_DAYS", "30"))
+    )
     added = await register_search_attributes(temporal, settings.namespace)
     _out(
         args,
-        {"namespace": settings.namespace, "added": added},
-        f"namespace {settings.namespace}: search attributes registered"
+        {"namespace": settings.namespace, "namespace_created": created, "added": added},
+        f"namespace {settings.namespace}{' (created)' if created else ''}: search attributes registered"
         + (f" (added {', '.join(added)})" if added else " (all present already)"),
     )
     return 0

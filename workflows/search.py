@@ -6,6 +6,7 @@ budget (PostgreSQL visibility): 9 of 10 Keyword, 2 Bool, 1 Datetime, 1 Int.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,30 @@ def server_flags() -> list[str]:
     return flags
 
 
+async def ensure_namespace(client: Client, namespace: str, retention_days: int) -> bool:
+    """Register the namespace if it does not exist; True when it was created."""
+    from google.protobuf.duration_pb2 import Duration
+    from temporalio.api.workflowservice.v1 import (
+        DescribeNamespaceRequest,
+        RegisterNamespaceRequest,
+    )
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=namespace)
+        )
+        return False
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+    retention = Duration(seconds=retention_days * 86400)
+    await client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(namespace=namespace, workflow_execution_retention_period=retention)
+    )
+    return True
+
+
 async def register_search_attributes(client: Client, namespace: str) -> list[str]:
     """Add the attributes a namespace lacks (operator service); returns the names added."""
     from temporalio.api.enums.v1 import IndexedValueType
@@ -72,10 +97,20 @@ async def register_search_attributes(client: Client, namespace: str) -> list[str
         AddSearchAttributesRequest,
         ListSearchAttributesRequest,
     )
+    from temporalio.service import RPCError, RPCStatusCode
 
-    existing = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=namespace)
-    )
+    for _ in range(60):  # a namespace registered a moment ago takes a while to be known
+        try:
+            existing = await client.operator_service.list_search_attributes(
+                ListSearchAttributesRequest(namespace=namespace)
+            )
+            break
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            await asyncio.sleep(1)
+    else:
+        raise RuntimeError(f"namespace {namespace} did not become available within 60 s")
     present = set(existing.custom_attributes) | set(existing.system_attributes)
     missing = {
         key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
