@@ -36,7 +36,6 @@ from workflows.petition import (
     WORKFLOW_TYPE,
     CaseSummary,
     CommandResult,
-    PetitionWorkflow,
     StartPetition,
     workflow_id,
 )
@@ -87,7 +86,7 @@ class PetitionClient:
         preview = CaseState().model_copy(update={"intake": intake})
         try:
             return await self.client.start_workflow(
-                PetitionWorkflow.run,
+                WORKFLOW_TYPE,
                 StartPetition(registration=register, policy=policy),
                 id=workflow_id(case_id),
                 task_queue=self.task_queue,
@@ -96,6 +95,7 @@ class PetitionClient:
                 search_attributes=search.initial(preview),
                 static_summary=search.summary(case_id, preview),
                 static_details=search.static_details(case_id, preview),
+                result_type=CaseSummary,
             )
         except WorkflowAlreadyStartedError:
             raise PetitionError(

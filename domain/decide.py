@@ -79,6 +79,7 @@ CODES: dict[str, str] = {
     "deadline_already_missed": "the deadline was already recorded as missed",
     "deadline_not_due": "the deadline has not expired yet",
     "invalid_command": "the payload is not a valid command; see the field errors",
+    "invalid_start": "the workflow's start input is not a valid petition registration",
     "unknown_command": "there is no command of that name",
 }
 
@@ -167,6 +168,8 @@ def parse(kind: str, payload: Any) -> c.CommandBase | Rejection:
         return _reject(
             "unknown_command", f"{kind!r}; known: {', '.join(sorted(EXTERNAL_COMMANDS))}"
         )
+    if isinstance(payload, Rejection):  # the payload could not even be decoded
+        return payload
     if isinstance(payload, c.CommandBase):
         payload = payload.model_dump(mode="json")
     if not isinstance(payload, dict):

@@ -149,7 +149,21 @@ async def test_a_second_extension_is_refused(petitions: Harness) -> None:
     await case.advance(25)  # day 95: past the extended end
     state = await case.state()
     assert state.overdue and state.supervised
-    assert [n.kind for n in petitions.client_outbox(case.case_id)] == ["reminder", "supervision"]
+    notices = petitions.client_outbox(case.case_id)
+    assert [(n.kind, n.recipient) for n in notices] == [
+        ("reminder", COUNTY_UNIT.name),
+        ("supervision", COUNTY_UNIT.name),
+        (
+            "reminder",
+            BUREAU.unit,
+        ),  # the registering office's copy (patch remind-registering-office)
+    ]
+    markers = [
+        e
+        async for e in case.handle.fetch_history_events()
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+    ]
+    assert len(markers) == 1
 
 
 async def test_a_review_requested_after_the_window_is_refused(petitions: Harness) -> None:

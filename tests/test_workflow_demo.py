@@ -57,6 +57,7 @@ async def test_every_demo_path(petitions: Harness) -> None:
     assert notices == [
         ("reminder", "疏附县人力资源和社会保障局"),
         ("supervision", "疏附县人力资源和社会保障局"),
+        ("reminder", "喀什地区信访局"),  # the registering office's copy
     ]
     assert all(
         n.sent_at is not None for n in Outbox(petitions.store.engine).for_case(f"{prefix}-07")

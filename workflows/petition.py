@@ -25,11 +25,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel, Field
+    from pydantic import BaseModel, Field, ValidationError
 
     from activities.notify import Notification
     from activities.store import AppendEvents
@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         rejected_event,
     )
     from domain.events import Event
+    from domain.intake import field_errors
     from domain.policy import Deadline, DeadlinePolicy
     from domain.state import CaseState, Stage, evolve, fold
     from domain.values import Actor
@@ -59,7 +60,7 @@ TIMER_ACTOR = Actor(unit="petitionflow", person="deadline timer")
 APPEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
+    maximum_interval=timedelta(seconds=10),
     non_retryable_error_types=["ConcurrencyError"],
 )
 NOTIFY_RETRY = RetryPolicy(
@@ -100,30 +101,57 @@ class CaseSummary(BaseModel):
     version: int
 
 
+def _decode(raw: RawValue, model: type[BaseModel] | None = None) -> Any:
+    """A raw payload as JSON data (or as ``model``), or a Rejection saying why not."""
+    try:
+        value = workflow.payload_converter().from_payload(raw.payload)
+    except Exception as exc:  # undecodable bytes: the converter says what was wrong
+        return Rejection(code="invalid_command", message=f"payload is not JSON: {exc}"[:500])
+    if model is None:
+        return value
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        return Rejection(code="invalid_start", message="; ".join(field_errors(exc))[:2000])
+
+
 def _error(rejection: Rejection) -> ApplicationError:
     return ApplicationError(str(rejection), type=rejection.code, non_retryable=True)
 
 
 class PetitionWorkflow:  # made a workflow at the bottom, once its handlers are attached
     @workflow.init
-    def __init__(self, start: StartPetition) -> None:
-        self.case = start.carried_state or CaseState()
-        self.policy = start.policy
-        self.case_id = start.registration.case_id
-        self.inbox: deque[PendingSignal] = deque(start.carried_signals)
+    def __init__(self, raw_start: RawValue) -> None:
+        # Inputs arrive raw and are validated here, so that a malformed start (or
+        # update, or signal) is a clean rejection and never a failed workflow task.
+        start = _decode(raw_start, StartPetition)
+        self.start = start if isinstance(start, StartPetition) else None
+        self.start_error = start if isinstance(start, Rejection) else None
+        carried = self.start.carried_state if self.start else None
+        self.case = carried or CaseState()
+        self.policy = self.start.policy if self.start else DeadlinePolicy()
+        self.case_id = (
+            self.start.registration.case_id
+            if self.start
+            else workflow.info().workflow_id.removeprefix("petition-")
+        )
+        self.inbox: deque[PendingSignal] = deque(self.start.carried_signals if self.start else ())
         self.lock = asyncio.Lock()
         # Decided here so that updates arriving while it is written validate against
         # the state it will produce; ``run`` writes exactly these events.
         self.registration = (
-            None
-            if start.carried_state
-            else decide(self.case, start.registration, workflow.now(), self.policy)
+            decide(self.case, self.start.registration, workflow.now(), self.policy)
+            if self.start and not carried
+            else None
         )
 
     # ---- the main loop --------------------------------------------------------------
 
     @workflow.run
-    async def run(self, start: StartPetition) -> CaseSummary:
+    async def run(self, raw_start: RawValue) -> CaseSummary:
+        if self.start_error is not None:
+            raise _error(self.start_error)
+        assert self.start is not None
         if self.registration is not None:
             async with self.lock:
                 if isinstance(self.registration, Rejection):
@@ -160,7 +188,9 @@ class PetitionWorkflow:  # made a workflow at the bottom, once its handlers are 
                     )
                 workflow.continue_as_new(
                     StartPetition(
-                        registration=start.registration, policy=self.policy, carried_state=self.case
+                        registration=self.start.registration,
+                        policy=self.policy,
+                        carried_state=self.case,
                     )
                 )
 
@@ -243,40 +273,46 @@ class PetitionWorkflow:  # made a workflow at the bottom, once its handlers are 
         recipient = unit or "信访工作机构"
         # Only the case id, the deadline and its date: the material of an accusation
         # must never reach a unit that may be the accused.
-        notices = [
-            (
-                "reminder",
-                f"催办：案件 {self.case_id} 的 {missed.deadline.value} 期限已于 "
-                f"{missed.due.isoformat()} 届满，请尽快办理。",
-            )
-        ]
+        reminder = (
+            f"催办：案件 {self.case_id} 的 {missed.deadline.value} 期限已于 "
+            f"{missed.due.isoformat()} 届满，请尽快办理。"
+        )
+        notices = [(recipient, "reminder", reminder)]
         if missed.supervised:
             notices.append(
                 (
+                    recipient,
                     "supervision",
                     f"督办：案件 {self.case_id} 已超期（{missed.deadline.value}），"
                     "列入督办，请书面报告办理情况。",
                 )
             )
-        for kind, message in notices:
+        # Since patch "remind-registering-office": the office that registered the case
+        # gets a copy of each reminder, so it can chase the unit (Art 38). Cases whose
+        # history predates the patch replay without the copy.
+        office = self.case.registered_by
+        if office and office != recipient and workflow.patched("remind-registering-office"):
+            notices.append((office, "reminder", reminder))
+        for to, kind, message in notices:
+            suffix = kind if to == recipient else f"{kind}:office"
             await workflow.execute_activity(
                 "notify",
                 Notification(
-                    id=f"{missed.event_id}:{kind}",
+                    id=f"{missed.event_id}:{suffix}",
                     case_id=self.case_id,
                     kind=kind,
-                    recipient=recipient,
+                    recipient=to,
                     message=message,
                 ),
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=NOTIFY_RETRY,
-                summary=f"{kind} to {recipient}: {missed.deadline.value} overdue",
+                summary=f"{kind} to {to}: {missed.deadline.value} overdue",
             )
 
     # ---- updates and signals ------------------------------------------------------------
 
-    def _validate(self, kind: str, payload: Any) -> None:
-        command = parse(kind, payload)
+    def _validate(self, kind: str, raw: RawValue) -> None:
+        command = parse(kind, _decode(raw))
         if isinstance(command, Rejection):
             raise _error(command)
         state = self.case
@@ -286,8 +322,8 @@ class PetitionWorkflow:  # made a workflow at the bottom, once its handlers are 
         if isinstance(decision, Rejection):
             raise _error(decision)
 
-    async def _update(self, kind: str, payload: Any) -> CommandResult:
-        command = parse(kind, payload)
+    async def _update(self, kind: str, raw: RawValue) -> CommandResult:
+        command = parse(kind, _decode(raw))
         if isinstance(command, Rejection):
             raise _error(command)
         await workflow.wait_condition(lambda: self.case.stage is not Stage.NEW)
@@ -306,7 +342,10 @@ class PetitionWorkflow:  # made a workflow at the bottom, once its handlers are 
             stage=self.case.stage.value,
         )
 
-    def _signal(self, kind: str, payload: Any) -> None:
+    def _signal(self, kind: str, raw: RawValue) -> None:
+        payload = _decode(raw)
+        if isinstance(payload, Rejection):  # not even JSON: keep what can be said of it
+            payload = {"undecodable": payload.message}
         self.inbox.append(PendingSignal(kind=kind, payload=payload))
 
     # ---- queries ----------------------------------------------------------------------
@@ -321,13 +360,15 @@ class PetitionWorkflow:  # made a workflow at the bottom, once its handlers are 
 
 
 def _command_handlers(kind: str) -> tuple[Any, Any, Any]:
-    async def update(self: PetitionWorkflow, payload: dict[str, Any]) -> CommandResult:
-        return await self._update(kind, payload)
+    # `self` stays unannotated: the SDK skips it only then when it reads argument types.
+    async def update(self, payload: RawValue) -> CommandResult:  # type: ignore[no-untyped-def]
+        result: CommandResult = await self._update(kind, payload)
+        return result
 
-    def validate(self: PetitionWorkflow, payload: dict[str, Any]) -> None:
+    def validate(self, payload: RawValue) -> None:  # type: ignore[no-untyped-def]
         self._validate(kind, payload)
 
-    def signal(self: PetitionWorkflow, payload: Any) -> None:
+    def signal(self, payload: RawValue) -> None:  # type: ignore[no-untyped-def]
         self._signal(kind, payload)
 
     return update, validate, signal
