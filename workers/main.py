@@ -95,6 +95,8 @@ def build_worker(
         activities=[store_activities.append_events, notify.notify],
         activity_executor=executor or ThreadPoolExecutor(max_workers=16),
         graceful_shutdown_timeout=timedelta(seconds=10),
+        # A case cached on a worker that died moves to another after this long.
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
     )
 
 

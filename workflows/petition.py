@@ -63,6 +63,8 @@ APPEND_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=10),
     non_retryable_error_types=["ConcurrencyError"],
 )
+# An append takes milliseconds; if its worker dies, the retry elsewhere starts this soon.
+ACTIVITY_TIMEOUT = timedelta(seconds=10)
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5)
 )
@@ -256,7 +258,7 @@ class PetitionWorkflow:  # made a workflow at the bottom, once its handlers are 
             AppendEvents(
                 case_id=self.case_id, expected_version=self.case.version, events=list(events)
             ),
-            start_to_close_timeout=timedelta(seconds=30),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=APPEND_RETRY,
             summary=f"append v{self.case.version + 1}: " + ", ".join(e.type for e in events),
         )
@@ -304,7 +306,7 @@ class PetitionWorkflow:  # made a workflow at the bottom, once its handlers are 
                     recipient=to,
                     message=message,
                 ),
-                start_to_close_timeout=timedelta(seconds=30),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=NOTIFY_RETRY,
                 summary=f"{kind} to {to}: {missed.deadline.value} overdue",
             )

@@ -1,0 +1,1 @@
+"""Fault injection: real processes on loopback, killed, restarted and cut off."""
