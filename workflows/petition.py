@@ -77,6 +77,7 @@ def workflow_id(case_id: str) -> str:
 class PendingSignal(BaseModel):
     kind: str
     payload: Any = None
+    undecodable: str | None = None  # why the payload could not be read at all
 
 
 class StartPetition(BaseModel):
@@ -223,7 +224,11 @@ class PetitionWorkflow:  # made a workflow at the bottom, once its handlers are 
             await self._commit(decision.events)
 
     async def _handle_signal(self, signal: PendingSignal) -> None:
-        command = parse(signal.kind, signal.payload)
+        command = (
+            Rejection(code="invalid_command", message=signal.undecodable)
+            if signal.undecodable
+            else parse(signal.kind, signal.payload)
+        )
         now = workflow.now()
         if isinstance(command, Rejection):
             raw_id = signal.payload.get("command_id") if isinstance(signal.payload, dict) else None
@@ -347,8 +352,9 @@ class PetitionWorkflow:  # made a workflow at the bottom, once its handlers are 
     def _signal(self, kind: str, raw: RawValue) -> None:
         payload = _decode(raw)
         if isinstance(payload, Rejection):  # not even JSON: keep what can be said of it
-            payload = {"undecodable": payload.message}
-        self.inbox.append(PendingSignal(kind=kind, payload=payload))
+            self.inbox.append(PendingSignal(kind=kind, undecodable=payload.message))
+        else:
+            self.inbox.append(PendingSignal(kind=kind, payload=payload))
 
     # ---- queries ----------------------------------------------------------------------
 
