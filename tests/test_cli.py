@@ -87,3 +87,43 @@ def test_unreachable_store_is_one_clear_line(capsys: pytest.CaptureFixture[str])
     assert main(["verify", "--store", "postgresql://nobody@127.0.0.1:1/none"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: event store postgresql://") and err.count("\n") == 1
+
+
+def test_verify_names_every_kind_of_tampering_with_the_triggers_disabled(
+    store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edited, deleted, reordered = (stream_id(c) for c in _cases_in(store_url))
+    store = EventStore(store_url)
+    with store.engine.begin() as conn:
+        if store.dialect == "postgresql":  # as a superuser could
+            conn.execute(text("ALTER TABLE events DISABLE TRIGGER USER"))
+        else:
+            conn.execute(text("DROP TRIGGER events_no_update"))
+            conn.execute(text("DROP TRIGGER events_no_delete"))
+        conn.execute(
+            text(
+                f"UPDATE events SET type = 'CaseClosed' WHERE stream_id = '{edited}' AND version = 2"
+            )
+        )
+        conn.execute(text(f"DELETE FROM events WHERE stream_id = '{deleted}' AND version = 3"))
+        conn.execute(
+            text(
+                f"UPDATE events SET version = version + 100 WHERE stream_id = '{reordered}' AND version IN (2, 4)"
+            )
+        )
+        conn.execute(
+            text(
+                f"UPDATE events SET version = CASE version WHEN 102 THEN 4 ELSE 2 END WHERE stream_id = '{reordered}' AND version > 100"
+            )
+        )
+    store.close()
+    assert main(["verify", "--store", store_url, "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    found = {(p["stream_id"], p["version"], p["kind"]) for p in report["problems"]}
+    assert (edited, 2, "edited") in found
+    assert (deleted, 3, "missing") in found
+    assert {(reordered, 2, "edited"), (reordered, 4, "edited")} <= found
+    assert {p["stream_id"] for p in report["problems"]} == {edited, deleted, reordered}
+    assert main(["verify", "--store", store_url]) == 1
+    out = capsys.readouterr().out
+    assert "3 broken" in out and f"{deleted} v3: missing" in out

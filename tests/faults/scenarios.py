@@ -257,6 +257,8 @@ async def server_restart(cases: int = 30) -> FaultResult:
         await asyncio.sleep(2)
         stack.server.start()
         back = time.monotonic()
+        # the first event written after the restart (the first fired timer)
+        watch = asyncio.create_task(progress_after(stack.store, back))
         stack.client = await Client.connect(stack.server.address, data_converter=CONVERTER)
         stack.skipper = TimeSkipper(stack.client, config=TimeSkippingConfig(enabled=False))
         stack.petitions.client = stack.skipper.client
@@ -266,8 +268,9 @@ async def server_restart(cases: int = 30) -> FaultResult:
                 lambda h=handle: stack.skipper.fast_forward(h, timedelta(days=70)),
                 time.monotonic() + 120,
             )
-        recovered = await progress_after(stack.store, back, timeout=5)
-        result.recovery_seconds.append(recovered or round(time.monotonic() - back, 2))
+        recovered = await watch
+        if recovered is not None:
+            result.recovery_seconds.append(recovered)
         await run_all(stack.petitions, ids, start=False, first=3)
         result.faults_injected = 1
         result.duration = round(time.monotonic() - started, 1)
