@@ -11,6 +11,7 @@ COPY workers workers
 COPY client client
 COPY cli cli
 COPY security security
+COPY projections projections
 RUN pip install . && useradd --system --uid 10001 petitionflow
 USER petitionflow
 ENTRYPOINT ["petition"]

@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import sys
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -116,6 +117,52 @@ def cmd_verify(args: argparse.Namespace, store: EventStore) -> int:
     }
     _out(args, payload, text)
     return 0 if report.ok else 1
+
+
+def cmd_project(args: argparse.Namespace, store: EventStore) -> int:
+    from projections.projector import Projector
+
+    projector = Projector(store)
+    if args.rebuild:
+        projector.rebuild()
+    last = [0.0]
+
+    def progress(events: int, position: int, rate: float) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 1.0:  # at most once a second on long runs
+            last[0] = now
+            print(
+                f"  {events:,} events projected (position {position}, {rate:,.0f}/s)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    if args.follow:
+        print("projecting new events as they come; Ctrl-C to stop", file=sys.stderr)
+        projector.run_forever(progress=progress)
+        return 0
+    started = time.monotonic()
+    done = projector.run_once(batch=args.batch, progress=progress)
+    position, total = projector.position()
+    seconds = time.monotonic() - started
+    _out(
+        args,
+        {"projected": done, "position": position, "events": total, "seconds": seconds},
+        f"projected {done:,} events in {seconds:.1f} s; read models at position {position} "
+        f"({total:,} events)",
+    )
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, store: EventStore) -> int:
+    from projections.projector import Projector
+    from projections.report import render, statistics
+
+    if Projector(store).position() == (0, 0) and store.read_all(0, 1):
+        raise CliError("the read models are empty: run `petition project` first")
+    report = statistics(store.engine, args.by, args.since)
+    print(render(report, args.by, "json" if args.json else args.format))
+    return 0
 
 
 def _deadlines_text(state: Any) -> str:
@@ -353,6 +400,16 @@ def parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("worker", parents=[common], help="run a worker (until SIGTERM)")
     sub.add_parser("migrate", parents=[common], help="create or upgrade the event store schema")
+    pj = sub.add_parser(
+        "project", parents=[common], help="bring the read models up to date from the event store"
+    )
+    pj.add_argument("--rebuild", action="store_true", help="drop them and start from 0")
+    pj.add_argument("--follow", action="store_true", help="keep running, projecting new events")
+    pj.add_argument("--batch", type=int, default=2000)
+    rp = sub.add_parser("report", parents=[common], help="statistics from the read models")
+    rp.add_argument("--by", choices=["unit", "prefecture", "county"], default="unit")
+    rp.add_argument("--since", help="only cases received on or after this date (YYYY-MM-DD)")
+    rp.add_argument("--format", choices=["table", "csv", "json"], default="table")
     s = sub.add_parser("submit", parents=[common], help="register a petition from a JSON file")
     s.add_argument("file", help='JSON: {"case_id": ..., "intake": {...}, "actor": {...}}')
     send = sub.add_parser("send", parents=[common], help="send a command to a case")
@@ -372,7 +429,13 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-SYNC = {"migrate": cmd_migrate, "history": cmd_history, "verify": cmd_verify}
+SYNC = {
+    "migrate": cmd_migrate,
+    "history": cmd_history,
+    "verify": cmd_verify,
+    "project": cmd_project,
+    "report": cmd_report,
+}
 ASYNC = {
     "dev": cmd_dev,
     "worker": cmd_worker,

@@ -434,22 +434,26 @@ class EventStore:
         with self.engine.connect() as conn:
             if self.dialect == "postgresql":
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
+                # Two statements in one snapshot: the cursor's transaction id first, so
+                # that the row comparison below is a plain index range (a subquery in
+                # it made PostgreSQL sort every remaining row on each call).
+                cursor_tx = (
+                    conn.execute(
+                        text("SELECT tx_id::text FROM events WHERE position = :after"),
+                        {"after": after_position},
+                    ).scalar()
+                    or "0"
+                )
                 rows = conn.execute(
                     select(t)
                     .where(
                         text("tx_id < pg_snapshot_xmin(pg_current_snapshot())"),
                         tuple_(text("tx_id"), t.c.position)
-                        > tuple_(
-                            text(
-                                "COALESCE((SELECT e.tx_id FROM events e"
-                                " WHERE e.position = :after), '0'::xid8)"
-                            ),
-                            text(":after"),
-                        ),
+                        > tuple_(text("CAST(:tx AS xid8)"), text(":after")),
                     )
                     .order_by(text("tx_id"), t.c.position)
                     .limit(limit),
-                    {"after": after_position},
+                    {"after": after_position, "tx": cursor_tx},
                 )
             else:
                 rows = conn.execute(

@@ -1,0 +1,203 @@
+"""The read models and how each event changes them.
+
+- ``case_list``: one row per case (stage, place, unit, dates, overdue, rating, review).
+- ``deadline_outcomes``: one row per obligation deadline that was met or missed, for
+  on-time rates per stage.
+- ``projection_checkpoints``: how far each projector has read, written in the same
+  transaction as the rows, so a crash mid-batch neither skips nor double-counts.
+
+Read models are disposable: a change of their shape is deployed by ``--rebuild``,
+which drops them and projects the whole store again.
+
+Events are applied from the stored records' JSON (no pydantic on this path: a rebuild
+reads every event there is). Dates are ISO strings, which sort and compare as dates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
+
+metadata = MetaData()
+
+case_list = Table(
+    "case_list",
+    metadata,
+    Column("case_id", String, primary_key=True),
+    Column("stage", String, nullable=False),
+    Column("region", String),
+    Column("prefecture", String),
+    Column("county", String),
+    Column("township", String),
+    Column("unit", String),
+    Column("classification", String),
+    Column("channel", String),
+    Column("received_on", String),
+    Column("accepted_on", String),
+    Column("replied_on", String),
+    Column("closed_on", String),
+    Column("closed_reason", String),
+    Column("diverted_to", String),
+    Column("overdue", Boolean, nullable=False, default=False),
+    Column("supervised", Boolean, nullable=False, default=False),
+    Column("extension_days", Integer, nullable=False, default=0),
+    Column("rating", String),
+    Column("decision", String),
+    Column("review_level", Integer, nullable=False, default=0),
+    Column("review_outcome", String),
+    Column("re_review_outcome", String),
+    Column("escalations", Integer, nullable=False, default=0),
+    Column("deadlines", JSON, nullable=False),  # open deadlines: kind -> {"due", "missed"}
+)
+
+deadline_outcomes = Table(
+    "deadline_outcomes",
+    metadata,
+    Column("case_id", String, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("kind", String, nullable=False),
+    Column("due", String, nullable=False),
+    Column("met", Boolean, nullable=False),
+    Column("unit", String),
+    Column("prefecture", String),
+    Column("county", String),
+    Column("decided_on", String, nullable=False),
+)
+
+checkpoints = Table(
+    "projection_checkpoints",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("events", BigInteger, nullable=False),
+)
+
+OBLIGATIONS = {
+    "routing",
+    "notification",
+    "handling",
+    "supervision",
+    "review_decision",
+    "re_review_decision",
+}
+STAGE_AFTER = {
+    "PetitionRegistered": "registered",
+    "PetitionTransferred": "routed",
+    "PetitionAssigned": "routed",
+    "RoutingObjected": "registered",
+    "PetitionAccepted": "handling",
+    "EscalatedToConference": "conference",
+    "DecisionIssued": "replied",
+    "CaseClosed": "closed",
+}
+
+
+def new_row(case_id: str) -> dict[str, Any]:
+    return {c.name: None for c in case_list.columns} | {
+        "case_id": case_id,
+        "stage": "new",
+        "overdue": False,
+        "supervised": False,
+        "extension_days": 0,
+        "review_level": 0,
+        "escalations": 0,
+        "deadlines": {},
+    }
+
+
+def apply(
+    row: dict[str, Any], event_type: str, data: dict[str, Any], outcomes: list[dict[str, Any]]
+) -> None:
+    """Change ``row`` for one event; append met/missed obligation deadlines to ``outcomes``."""
+    day = data.get("day")
+    deadlines: dict[str, dict[str, Any]] = dict(row["deadlines"])
+    for kind in data.get("deadlines_closed", ()):
+        closed = deadlines.pop(kind, None)
+        # An obligation is met when the event that fulfils it closes it unmissed; a case
+        # that closes (withdrawn, diverted) ends its deadlines without meeting them.
+        if closed and kind in OBLIGATIONS and not closed["missed"] and event_type != "CaseClosed":
+            outcomes.append(_outcome(row, kind, closed["due"], True, day))
+    for d in data.get("deadlines_opened", ()):
+        deadlines[d["kind"]] = {"due": d["due"], "missed": d["missed"]}
+    if event_type in STAGE_AFTER:
+        row["stage"] = STAGE_AFTER[event_type]
+    match event_type:
+        case "PetitionRegistered":
+            intake = data["intake"]
+            place = intake["jurisdiction"]
+            row |= {
+                "region": place.get("region"),
+                "prefecture": place.get("prefecture"),
+                "county": place.get("county"),
+                "township": place.get("township"),
+                "classification": intake["classification"],
+                "channel": intake["channel"],
+                "received_on": day,
+            }
+        case "PetitionTransferred" | "PetitionAssigned" | "PetitionAccepted":
+            row["unit"] = data["unit"]["name"]
+            if event_type == "PetitionAccepted":
+                row["accepted_on"] = day
+        case "PetitionDiverted":
+            row["diverted_to"] = data["destination"]
+        case "EscalatedToConference":
+            row["escalations"] += 1
+        case "ConferenceDecided":
+            row["unit"] = data["lead_unit"]["name"]
+            row["stage"] = "handling" if row["accepted_on"] else "routed"
+            row["supervised"] = row["supervised"] or data["supervise"]
+        case "HandlingExtended":
+            row["extension_days"] += data["days"]
+        case "MediationRecorded" if data["agreed"]:
+            row |= {"stage": "replied", "replied_on": day, "decision": "mediated"}
+        case "DecisionIssued":
+            row |= {"replied_on": day, "decision": data["outcome"]}
+        case "SatisfactionRated":
+            row["rating"] = data["rating"]
+        case "ReviewRequested":
+            row |= {
+                "review_level": data["level"],
+                "stage": "review" if data["level"] == 1 else "re_review",
+            }
+        case "ReviewDecided":
+            row["review_outcome" if data["level"] == 1 else "re_review_outcome"] = data["outcome"]
+        case "ReviewReplied" if data["level"] == 1:
+            row["stage"] = "review_replied"
+        case "DeadlineMissed":
+            kind = data["deadline"]
+            deadlines[kind] = {**deadlines[kind], "missed": True}
+            row["supervised"] = row["supervised"] or data["supervised"]
+            outcomes.append(_outcome(row, kind, data["due"], False, day))
+        case "WindowClosed" if data["deadline"] == "evaluation" and row["rating"] is None:
+            row["rating"] = "not_evaluated"
+        case "CaseClosed":
+            if "evaluation" in row["deadlines"] and row["rating"] is None:
+                row["rating"] = "not_evaluated"
+            row |= {"closed_on": day, "closed_reason": data["reason"]}
+    row["deadlines"] = deadlines
+    row["overdue"] = any(d["missed"] and k in OBLIGATIONS for k, d in deadlines.items())
+
+
+def _outcome(
+    row: dict[str, Any], kind: str, due: str, met: bool, day: str | None
+) -> dict[str, Any]:
+    return {
+        "case_id": row["case_id"],
+        "kind": kind,
+        "due": due,
+        "met": met,
+        "unit": row["unit"],
+        "prefecture": row["prefecture"],
+        "county": row["county"],
+        "decided_on": day,
+    }

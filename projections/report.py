@@ -1,0 +1,166 @@
+"""Statistics per unit or jurisdiction level, from the read models (Art 41 figures).
+
+- satisfaction rate: (satisfied + basically satisfied) / evaluated; "not evaluated"
+  is counted apart and never as satisfied;
+- on-time rate per deadline: met / (met + missed) over the obligations decided;
+- overdue now: open cases with a missed deadline still open;
+- backlog (积案): open cases past their handling deadline.
+
+Routing deadlines, and cases never routed to a unit (diverted, not accepted), belong
+to the registering petition office: they are grouped under "(petition office)".
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter, defaultdict
+from typing import Any, Literal
+
+from sqlalchemy import Engine, select
+
+from .readmodel import case_list, deadline_outcomes
+
+GroupBy = Literal["unit", "prefecture", "county"]
+KINDS = ("routing", "notification", "handling", "review_decision", "re_review_decision")
+
+
+def statistics(
+    engine: Engine, by: GroupBy = "unit", since: str | None = None
+) -> list[dict[str, Any]]:
+    cases = select(case_list)
+    outcomes = select(deadline_outcomes)
+    if since:
+        cases = cases.where(case_list.c.received_on >= since)
+        outcomes = outcomes.where(deadline_outcomes.c.decided_on >= since)
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(cases)]
+        decided = [dict(r._mapping) for r in conn.execute(outcomes)]
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[row[by] or "(petition office)"].append(row)
+    on_time: dict[str, Counter[tuple[str, bool]]] = defaultdict(Counter)
+    for o in decided:
+        on_time[o[by] or "(petition office)"][(o["kind"], o["met"])] += 1
+    report = []
+    for name in sorted(groups):
+        g = groups[name]
+        ratings = Counter(r["rating"] for r in g if r["rating"])
+        evaluated = ratings["satisfied"] + ratings["basically_satisfied"] + ratings["dissatisfied"]
+        content = ratings["satisfied"] + ratings["basically_satisfied"]
+        is_open = [r for r in g if r["stage"] != "closed"]
+        times = on_time[name]
+        met = sum(n for (_, ok), n in times.items() if ok)
+        missed = sum(n for (_, ok), n in times.items() if not ok)
+        report.append(
+            {
+                by: name,
+                "cases": len(g),
+                "open": len(is_open),
+                "by_stage": dict(sorted(Counter(r["stage"] for r in g).items())),
+                "overdue_now": sum(r["overdue"] for r in is_open),
+                "backlog": sum(
+                    bool(r["deadlines"].get("handling", {}).get("missed")) for r in is_open
+                ),
+                "supervised": sum(bool(r["supervised"]) for r in g),
+                "extensions": sum(r["extension_days"] > 0 for r in g),
+                "satisfaction_rate": round(content / evaluated, 4) if evaluated else None,
+                "evaluated": evaluated,
+                "not_evaluated": ratings["not_evaluated"],
+                "on_time_rate": round(met / (met + missed), 4) if met + missed else None,
+                "on_time_by_deadline": {
+                    kind: round(
+                        times[(kind, True)] / (times[(kind, True)] + times[(kind, False)]), 4
+                    )
+                    for kind in KINDS
+                    if times[(kind, True)] + times[(kind, False)]
+                },
+                "diverted": dict(Counter(r["diverted_to"] for r in g if r["diverted_to"])),
+                "reviews": sum(r["review_level"] >= 1 for r in g),
+                "re_reviews": sum(r["review_level"] >= 2 for r in g),
+                "review_outcomes": dict(
+                    Counter(r["review_outcome"] for r in g if r["review_outcome"])
+                ),
+            }
+        )
+    return report
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+COLUMNS = [
+    "cases",
+    "open",
+    "overdue_now",
+    "backlog",
+    "supervised",
+    "extensions",
+    "satisfaction_rate",
+    "evaluated",
+    "not_evaluated",
+    "on_time_rate",
+    "reviews",
+    "re_reviews",
+]
+
+
+def render(report: list[dict[str, Any]], by: GroupBy, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(report, ensure_ascii=False, indent=2)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow([by, *COLUMNS, "by_stage", "diverted"])
+        for r in report:
+            writer.writerow(
+                [
+                    r[by],
+                    *(r[c] for c in COLUMNS),
+                    json.dumps(r["by_stage"]),
+                    json.dumps(r["diverted"], ensure_ascii=False),
+                ]
+            )
+        return out.getvalue()
+    header = [
+        by,
+        "cases",
+        "open",
+        "overdue",
+        "积案",
+        "督办",
+        "延期",
+        "满意率",
+        "评价/未评价",
+        "按期率",
+        "复查/复核",
+    ]
+    lines = [header]
+    for r in report:
+        lines.append(
+            [
+                r[by],
+                str(r["cases"]),
+                str(r["open"]),
+                str(r["overdue_now"]),
+                str(r["backlog"]),
+                str(r["supervised"]),
+                str(r["extensions"]),
+                _pct(r["satisfaction_rate"]),
+                f"{r['evaluated']}/{r['not_evaluated']}",
+                _pct(r["on_time_rate"]),
+                f"{r['reviews']}/{r['re_reviews']}",
+            ]
+        )
+    widths = [max(_width(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(line, widths, strict=True))
+        for line in lines
+    )
+
+
+def _width(text: str) -> int:
+    """Display width: CJK characters take two columns."""
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
