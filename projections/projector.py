@@ -49,10 +49,10 @@ class Projector:
         """
         position, total = self.position()
         done, started, number = 0, time.perf_counter(), 0
-        while records := self.store.read_all(position, batch):
+        while records := self.store.read_all_data(position, batch):
             with self.store.engine.begin() as conn:
                 self._project(conn, records)
-                position, total = records[-1].position, total + len(records)
+                position, total = records[-1][0], total + len(records)
                 self._checkpoint(conn, position, total)
                 number += 1
                 if before_commit:
@@ -72,16 +72,18 @@ class Projector:
             if not self.run_once(progress=progress):
                 time.sleep(poll)
 
-    def _project(self, conn: Connection, records: list[Any]) -> None:
-        case_ids = {r.stream_id.removeprefix("petition-") for r in records}
+    def _project(
+        self, conn: Connection, records: list[tuple[int, str, str, dict[str, Any]]]
+    ) -> None:
+        case_ids = {stream.removeprefix("petition-") for _, stream, _, _ in records}
         existing = {
             row.case_id: dict(row._mapping)
             for row in conn.execute(select(case_list).where(case_list.c.case_id.in_(case_ids)))
         }
         rows = {cid: existing.get(cid) or new_row(cid) for cid in case_ids}
         outcomes: list[dict[str, Any]] = []
-        for r in records:
-            apply(rows[r.stream_id.removeprefix("petition-")], r.type, dict(r.data), outcomes)
+        for _, stream, event_type, data in records:
+            apply(rows[stream.removeprefix("petition-")], event_type, data, outcomes)
         fresh = [row for cid, row in rows.items() if cid not in existing]
         if fresh:
             conn.execute(insert(case_list), fresh)
