@@ -14,7 +14,6 @@ import asyncio
 import json
 import tempfile
 import uuid
-from datetime import date
 from pathlib import Path
 
 from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
@@ -24,7 +23,7 @@ from domain import commands as c
 from eventstore import EventStore
 from tests.builders import COUNTY_UNIT, HANDLER
 from tests.keys import CONVERTER, SEALER
-from tests.temporal import Harness
+from tests.temporal import Harness, grow_history
 from workers.devserver import TIME_SKIPPING, temporal_binary
 from workers.main import build_worker
 from workflows import search
@@ -93,14 +92,7 @@ async def main() -> None:
                 first = (await case.handle.describe()).run_id
                 await case.ok(c.TransferPetition, to_unit=COUNTY_UNIT)
                 await case.ok(c.AcceptPetition, HANDLER)
-                for i in range(12):
-                    await case.signal(case.cmd(c.AcceptPetition, HANDLER))
-                    await case.ok(
-                        c.RecordHearing,
-                        held_from=date.today(),
-                        held_to=date.today(),
-                        summary=f"第{i + 1}次听证",
-                    )
+                await grow_history(case, 12)
                 await case.advance(70)
                 await _save(env, case.handle.id, "continue_as_new_first_run", first)
                 await _save(env, case.handle.id, "continue_as_new_latest_run")

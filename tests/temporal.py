@@ -78,6 +78,23 @@ class Case:
         return [from_record(r, SEALER) for r in self.h.store.read_stream(stream_id(self.case_id))]
 
 
+async def grow_history(case: Case, rounds: int = 12) -> None:
+    """Lengthen a case's history without moving it: a rejected signal and a hearing a
+    round (for continue-as-new on a server that suggests it early)."""
+    from datetime import date
+
+    from tests.builders import HANDLER
+
+    for i in range(rounds):
+        await case.signal(case.cmd(c.AcceptPetition, HANDLER))
+        await case.ok(
+            c.RecordHearing,
+            held_from=date.today(),
+            held_to=date.today(),
+            summary=f"第{i + 1}次听证",
+        )
+
+
 class Harness:
     def __init__(self, env: WorkflowEnvironment, store: EventStore, task_queue: str) -> None:
         self.env, self.store, self.task_queue = env, store, task_queue

@@ -19,7 +19,7 @@ from domain.state import Stage
 from eventstore import EventStore
 from tests.builders import BUREAU, COUNTY_UNIT, HANDLER, PETITIONER, PREFECTURE_UNIT, REGION_UNIT
 from tests.keys import CONVERTER, SEALER
-from tests.temporal import Case, Harness
+from tests.temporal import Case, Harness, grow_history
 from workers.devserver import TIME_SKIPPING, temporal_binary
 from workers.main import build_worker
 from workflows import search
@@ -261,14 +261,7 @@ async def test_continue_as_new_carries_the_case(
         case = await harness.submit()
         first_run = (await case.handle.describe()).run_id
         await to_handling(case)
-        for i in range(12):  # rejected signals grow the history without moving the case
-            await case.signal(case.cmd(c.AcceptPetition, HANDLER))
-            await case.ok(
-                c.RecordHearing,
-                held_from=date.today(),
-                held_to=date.today(),
-                summary=f"第{i + 1}次听证",
-            )
+        await grow_history(case, 12)
         await case.advance(70)  # the handling timer still fires in the new run
         await case.ok(c.IssueDecision, HANDLER, outcome="explain", **DECISION)
         runs = [

@@ -218,6 +218,23 @@ class Stack:
         self.store.close()
 
 
+async def _one_fault(
+    stack: Stack, result: FaultResult, prefix: str, fault: Callable[[], Awaitable[None]]
+) -> FaultResult:
+    """Run every case's lifecycle while ``fault`` happens once, then audit them."""
+    ids = _ids(prefix, result.cases)
+    started = time.monotonic()
+    work = asyncio.create_task(run_all(stack.petitions, ids))
+    await fault()
+    recovered = await progress_after(stack.store, time.monotonic())
+    if recovered is not None:
+        result.recovery_seconds.append(recovered)
+    await work
+    result.faults_injected = 1
+    result.duration = round(time.monotonic() - started, 1)
+    return await audit(result, stack.client, stack.petitions, stack.store, ids, EXPECTED)
+
+
 def _ids(prefix: str, n: int) -> list[str]:
     run = uuid.uuid4().hex[:4]
     return [f"{prefix}{run}-{i:04d}" for i in range(n)]
@@ -300,20 +317,14 @@ async def store_outage(cases: int = 50, seconds: float = 20) -> FaultResult:
         stack.worker_store_url = url.format(port=proxy.port)
         async with stack:
             result = FaultResult(f"event store unreachable for {seconds:g} s", cases, "PostgreSQL")
-            ids = _ids("SO", cases)
-            started = time.monotonic()
-            work = asyncio.create_task(run_all(stack.petitions, ids))
-            await asyncio.sleep(3)
-            proxy.block()
-            await asyncio.sleep(seconds)
-            proxy.unblock()
-            recovered = await progress_after(stack.store, time.monotonic())
-            if recovered is not None:
-                result.recovery_seconds.append(recovered)
-            await work
-            result.faults_injected = 1
-            result.duration = round(time.monotonic() - started, 1)
-            return await audit(result, stack.client, stack.petitions, stack.store, ids, EXPECTED)
+
+            async def cut_off() -> None:
+                await asyncio.sleep(3)
+                proxy.block()
+                await asyncio.sleep(seconds)
+                proxy.unblock()
+
+            return await _one_fault(stack, result, "SO", cut_off)
     finally:
         await proxy.stop()
         _drop_schema(schema)
@@ -325,17 +336,11 @@ async def two_workers(cases: int = 100) -> FaultResult:
     try:
         async with Stack(store_url=url.format(port=5432), workers=2) as stack:
             result = FaultResult("one of two workers killed for good", cases, "PostgreSQL")
-            ids = _ids("TW", cases)
-            started = time.monotonic()
-            work = asyncio.create_task(run_all(stack.petitions, ids))
-            await asyncio.sleep(2)
-            stack.procs[0].kill()
-            recovered = await progress_after(stack.store, time.monotonic())
-            if recovered is not None:
-                result.recovery_seconds.append(recovered)
-            await work
-            result.faults_injected = 1
-            result.duration = round(time.monotonic() - started, 1)
-            return await audit(result, stack.client, stack.petitions, stack.store, ids, EXPECTED)
+
+            async def kill_one() -> None:
+                await asyncio.sleep(2)
+                stack.procs[0].kill()
+
+            return await _one_fault(stack, result, "TW", kill_one)
     finally:
         _drop_schema(schema)
