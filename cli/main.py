@@ -161,7 +161,24 @@ def cmd_report(args: argparse.Namespace, store: EventStore) -> int:
     if Projector(store).position() == (0, 0) and store.read_all(0, 1):
         raise CliError("the read models are empty: run `petition project` first")
     report = statistics(store.engine, args.by, args.since)
-    print(render(report, args.by, "json" if args.json else args.format))
+    if args.format == "html" and not args.json:
+        from projections.html import backlog_over_time, render_html
+
+        page = render_html(
+            report,
+            args.by,
+            backlog_over_time(store.engine),
+            datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        )
+        path = Path(args.output or "report.html")
+        path.write_text(page, encoding="utf-8")
+        print(f"wrote {path} ({len(page):,} bytes, no external assets)")
+        return 0
+    text = render(report, args.by, "json" if args.json else args.format)
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
     return 0
 
 
@@ -409,7 +426,8 @@ def parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", parents=[common], help="statistics from the read models")
     rp.add_argument("--by", choices=["unit", "prefecture", "county"], default="unit")
     rp.add_argument("--since", help="only cases received on or after this date (YYYY-MM-DD)")
-    rp.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    rp.add_argument("--format", choices=["table", "csv", "json", "html"], default="table")
+    rp.add_argument("--output", help="write the report to this file (html: report.html)")
     s = sub.add_parser("submit", parents=[common], help="register a petition from a JSON file")
     s.add_argument("file", help='JSON: {"case_id": ..., "intake": {...}, "actor": {...}}')
     send = sub.add_parser("send", parents=[common], help="send a command to a case")

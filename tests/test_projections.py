@@ -259,3 +259,32 @@ def test_project_and_report_from_the_command_line(
     assert json.loads(capsys.readouterr().out)["projected"] == first["events"]
     assert main(["report", "--by", "county", "--format", "csv", "--store", store_url]) == 0
     assert capsys.readouterr().out.startswith("county,cases,open,")
+
+
+def test_html_report_is_one_file_with_inline_svg(store_url: str, tmp_path: Any) -> None:
+    import re
+    import xml.etree.ElementTree as ET
+
+    from cli.main import main
+
+    store = EventStore(store_url)
+    late = CaseDriver(case_id="H-1").in_handling()
+    late.at(70).ok(c.ExpireDeadline, deadline="handling")  # one case in the backlog
+    rated = CaseDriver(case_id="H-2").replied()
+    rated.ok(c.RecordRating, PETITIONER, rating="basically_satisfied")
+    for d in (late, rated):
+        _store_case(store, d)
+    Projector(store).run_once()
+    store.close()
+    out = tmp_path / "report.html"
+    assert main(["report", "--format", "html", "--output", str(out), "--store", store_url]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert page.startswith("<!doctype html>") and COUNTY_UNIT.name in page
+    assert not re.search(r"\b(src|href)=|url\(|@import", page), "external asset"
+    svgs = re.findall(r"<svg.*?</svg>", page, re.S)
+    assert len(svgs) == 3
+    for svg in svgs:
+        ET.fromstring(svg)  # well-formed
+    assert "100.0%" in svgs[0]  # satisfaction: the one evaluated case was content
+    backlog = re.search(r'points="([^"]+)"', svgs[2])
+    assert backlog is not None and len(backlog.group(1).split()) == 26
