@@ -288,3 +288,55 @@ def test_html_report_is_one_file_with_inline_svg(store_url: str, tmp_path: Any) 
     assert "100.0%" in svgs[0]  # satisfaction: the one evaluated case was content
     backlog = re.search(r'points="([^"]+)"', svgs[2])
     assert backlog is not None and len(backlog.group(1).split()) == 26
+
+
+def test_html_report_renders_in_headless_chromium(store_url: str, tmp_path: Any) -> None:
+    import os
+    import shutil
+    import struct
+    import subprocess
+
+    from cli.main import main
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        message = "headless Chromium is missing: apt-get install chromium fonts-wqy-zenhei"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    store = EventStore(store_url)
+    random_workload(store, cases=20, seed=2)
+    Projector(store).run_once()
+    store.close()
+    report = tmp_path / "report.html"
+    assert main(["report", "--format", "html", "--output", str(report), "--store", store_url]) == 0
+    blank = tmp_path / "blank.html"
+    blank.write_text("<!doctype html><html><body></body></html>", encoding="utf-8")
+
+    def shot(page: Any, png: Any) -> bytes:
+        subprocess.run(
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={tmp_path / 'profile'}",
+                "--window-size=1000,800",
+                f"--screenshot={png}",
+                page.as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        return bytes(png.read_bytes())
+
+    page, empty = shot(report, tmp_path / "report.png"), shot(blank, tmp_path / "blank.png")
+    assert page[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", page[16:24]) == (1000, 800)
+    assert len(page) > 5 * len(empty), "the report rendered (almost) nothing"
