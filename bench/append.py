@@ -3,6 +3,8 @@
     .venv/bin/python -m bench.append [--seconds 5] [--rounds 3] [--pg DSN] [--sqlite-dir DIR]
 
 One event per transaction, 1 and 4 writer threads, each writer on its own streams.
+On PostgreSQL a third contender, when installed (``pip install -e '.[bench]'``): the
+``eventsourcing`` library's PostgreSQL application recorder, same payload.
 "raw" inserts the same row (same columns, same JSON) into a plain table with only a
 primary key, through the same SQLAlchemy engine. Each writer alternates a raw
 INSERT and an append, so drift on a noisy machine hits both sides alike; the table
@@ -20,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 from sqlalchemy import text
@@ -143,8 +146,60 @@ def measure(store: EventStore, writers: int, seconds: float) -> tuple[float, flo
             [NewEvent(uuid.uuid4(), "DecisionIssued", 1, DATA, META)],
         )
 
-    rates = run_interleaved(writers, seconds, {"raw": raw, "append": append})
-    return rates["raw"], rates["append"]
+    ops = {"raw": raw, "append": append}
+    recorder = _eventsourcing_recorder(store, writers)
+    if recorder is not None:
+        from eventsourcing.persistence import StoredEvent
+
+        state = json.dumps({"data": DATA, "metadata": META}, ensure_ascii=False).encode()
+
+        def library(w: int, n: int) -> None:
+            recorder.insert_events(
+                [
+                    StoredEvent(
+                        originator_id=_ids[(w, n // 50)],
+                        originator_version=n % 50 + 1,
+                        topic="petitionflow:DecisionIssued",
+                        state=state,
+                    )
+                ]
+            )
+
+        _ids: dict[tuple[int, int], uuid.UUID] = DefaultIds()
+        ops["eventsourcing"] = library
+    rates = run_interleaved(writers, seconds, ops)
+    return rates["raw"], rates["append"], rates.get("eventsourcing")
+
+
+class DefaultIds(dict):  # type: ignore[type-arg]
+    def __missing__(self, key: tuple[int, int]) -> uuid.UUID:
+        self[key] = value = uuid.uuid4()
+        return value
+
+
+def _eventsourcing_recorder(store: EventStore, writers: int) -> Any:
+    """The eventsourcing library's PostgreSQL recorder on the same database, if installed."""
+    if store.dialect != "postgresql":
+        return None
+    try:
+        from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+    except ImportError:
+        return None
+    url = store.engine.url
+    schema = (url.query.get("options") or "").rpartition("=")[2] or "public"
+    datastore = PostgresDatastore(
+        str(url.database),
+        str(url.host),
+        url.port or 5432,
+        str(url.username),
+        url.password or "",
+        schema=schema,
+        pool_size=writers,
+        max_overflow=0,
+    )
+    recorder = PostgresApplicationRecorder(datastore, events_table_name="es_stored_events")
+    recorder.create_table()
+    return recorder
 
 
 def main() -> None:
@@ -169,19 +224,31 @@ def main() -> None:
     print(
         f"{args.rounds} rounds x {args.seconds:g} s per cell, median shown; 1 event per transaction"
     )
-    print("| backend | writers | raw INSERT/s | append/s | append / raw |")
-    print("|---|---|---|---|---|")
+    print(
+        "| backend | writers | raw INSERT/s | append/s | append / raw | eventsourcing/s "
+        "| append / eventsourcing |"
+    )
+    print("|---|---|---|---|---|---|---|")
     try:
         for name, url in targets.items():
             store = EventStore(url)
             for writers in (1, 4):
-                raws, appends = [], []
+                raws, appends, libs = [], [], []
                 for _ in range(args.rounds):
-                    r, a = measure(store, writers, args.seconds)
+                    r, a, lib = measure(store, writers, args.seconds)
                     raws.append(r)
                     appends.append(a)
+                    if lib is not None:
+                        libs.append(lib)
                 r, a = statistics.median(raws), statistics.median(appends)
-                print(f"| {name} | {writers} | {r:,.0f} | {a:,.0f} | {a / r:.2f} |", flush=True)
+                es = (
+                    f"{statistics.median(libs):,.0f} | {a / statistics.median(libs):.1f}x"
+                    if libs
+                    else "— | —"
+                )
+                print(
+                    f"| {name} | {writers} | {r:,.0f} | {a:,.0f} | {a / r:.2f} | {es} |", flush=True
+                )
             store.close()
     finally:
         with psycopg.connect(args.pg, autocommit=True) as conn:
