@@ -93,12 +93,7 @@ class CaseRun:
         return self
 
     async def state(self) -> CaseState:
-        try:
-            return await self.petitions.state(self.case_id)
-        except PetitionError:
-            assert self.handle is not None
-            await self.handle.result()
-            return await self.petitions.state(self.case_id)
+        return await self.petitions.state(self.case_id)  # works on finished cases too
 
 
 DECISION = {

@@ -13,7 +13,7 @@ from . import events as ev
 from .events import Event
 from .intake import Intake
 from .policy import Deadline, DeadlineKind
-from .values import Classification, DecisionOutcome, Frozen, Jurisdiction, Rating, Unit
+from .values import DecisionOutcome, Frozen, Jurisdiction, Rating, Unit
 
 
 class Stage(StrEnum):
@@ -70,15 +70,8 @@ class CaseState(Frozen):
         return any(d.missed and d.kind.is_obligation for d in self.deadlines.values())
 
     @property
-    def classification(self) -> Classification | None:
-        return self.intake.classification if self.intake else None
-
-    @property
     def jurisdiction(self) -> Jurisdiction | None:
         return self.intake.jurisdiction if self.intake else None
-
-    def open_deadline(self, kind: DeadlineKind) -> Deadline | None:
-        return self.deadlines.get(kind)
 
     def timers(self) -> list[Deadline]:
         """Deadlines a timer should wait for: open and not yet marked missed."""

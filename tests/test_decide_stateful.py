@@ -14,8 +14,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from domain import EVENT_ADAPTER
 from domain import commands as c
 from domain.decide import Accepted, Rejection, decide
-from domain.policy import DeadlineKind, DeadlinePolicy
-from domain.state import CaseState, Stage, evolve, fold
+from domain.policy import DeadlineKind
+from domain.state import Stage, fold
 from domain.values import Actor, DecisionOutcome, DivertDestination, EscalationReason
 from tests.builders import (
     BUREAU,
@@ -26,6 +26,7 @@ from tests.builders import (
     PREFECTURE_UNIT,
     REGION_UNIT,
     T0,
+    CaseDriver,
     make_intake,
 )
 
@@ -115,11 +116,8 @@ def commands(draw: st.DrawFn, ids: itertools.count, now: Any) -> c.CommandBase:
 class CaseMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.policy = DeadlinePolicy()
-        self.state = CaseState()
-        self.events: list[Any] = []
+        self.d = CaseDriver(case_id="KS-1")
         self.sent: list[c.CommandBase] = []
-        self.now = T0
         self.ids = itertools.count()
         self.apply(
             c.RegisterPetition(
@@ -131,18 +129,15 @@ class CaseMachine(RuleBasedStateMachine):
             )
         )
 
-    def apply(self, command: c.CommandBase) -> Accepted | Rejection:
-        result = decide(self.state, command, self.now, self.policy)
-        if isinstance(result, Accepted) and not result.duplicate:
-            for e in result.events:
-                self.state = evolve(self.state, e)
-                self.events.append(e)
-        self.sent.append(command)
-        return result
+    # the driver keeps the case: its state, its events and its clock
+    state = property(lambda self: self.d.state)
+    events = property(lambda self: self.d.events)
+    policy = property(lambda self: self.d.policy)
+    now = property(lambda self: self.d.now, lambda self, value: setattr(self.d, "now", value))
 
-    @rule(hours=st.integers(min_value=0, max_value=24 * 40))
-    def time_passes(self, hours: int) -> None:
-        self.now += timedelta(hours=hours)
+    def apply(self, command: c.CommandBase) -> Accepted | Rejection:
+        self.sent.append(command)
+        return self.d.send_command(command)
 
     def plausible(self, command: c.CommandBase) -> c.CommandBase:
         """Fill in the actor and review unit a real caller would use."""

@@ -270,7 +270,7 @@ class PetitionWorkflow:  # made a workflow at the bottom, once its handlers are 
         for event in events:
             self.case = evolve(self.case, event)
         workflow.upsert_search_attributes(search.updates(self.case))
-        workflow.set_current_details(search.current_details(self.case, workflow.now()))
+        workflow.set_current_details(search.current_details(self.case))
         for event in events:
             if isinstance(event, ev.DeadlineMissed):
                 await self._remind(event)

@@ -7,7 +7,6 @@ budget (PostgreSQL visibility): 9 of 10 Keyword, 2 Bool, 1 Datetime, 1 Int.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from temporalio.common import (
@@ -179,7 +178,7 @@ def static_details(case_id: str, state: CaseState) -> str:
     )
 
 
-def current_details(state: CaseState, now: datetime) -> str:
+def current_details(state: CaseState) -> str:
     timers = state.timers()
     lines = [
         f"**Stage:** {state.stage.value}"
