@@ -29,7 +29,7 @@ from workers import logs
 from workers.devserver import SQLITE_PRAGMAS, TIME_SKIPPING, temporal_binary
 from workers.main import build_worker
 from workflows import search
-from workflows.petition import TASK_QUEUE
+from workflows.contract import TASK_QUEUE
 
 
 class DevError(Exception):

@@ -31,7 +31,7 @@ from domain.values import Actor
 from eventstore import EventStore
 from security.sealing import Sealer
 from workflows import search
-from workflows.petition import (
+from workflows.contract import (
     TASK_QUEUE,
     WORKFLOW_TYPE,
     CaseSummary,

@@ -1,6 +1,7 @@
 """Persistence: the append-only, hash-chained event store (SQLite or PostgreSQL)."""
 
 from .store import (
+    Appended,
     ConcurrencyError,
     EventStore,
     NewEvent,
@@ -11,6 +12,7 @@ from .store import (
 )
 
 __all__ = [
+    "Appended",
     "ConcurrencyError",
     "EventStore",
     "NewEvent",

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from sqlalchemy import Connection, Engine, create_engine, event, select, text, tuple_
@@ -64,6 +64,12 @@ class NewEvent:
     schema_version: int
     data: Mapping[str, Any]
     metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Appended(NamedTuple):
+    positions: list[int]
+    # False when these events were stored already: an idempotent retry wrote nothing.
+    written: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +250,14 @@ class EventStore:
     # ---- append --------------------------------------------------------------
 
     def append(self, stream: str, expected_version: int, events: Sequence[NewEvent]) -> list[int]:
-        """Append atomically; return the events' global positions.
+        """Append atomically; return the events' global positions (see ``append_outcome``)."""
+        return self.append_outcome(stream, expected_version, events).positions
+
+    def append_outcome(
+        self, stream: str, expected_version: int, events: Sequence[NewEvent]
+    ) -> Appended:
+        """Append atomically; return the events' global positions and whether they
+        were written now.
 
         Re-appending events that are already stored (same ids, same stream, same
         versions) returns their original positions and writes nothing: an activity
@@ -259,7 +272,7 @@ class EventStore:
         is driven by one worker.
         """
         if not events:
-            return []
+            return Appended([], written=False)
         with self.append_engine.connect() as conn:
             head = self._heads.get(stream)
             if head is None or head[0] != expected_version:
@@ -267,7 +280,7 @@ class EventStore:
             if head[0] != expected_version:
                 existing = self._already_appended(conn, stream, events)
                 if existing is not None:
-                    return existing
+                    return Appended(existing, written=False)
                 raise ConcurrencyError(stream, expected_version, head[0])
             try:
                 positions, new_head = self._insert(conn, stream, expected_version, head[1], events)
@@ -275,14 +288,14 @@ class EventStore:
                 self._heads.pop(stream, None)
                 existing = self._already_appended(conn, stream, events)
                 if existing is not None:
-                    return existing
+                    return Appended(existing, written=False)
                 raise ConcurrencyError(
                     stream, expected_version, self._head(conn, stream)[0]
                 ) from None
         if len(self._heads) >= _HEAD_CACHE_SIZE:
             self._heads.clear()
         self._heads[stream] = new_head
-        return positions
+        return Appended(positions, written=True)
 
     def append_in(
         self, conn: Connection, stream: str, expected_version: int, events: Sequence[NewEvent]
@@ -403,12 +416,15 @@ class EventStore:
         with self.engine.connect() as conn:
             return self._head(conn, stream)[0]
 
-    def read_stream(self, stream: str, from_version: int = 1) -> list[RecordedEvent]:
+    def read_stream(
+        self, stream: str, from_version: int = 1, limit: int | None = None
+    ) -> list[RecordedEvent]:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(t)
                 .where(t.c.stream_id == stream, t.c.version >= from_version)
                 .order_by(t.c.version)
+                .limit(limit)
             )
             return [self._recorded(row) for row in rows]
 

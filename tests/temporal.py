@@ -25,7 +25,7 @@ from eventstore import EventStore
 from eventstore.outbox import Outbox
 from tests.builders import BUREAU, make_intake
 from tests.keys import SEALER
-from workflows.petition import workflow_id
+from workflows.contract import workflow_id
 
 
 class Case:

@@ -38,3 +38,23 @@ async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(body["workflow_id"], body["history"])
     replayer = Replayer(workflows=[PetitionWorkflow], data_converter=CONVERTER)
     await replayer.replay_workflow(history)
+
+
+def _markers(path: Path) -> list[str]:
+    events = json.loads(path.read_text(encoding="utf-8"))["history"]["events"]
+    return [
+        e["markerRecordedEventAttributes"]["markerName"]
+        for e in events
+        if e["eventType"] == "EVENT_TYPE_MARKER_RECORDED"
+    ]
+
+
+def test_both_sides_of_the_local_append_patch_are_replayed() -> None:
+    # The same paths recorded before and after patch "local-append-changed-attributes":
+    # the old files schedule the append as an activity, the new ones run it locally.
+    for name in ("transfer_satisfied", "overdue_supervised", "continue_as_new_first_run"):
+        old = FIXTURES[0].parent / f"before_local_append_{name}.json"
+        new = FIXTURES[0].parent / f"{name}.json"
+        assert "core_local_activity" not in _markers(old)
+        assert "core_local_activity" in _markers(new)
+        assert "core_patch" in _markers(new)

@@ -158,12 +158,13 @@ async def test_a_second_extension_is_refused(petitions: Harness) -> None:
             BUREAU.unit,
         ),  # the registering office's copy (patch remind-registering-office)
     ]
-    markers = [
+    patches = [
         e
         async for e in case.handle.fetch_history_events()
         if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and e.marker_recorded_event_attributes.marker_name == "core_patch"
     ]
-    assert len(markers) == 1
+    assert len(patches) == 2  # remind-registering-office, local-append-changed-attributes
 
 
 async def test_a_review_requested_after_the_window_is_refused(petitions: Harness) -> None:

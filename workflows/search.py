@@ -144,8 +144,15 @@ def values(state: CaseState) -> list[tuple[SearchAttributeKey[Any], Any]]:
     ]
 
 
-def updates(state: CaseState) -> list[SearchAttributeUpdate[Any]]:
-    return [key.value_unset() if v is None else key.value_set(v) for key, v in values(state)]
+def updates(
+    state: CaseState, current: TypedSearchAttributes | None = None
+) -> list[SearchAttributeUpdate[Any]]:
+    """The updates that bring ``current`` (all of them when None) to ``state``'s values."""
+    return [
+        key.value_unset() if v is None else key.value_set(v)
+        for key, v in values(state)
+        if current is None or current.get(key) != v
+    ]
 
 
 def initial(state: CaseState) -> TypedSearchAttributes:

@@ -1,0 +1,53 @@
+"""What clients and PetitionWorkflow exchange: its type, ids, inputs and results.
+
+Kept apart from the workflow module on purpose. The worker's sandbox re-imports the
+module that defines a workflow for every new run; these models are imported through
+it (``imports_passed_through``) and built once per process, not once per case.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from domain.commands import RegisterPetition
+from domain.policy import DeadlinePolicy
+from domain.state import CaseState
+
+WORKFLOW_TYPE = "PetitionWorkflow"
+TASK_QUEUE = "petitions"
+
+
+def workflow_id(case_id: str) -> str:
+    return f"petition-{case_id}"
+
+
+class PendingSignal(BaseModel):
+    kind: str
+    payload: Any = None
+    undecodable: str | None = None  # why the payload could not be read at all
+
+
+class StartPetition(BaseModel):
+    registration: RegisterPetition
+    policy: DeadlinePolicy = DeadlinePolicy()
+    # Set when the case continues as new: the state so far and signals not yet handled.
+    carried_state: CaseState | None = None
+    carried_signals: list[PendingSignal] = Field(default_factory=list)
+
+
+class CommandResult(BaseModel):
+    command_id: str
+    duplicate: bool
+    events: list[str]  # event types
+    version: int
+    stage: str
+
+
+class CaseSummary(BaseModel):
+    case_id: str
+    stage: str
+    closed_reason: str | None
+    final: bool
+    version: int
