@@ -252,12 +252,13 @@ def invalid_command_event(
     state: CaseState,
     kind: str,
     command_id: str,
-    message: str,
+    rejection: Rejection,
     now: datetime,
     policy: DeadlinePolicy,
     new_event_id: uuid.UUID,
 ) -> ev.CommandRejected:
-    """The event that records a signal whose payload is not a valid command at all.
+    """The event that records a signal that is no valid command at all: an unknown
+    name (``unknown_command``) or a payload that is not one (``invalid_command``).
 
     Its actor is unknown (the payload did not say, or said it wrongly), so the caller
     supplies the event id: there is no trustworthy command id to derive one from.
@@ -273,8 +274,8 @@ def invalid_command_event(
         causation_id=command_id,
         correlation_id=state.correlation_id or command_id,
         command_kind=kind[:100],
-        code="invalid_command",
-        message=message[:2000],
+        code=rejection.code,
+        message=rejection.message[:2000],
     )
 
 

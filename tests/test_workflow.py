@@ -110,6 +110,14 @@ async def test_an_invalid_update_is_refused_before_history(petitions: Harness) -
         with pytest.raises(WorkflowUpdateFailedError) as err:
             await case.handle.execute_update("transfer_petition", payload)
         assert isinstance(err.value.cause, ApplicationError) and err.value.cause.type == code
+    # A name that is no command, and two arguments where the command is the only one.
+    for name, args, code in [
+        ("close_everything", [{"command_id": "y"}], "unknown_command"),
+        ("transfer_petition", [{"command_id": "z"}, {}], "invalid_command"),
+    ]:
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await case.handle.execute_update(name, args=args)
+        assert isinstance(err.value.cause, ApplicationError) and err.value.cause.type == code
     assert await update_events(case) == before
     assert [e.type for e in case.events()] == ["PetitionRegistered"]
 
@@ -118,20 +126,22 @@ async def test_invalid_signals_are_recorded_and_the_workflow_carries_on(petition
     case = await petitions.submit()
     await case.handle.signal("accept_petition", {"command_id": "sig-bad-1", "actor": 42})
     await case.handle.signal("accept_petition", ["not", "an", "object"])
+    await case.handle.signal("close_everything", {"command_id": "sig-bad-2"})
     illegal = case.cmd(c.AcceptPetition, HANDLER)  # well-formed, wrong stage
     await case.signal(illegal)
     state = await case.settled(illegal.command_id)
-    assert "sig-bad-1" in state.commands
+    assert {"sig-bad-1", "sig-bad-2"} <= set(state.commands)
     rejected = [e for e in case.events() if e.type == "CommandRejected"]
     assert [(e.command_kind, e.code) for e in rejected] == [
         ("accept_petition", "invalid_command"),
         ("accept_petition", "invalid_command"),
+        ("close_everything", "unknown_command"),
         ("accept_petition", "wrong_stage"),
     ]
     assert state.stage is Stage.REGISTERED
     await case.signal(illegal)  # a repeat of a rejected signal is ignored
     await case.ok(c.TransferPetition, to_unit=COUNTY_UNIT)  # the case carries on
-    assert len([e for e in case.events() if e.type == "CommandRejected"]) == 3
+    assert len([e for e in case.events() if e.type == "CommandRejected"]) == 4
 
 
 async def test_a_second_extension_is_refused(petitions: Harness) -> None:
