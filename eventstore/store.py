@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 from uuid import UUID
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, select, text, tuple_
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -193,6 +194,10 @@ class VerifyReport:
 def _engine(url: str, *, autocommit: bool = False) -> Engine:
     parsed = make_url(url)
     options = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
+    # Stored JSON is decoded with orjson: json.loads was the largest part of a
+    # projection rebuild (BENCHMARKS.md). Only decoding; what is written and hashed
+    # keeps going through to_json / canonical_json.
+    decode = orjson.loads
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite":
@@ -200,6 +205,7 @@ def _engine(url: str, *, autocommit: bool = False) -> Engine:
             parsed,
             connect_args={"timeout": 30, "check_same_thread": False},
             execution_options=options,
+            json_deserializer=decode,
         )
 
         @event.listens_for(engine, "connect")
@@ -220,7 +226,13 @@ def _engine(url: str, *, autocommit: bool = False) -> Engine:
         return engine
     # No pre-ping: it costs a round trip per checkout. A connection broken by a database
     # restart fails its statement, SQLAlchemy discards the pool, and the caller retries.
-    return create_engine(parsed, pool_size=10, max_overflow=10, execution_options=options)
+    return create_engine(
+        parsed,
+        pool_size=10,
+        max_overflow=10,
+        execution_options=options,
+        json_deserializer=decode,
+    )
 
 
 class EventStore:
@@ -460,7 +472,9 @@ class EventStore:
         """
         columns = [t.c.position, t.c.stream_id, t.c.type, t.c.schema_version, t.c.data]
         with self.engine.connect() as conn:
-            rows = self._read_all(conn, columns, after_position, limit)
+            # fetched in one call: iterating the result fetched row by row, a tenth
+            # of a PostgreSQL rebuild's time
+            rows = self._read_all(conn, columns, after_position, limit).all()
             return [
                 (row[0], row[1], row[2], self.upcasters.upcast(row[2], row[3], row[4])[1])
                 for row in rows
