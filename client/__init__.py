@@ -33,6 +33,7 @@ from security.sealing import Sealer
 from workflows import search
 from workflows.contract import (
     TASK_QUEUE,
+    WORKFLOW_TASK_TIMEOUT,
     WORKFLOW_TYPE,
     CaseSummary,
     CommandResult,
@@ -90,6 +91,7 @@ class PetitionClient:
                 StartPetition(registration=register, policy=policy),
                 id=workflow_id(case_id),
                 task_queue=self.task_queue,
+                task_timeout=WORKFLOW_TASK_TIMEOUT,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 search_attributes=search.initial(preview),

@@ -23,6 +23,7 @@ from tests.temporal import Case, Harness, grow_history
 from workers.devserver import TIME_SKIPPING, temporal_binary
 from workers.main import build_worker
 from workflows import search
+from workflows.contract import WORKFLOW_TASK_TIMEOUT
 
 DECISION = {"decision": "不予支持", "legal_basis": "《信访工作条例》第三十二条"}
 PREFECTURE_ACTOR = BUREAU.model_copy(update={"unit": PREFECTURE_UNIT.name})
@@ -285,4 +286,11 @@ async def test_continue_as_new_carries_the_case(
         state = await case.state()
         assert state.hearings == 12 and state.overdue is False and state.stage is Stage.REPLIED
         assert any(e.type == "DeadlineMissed" for e in case.events())
+        # both runs keep the short workflow task timeout (a dead worker's task moves on)
+        for run_id in set(runs):
+            desc = await small_history_env.client.get_workflow_handle(
+                case.handle.id, run_id=run_id
+            ).describe()
+            timeout = desc.raw_description.execution_config.default_workflow_task_timeout
+            assert timeout.ToTimedelta() == WORKFLOW_TASK_TIMEOUT
         await harness.check()

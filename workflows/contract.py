@@ -7,6 +7,7 @@ it (``imports_passed_through``) and built once per process, not once per case.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -17,6 +18,11 @@ from domain.state import CaseState
 
 WORKFLOW_TYPE = "PetitionWorkflow"
 TASK_QUEUE = "petitions"
+# The events are appended inside the workflow task (a local activity), so a worker
+# that dies mid-task holds the case until this runs out; then another worker retries
+# it. Temporal's default is 10 s. A local append that takes longer (the database is
+# away) keeps the task alive with heartbeats, at 80% of this.
+WORKFLOW_TASK_TIMEOUT = timedelta(seconds=5)
 
 
 def workflow_id(case_id: str) -> str:

@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.values import Actor
     from workflows import search
     from workflows.contract import (
+        WORKFLOW_TASK_TIMEOUT,
         WORKFLOW_TYPE,
         CaseSummary,
         CommandResult,
@@ -174,7 +175,8 @@ class PetitionWorkflow:
                         registration=self.start.registration,
                         policy=self.policy,
                         carried_state=self.case,
-                    )
+                    ),
+                    task_timeout=WORKFLOW_TASK_TIMEOUT,
                 )
 
     def _next_due(self) -> datetime | None:
