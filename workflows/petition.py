@@ -2,10 +2,11 @@
 
 It holds no business rule. Every command, whether an update, a signal or a timer
 that fired, goes the same way, one at a time: ``decide`` on the current state, append
-the events through the ``append_events`` activity with the state's version as the
-expected version, then ``evolve``. An update returns once its events are durable.
+the events through the ``append_events`` local activity with the state's version as
+the expected version, then ``evolve``. An update returns once its events are durable.
 
-- **Updates**, one per command, named after it (``accept_petition``...). The validator
+- **Updates**, named after the command (``accept_petition``...), all taken by one
+  dynamic handler. The validator
   runs ``decide`` and rejects a bad command before it enters history, with the
   rejection's code as the error type.
 - **Signals**, the same names, for fire-and-forget callers. A repeated command_id is
@@ -90,12 +91,13 @@ def _decode(raw: RawValue, model: type[BaseModel] | None = None) -> Any:
         return Rejection(code="invalid_start", message="; ".join(field_errors(exc))[:2000])
 
 
-def _single(args: Sequence[RawValue]) -> RawValue | Rejection:
-    if len(args) == 1:
-        return args[0]
-    return Rejection(
-        code="invalid_command", message=f"expected one argument, the command; got {len(args)}"
-    )
+def _payload(args: Sequence[RawValue]) -> Any:
+    """The one argument of an update or signal as JSON data, or a Rejection saying why not."""
+    if len(args) != 1:
+        return Rejection(
+            code="invalid_command", message=f"expected one argument, the command; got {len(args)}"
+        )
+    return _decode(args[0])
 
 
 def _error(rejection: Rejection) -> ApplicationError:
@@ -329,27 +331,26 @@ class PetitionWorkflow:
     # One dynamic update and one dynamic signal take every command; the name the caller
     # used is the command's kind (``accept_petition``...), checked by ``parse``. Named
     # handlers, 23 updates with validators and 23 signals, made the SDK inspect 69
-    # functions for every new run: a fifth of the worker's CPU per case.
+    # functions for every new run: about 1 ms of the worker's CPU per case.
 
     @workflow.update(dynamic=True)
     async def command(self, kind: str, args: Sequence[RawValue]) -> CommandResult:
-        return await self._update(kind, _single(args))
+        return await self._update(kind, _payload(args))
 
     @command.validator
     def validate_command(self, kind: str, args: Sequence[RawValue]) -> None:
-        self._validate(kind, _single(args))
+        self._validate(kind, _payload(args))
 
     @workflow.signal(dynamic=True)
     def command_signal(self, kind: str, args: Sequence[RawValue]) -> None:
-        raw = _single(args)
-        payload = raw if isinstance(raw, Rejection) else _decode(raw)
+        payload = _payload(args)
         if isinstance(payload, Rejection):  # not even JSON: keep what can be said of it
             self.inbox.append(PendingSignal(kind=kind, undecodable=payload.message))
         else:
             self.inbox.append(PendingSignal(kind=kind, payload=payload))
 
-    def _validate(self, kind: str, raw: RawValue | Rejection) -> None:
-        command = parse(kind, raw if isinstance(raw, Rejection) else _decode(raw))
+    def _validate(self, kind: str, payload: Any) -> None:
+        command = parse(kind, payload)
         if isinstance(command, Rejection):
             raise _error(command)
         state = self.case
@@ -359,8 +360,8 @@ class PetitionWorkflow:
         if isinstance(decision, Rejection):
             raise _error(decision)
 
-    async def _update(self, kind: str, raw: RawValue | Rejection) -> CommandResult:
-        command = parse(kind, raw if isinstance(raw, Rejection) else _decode(raw))
+    async def _update(self, kind: str, payload: Any) -> CommandResult:
+        command = parse(kind, payload)
         if isinstance(command, Rejection):
             raise _error(command)
         await workflow.wait_condition(lambda: self.case.stage is not Stage.NEW)
