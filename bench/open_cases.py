@@ -23,6 +23,7 @@ import json
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,7 +46,9 @@ def memory_mib(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-async def gather_limited(count: int, concurrency: int, label: str, one) -> float:  # type: ignore[no-untyped-def]
+async def gather_limited(
+    count: int, concurrency: int, label: str, one: Callable[[int], Awaitable[None]]
+) -> float:
     """Run ``one(i)`` for every i, ``concurrency`` at a time, with progress; return per second."""
     gate = asyncio.Semaphore(concurrency)
     done = 0
