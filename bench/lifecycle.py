@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -40,12 +39,11 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bench.bare_workflow import STEPS, BareWorkflow, noop
+from bench.stack import dev_stack
 from client import PetitionClient
-from eventstore import EventStore
 from tests.builders import BUREAU, make_intake
-from tests.faults.processes import DevServer
 from tests.faults.scenarios import LIFECYCLE
-from tests.keys import CONVERTER, SEALER
+from tests.keys import SEALER
 from workers.main import build_worker
 
 
@@ -123,16 +121,11 @@ async def main() -> None:
         help="updates sent one at a time, after the throughput rounds, for the latency",
     )
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="pf-bench-"))
-    server = DevServer(workdir)
-    server.start()
-    assert server.proc is not None
-    store = EventStore(f"sqlite:///{workdir / 'events.db'}")
-    try:
-        client = await Client.connect(server.address, data_converter=CONVERTER)
-        task_queue = "bench"
-        pc = PetitionClient(client, task_queue=task_queue, store=store, sealer=SEALER)
-        petition_worker = build_worker(client, store, SEALER, task_queue)
+    async with dev_stack("pf-bench-") as stack:
+        server, client = stack.server, stack.client
+        assert server.proc is not None
+        pc = stack.petitions("bench")
+        petition_worker = build_worker(client, stack.store, SEALER, "bench")
         bare_worker = Worker(
             client,
             task_queue="bench-bare",
@@ -191,9 +184,6 @@ async def main() -> None:
                 f"{pct(values, 95):.0f} ms | {pct(values, 99):.0f} ms | "
                 f"{max(values) * 1000:.0f} ms |"
             )
-    finally:
-        store.close()
-        server.stop()
 
 
 if __name__ == "__main__":

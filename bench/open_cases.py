@@ -20,21 +20,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from temporalio.client import Client
-
+from bench.stack import dev_stack
 from client import PetitionClient
 from domain import commands as c
-from eventstore import EventStore
 from tests.builders import BUREAU, COUNTY_UNIT, make_intake
 from tests.faults.processes import DevServer, WorkerProcess
-from tests.keys import CONVERTER, SEALER
+from tests.keys import SEALER
 from workers.main import build_worker
 
 
@@ -102,16 +99,11 @@ async def main() -> None:
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=40)
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="pf-open-"))
-    server = DevServer(workdir)
-    server.start()
-    store_url = f"sqlite:///{workdir / 'events.db'}"
-    store = EventStore(store_url)
     queue = "open-cases"
     prefix = f"OC{uuid.uuid4().hex[:6]}-"
-    try:
-        client = await Client.connect(server.address, data_converter=CONVERTER)
-        pc = PetitionClient(client, task_queue=queue, store=store, sealer=SEALER)
+    async with dev_stack("pf-open-") as stack:
+        server, store_url, workdir = stack.server, stack.store_url, stack.workdir
+        client, pc = stack.client, stack.petitions(queue)
         print(f"registering {args.cases:,} cases (each then waits on a 15-day timer)")
 
         async def register(i: int) -> None:
@@ -119,7 +111,7 @@ async def main() -> None:
             await pc.submit(f"{prefix}{i}", make_intake(received_at=received), BUREAU)
             await pc.state(f"{prefix}{i}")  # registered: its first workflow task is done
 
-        async with build_worker(client, store, SEALER, queue):
+        async with build_worker(client, stack.store, SEALER, queue):
             setup_rate = await gather_limited(args.cases, args.concurrency, "registered", register)
         open_now = await client.count_workflows("ExecutionStatus = 'Running'")
         print(f"{open_now.count:,} cases open, waiting on timers")
@@ -175,9 +167,6 @@ async def main() -> None:
             f"{args.cases - 1:,} commands to cold cases: {rate:.1f}/s; worker RSS after "
             f"{after_rss:.0f} MiB, peak {peak_rss:.0f} MiB"
         )
-    finally:
-        store.close()
-        server.stop()
 
 
 if __name__ == "__main__":

@@ -16,21 +16,16 @@ import argparse
 import asyncio
 import cProfile
 import pstats
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client
 from temporalio.worker import workflow_sandbox
 
 from bench.lifecycle import petition_round
-from client import PetitionClient
-from eventstore import EventStore
-from tests.faults.processes import DevServer
-from tests.keys import CONVERTER, SEALER
+from bench.stack import dev_stack
+from tests.keys import SEALER
 from workers.main import build_worker
 
 SPENT: dict[str, float] = defaultdict(float)
@@ -58,14 +53,9 @@ async def main() -> None:
     args = parser.parse_args()
     timed(workflow_sandbox.SandboxedWorkflowRunner, "create_instance")
     timed(workflow_sandbox._runner._Instance, "activate")
-    workdir = Path(tempfile.mkdtemp(prefix="pf-profile-"))
-    server = DevServer(workdir)
-    server.start()
-    store = EventStore(f"sqlite:///{workdir / 'events.db'}")
-    try:
-        client = await Client.connect(server.address, data_converter=CONVERTER)
-        pc = PetitionClient(client, task_queue="profile", store=store, sealer=SEALER)
-        async with build_worker(client, store, SEALER, "profile"):
+    async with dev_stack("pf-profile-") as stack:
+        pc = stack.petitions("profile")
+        async with build_worker(stack.client, stack.store, SEALER, "profile"):
             await petition_round(pc, 10, args.concurrency, [])  # warm-up
             SPENT.clear()
             profile = cProfile.Profile() if args.cprofile else None
@@ -76,9 +66,6 @@ async def main() -> None:
             if profile:
                 profile.disable()
             spent = time.thread_time() - started
-    finally:
-        store.close()
-        server.stop()
     per_case = 1000 / args.cases
     print(f"{args.cases} cases, {args.concurrency} in flight: {rate:.1f} cases/s")
     print(
