@@ -121,8 +121,8 @@ class Projector:
 def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert many rows in the caller's transaction; with COPY on PostgreSQL.
 
-    psycopg sends an executemany as one INSERT per row (pipelined); COPY made a
-    PostgreSQL rebuild about a third faster (BENCHMARKS.md).
+    psycopg sends an executemany as one INSERT per row (pipelined); COPY is much
+    cheaper for a batch's new rows (the measurements are in BENCHMARKS.md).
     """
     if conn.dialect.name != "postgresql":
         conn.execute(insert(table), rows)

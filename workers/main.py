@@ -101,7 +101,12 @@ def build_worker(
     sender: Sender | None = None,
     executor: ThreadPoolExecutor | None = None,
 ) -> Worker:
-    compile_workflow_modules()
+    if not compile_workflow_modules():
+        log.warning(
+            "could not write the .pyc files of workflows/ (read-only?); every new case "
+            "compiles the workflow module, about 3 ms each. Install the package as a "
+            "wheel, or run python -m compileall on it once."
+        )
     store_activities = StoreActivities(store, sealer)
     notify = NotifyActivities(Outbox(store.engine), sender)
     return Worker(
