@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ctypes
+import json
+import os
 import secrets
 import signal
 import socket
 import sys
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.testing import TimeSkipper, TimeSkippingConfig
@@ -83,18 +88,30 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
 
     data_dir = args.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
-    for port in (args.port, args.ui_port):
+    for port in (args.port, args.ui_port, args.codec_port):
         if not _port_free(port):
             raise CliError(
                 f"port {port} is in use (another Temporal server or `petition dev`?); "
-                "stop it or pass --port / --ui-port"
+                "stop it or pass --port / --ui-port / --codec-port"
             )
     keys = ensure_keys_file(data_dir / "keys.json")
     token = secrets.token_urlsafe(24)
     ui_origins = [f"http://127.0.0.1:{args.ui_port}", f"http://localhost:{args.ui_port}"]
-    codec_server = CodecServer(
+    codec_server = await CodecServer(
         EncryptionCodec(keys.payload), token, ui_origins, port=args.codec_port
     ).start()
+    codec_endpoint = f"http://127.0.0.1:{codec_server.port}/{token}"
+    codec_file = data_dir / "codec.json"
+    write_private_json(
+        codec_file,
+        {
+            "endpoint": codec_endpoint,
+            "url": f"http://127.0.0.1:{codec_server.port}",
+            "token": token,
+            "namespace": "default",
+            "temporal_flags": ["--codec-endpoint", codec_endpoint],
+        },
+    )
     log_path = str(data_dir / "temporal.log")
     command = [
         temporal_binary(),
@@ -112,7 +129,7 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
         *TIME_SKIPPING,
         *search.server_flags(),
         "--ui-codec-endpoint",
-        f"http://127.0.0.1:{codec_server.port}/{token}",
+        codec_endpoint,
         "--log-level",
         "warn",
     ]
@@ -133,7 +150,11 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
         print(f"event store:  {store.url}")
         print(
             f"codec server: http://127.0.0.1:{codec_server.port} (payloads are AES-GCM "
-            f"encrypted; keys in {data_dir / 'keys.json'})"
+            f"encrypted; keys in {data_dir / 'keys.json'}, endpoint and token in {codec_file})"
+        )
+        print(
+            f"  decoded in the CLI: temporal workflow show --address {address} "
+            f"-w petition-<case id> --codec-endpoint {codec_endpoint}"
         )
         async with build_worker(temporal, store, Sealer(keys.sealing), TASK_QUEUE):
             print(f"worker:       task queue {TASK_QUEUE!r}")
@@ -145,7 +166,9 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
     except DevError as exc:
         raise CliError(str(exc)) from None
     finally:
-        codec_server.stop()
+        await codec_server.stop()
+        with contextlib.suppress(FileNotFoundError):
+            codec_file.unlink()  # the token dies with this process
         if server.returncode is None:
             server.terminate()
             try:
@@ -154,6 +177,28 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
                 server.kill()
     print("stopped")
     return 0
+
+
+def write_private_json(path: Path, data: Any) -> None:
+    """Write ``path`` atomically, readable by its owner only (mode 600 before any byte).
+
+    A temporary file next to it is created with mode 600, written, synced and renamed
+    over ``path``: a reader sees the old file or the whole new one, never a part.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # whatever the umask
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, ensure_ascii=False, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
 
 
 async def _demo(temporal: Client, store: EventStore, sealer: Sealer) -> None:

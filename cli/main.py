@@ -329,6 +329,7 @@ async def cmd_worker(args: argparse.Namespace, store: EventStore) -> int:
 async def cmd_codec_server(args: argparse.Namespace, store: EventStore) -> int:
     from security.codec import EncryptionCodec
     from security.codec_server import CodecServer
+    from workers import logs
 
     token = os.environ.get("PETITIONFLOW_CODEC_TOKEN", "")
     if len(token) < 16:
@@ -336,18 +337,32 @@ async def cmd_codec_server(args: argparse.Namespace, store: EventStore) -> int:
             "set PETITIONFLOW_CODEC_TOKEN (16+ characters) to the bearer token the "
             "operators' UI requests must carry"
         )
+    logs.configure()
+    namespaces = args.namespace or [os.environ.get("TEMPORAL_NAMESPACE", "default")]
     server = CodecServer(
-        EncryptionCodec(_keys(args).payload), token, args.origin, host=args.host, port=args.port
-    ).start()
+        EncryptionCodec(_keys(args).payload),
+        token,
+        args.origin,
+        host=args.host,
+        port=args.port,
+        namespaces=namespaces,
+        max_body=args.max_body_mb * 1024 * 1024,
+    )
+    try:
+        await server.start()
+    except OSError as exc:
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     print(
-        f"codec server on http://{args.host}:{server.port} for {', '.join(args.origin)}", flush=True
+        f"codec server on http://{args.host}:{server.port} for {', '.join(args.origin)}, "
+        f"namespace {', '.join(namespaces)} (health: GET /health)",
+        flush=True,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    server.stop()
+    await server.stop()
     return 0
 
 
@@ -409,6 +424,15 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         required=True,
         help="the Temporal UI's origin, e.g. https://temporal.example.gov.cn",
+    )
+    cs.add_argument(
+        "--namespace",
+        action="append",
+        help="a namespace whose payloads it serves (X-Namespace); repeatable "
+        "(default: TEMPORAL_NAMESPACE or default)",
+    )
+    cs.add_argument(
+        "--max-body-mb", type=int, default=8, help="larger requests get 413 (default 8)"
     )
     sub.add_parser(
         "setup-cluster",

@@ -1,127 +1,215 @@
-"""The codec server the Temporal Web UI calls to show cases in plain text.
+"""The codec server the Temporal Web UI and the ``temporal`` CLI call to show cases in
+plain text (the remote codec protocol), on aiohttp.
 
-``POST /encode`` and ``POST /decode`` take and return ``{"payloads": [...]}`` (the
-proto JSON of Temporal payloads). Every request needs the bearer token, either as
-``Authorization: Bearer <token>`` (production: the UI passes the user's access
-token, or a proxy adds it) or as the first path segment, ``/<token>/decode``, which is
-how ``petition dev`` points its single-user UI at it. Anything else gets 401.
-Browsers may call it only from the configured UI origins (CORS).
+- ``POST /encode`` and ``POST /decode`` take and return ``{"payloads": [...]}``, the
+  proto JSON of Temporal payloads. Only the path decides which: a query string
+  (the UI adds ``?preserveStorageRefs=true``) is ignored.
+- Every encode or decode needs the bearer token: ``Authorization: Bearer <token>``
+  (production: a proxy or the caller adds it), or the token as the first path
+  segment, ``/<token>/decode``, which is how ``petition dev`` points its single-user
+  UI and the CLI at it. Both are compared in constant time. Anything else gets 401.
+- ``X-Namespace`` (the UI and the CLI send it): the server holds one deployment's
+  keys, so it serves only its configured namespaces. A request naming another one
+  gets 403 with the reason; one without the header is served (the header is optional
+  in the protocol).
+- ``GET /health`` answers ``{"status": "ok"}`` without a token and says nothing else.
+- A body larger than ``max_body`` gets 413. Every error is ``{"error": "..."}``.
+- Browsers may call it only from the configured UI origins (CORS, preflight included).
+- One JSON log line per request (``petitionflow.codec``): method, route (never the
+  token), status, payload count, namespace, duration. Never a payload, never a token;
+  aiohttp's own access log, which would print the path, is off.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
-import json
-import threading
-from collections.abc import Iterable
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
 from typing import Any
 
+import structlog
+from aiohttp import hdrs, web
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
-
-from .codec import EncryptionCodec
+from temporalio.converter import PayloadCodec
 
 MAX_BODY = 8 * 1024 * 1024
+ALLOWED_HEADERS = ("Content-Type", "Authorization", "X-Namespace")
+ACTIONS = ("encode", "decode")
+
+log = structlog.get_logger("petitionflow.codec")
+
+_FIELDS: ContextVar[dict[str, Any]] = ContextVar("codec_request_fields")
+
+
+def _fields() -> dict[str, Any]:
+    """The current request's log fields."""
+    return _FIELDS.get()
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class CodecServer:
+    """``await CodecServer(...).start()`` inside a running loop; ``await stop()`` after.
+
+    ``port=0`` takes a free port; ``server.port`` says which.
+    """
+
     def __init__(
         self,
-        codec: EncryptionCodec,
+        codec: PayloadCodec,
         token: str,
         origins: Iterable[str],
         host: str = "127.0.0.1",
         port: int = 8081,
+        namespaces: Iterable[str] = ("default",),
+        max_body: int = MAX_BODY,
     ) -> None:
         if len(token) < 16:
             raise ValueError("the codec server token must be at least 16 characters")
-        self.codec, self.token, self.origins = codec, token, frozenset(origins)
-        self.httpd = ThreadingHTTPServer((host, port), self._handler())
-        self.thread: threading.Thread | None = None
+        self.codec = codec
+        self._token = token.encode()
+        self.origins = frozenset(origins)
+        self.namespaces = frozenset(namespaces)
+        self.host, self._port, self.max_body = host, port, max_body
+        self.app = self._build_app()
+        self._runner: web.AppRunner | None = None
 
     @property
     def port(self) -> int:
-        return int(self.httpd.server_address[1])
+        if self._runner is None or not self._runner.addresses:
+            return self._port
+        return int(self._runner.addresses[0][1])
 
-    def start(self) -> CodecServer:
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, name="codec-server", daemon=True
-        )
-        self.thread.start()
+    async def start(self) -> CodecServer:
+        # access_log=None: aiohttp's access log prints the path, and the path may
+        # hold the token. The middleware logs each request instead.
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self._port).start()
         return self
 
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
 
-    def _authorized(self, path: str, header: str | None) -> tuple[bool, str]:
-        prefix = f"/{self.token}/"
-        if path.startswith(prefix):
-            return True, "/" + path[len(prefix) :]
-        if header and header.startswith("Bearer "):
-            return hmac.compare_digest(header[7:].strip(), self.token), path
-        return False, path
+    async def __aenter__(self) -> CodecServer:
+        return await self.start()
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        server = self
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # quiet
-                pass
+    # ---- the application --------------------------------------------------------------
 
-            def _cors(self) -> None:
-                origin = self.headers.get("Origin")
-                if origin in server.origins:
-                    self.send_header("Access-Control-Allow-Origin", origin)
-                    self.send_header("Access-Control-Allow-Credentials", "true")
-                    self.send_header("Access-Control-Allow-Methods", "POST, OPTIONS")
-                    self.send_header(
-                        "Access-Control-Allow-Headers", "Content-Type, Authorization, X-Namespace"
-                    )
-                    self.send_header("Vary", "Origin")
+    def _build_app(self) -> web.Application:
+        # client_max_size makes aiohttp refuse a larger body while reading it (413);
+        # the handler turns that into a JSON error.
+        app = web.Application(client_max_size=self.max_body, middlewares=[self._middleware])
+        app.router.add_get("/health", self._health)
+        app.router.add_route("OPTIONS", "/{path:.*}", self._preflight)
+        app.router.add_post("/{path:.*}", self._codec)
+        return app
 
-            def _reply(self, status: HTTPStatus, body: dict[str, Any]) -> None:
-                raw = json.dumps(body).encode()
-                self.send_response(status)
-                self._cors()
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
+    def _token_ok(self, candidate: str) -> bool:
+        return hmac.compare_digest(candidate.encode(), self._token)
 
-            def do_OPTIONS(self) -> None:  # CORS preflight: only the UI's origin
-                allowed = self.headers.get("Origin") in server.origins
-                self.send_response(HTTPStatus.NO_CONTENT if allowed else HTTPStatus.FORBIDDEN)
-                self._cors()
-                self.end_headers()
+    def _cors(self, request: web.Request, response: web.StreamResponse) -> None:
+        origin = request.headers.get(hdrs.ORIGIN)
+        if origin in self.origins:
+            response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
+            response.headers[hdrs.ACCESS_CONTROL_ALLOW_CREDENTIALS] = "true"
+        response.headers[hdrs.VARY] = "Origin"
 
-            def do_POST(self) -> None:
-                ok, path = server._authorized(self.path, self.headers.get("Authorization"))
-                if not ok:
-                    self._reply(
-                        HTTPStatus.UNAUTHORIZED, {"error": "a valid bearer token is required"}
-                    )
-                    return
-                if path not in ("/encode", "/decode"):
-                    self._reply(HTTPStatus.NOT_FOUND, {"error": "use /encode or /decode"})
-                    return
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_BODY:
-                    self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "body too large"})
-                    return
-                try:
-                    payloads = json_format.ParseDict(
-                        json.loads(self.rfile.read(length)), Payloads()
-                    )
-                    codec = server.codec
-                    run = codec.encode if path == "/encode" else codec.decode
-                    result = asyncio.run(run(list(payloads.payloads)))
-                except Exception as exc:  # a bad body or an unknown key: say which
-                    self._reply(HTTPStatus.BAD_REQUEST, {"error": f"{type(exc).__name__}: {exc}"})
-                    return
-                self._reply(HTTPStatus.OK, json_format.MessageToDict(Payloads(payloads=result)))
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        fields: dict[str, Any] = {"route": "(unmatched)", "payloads": None}
+        _FIELDS.set(fields)  # the handlers add to it (a connection serves one request at a time)
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:  # aiohttp's own, e.g. 405: answer in JSON too
+            response = _error(exc.status, exc.reason)
+        self._cors(request, response)
+        log.info(
+            "codec request",
+            method=request.method,
+            status=response.status,
+            namespace=request.headers.get("X-Namespace"),
+            origin=request.headers.get(hdrs.ORIGIN),
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            **fields,
+        )
+        return response
 
-        return Handler
+    async def _health(self, request: web.Request) -> web.StreamResponse:
+        _fields()["route"] = "/health"
+        return web.json_response({"status": "ok"})
+
+    async def _preflight(self, request: web.Request) -> web.StreamResponse:
+        _fields()["route"] = _route(request.match_info["path"])
+        if request.headers.get(hdrs.ORIGIN) not in self.origins:
+            return _error(403, "this origin may not call the codec server")
+        response = web.Response(status=204)
+        response.headers[hdrs.ACCESS_CONTROL_ALLOW_METHODS] = "POST, GET, OPTIONS"
+        response.headers[hdrs.ACCESS_CONTROL_ALLOW_HEADERS] = ", ".join(ALLOWED_HEADERS)
+        response.headers[hdrs.ACCESS_CONTROL_MAX_AGE] = "600"
+        return response
+
+    async def _codec(self, request: web.Request) -> web.StreamResponse:
+        path = request.match_info["path"]
+        _fields()["route"] = _route(path)
+        *prefix, action = path.split("/")
+        header = request.headers.get(hdrs.AUTHORIZATION, "")
+        if prefix:  # the token as the first path segment: /<token>/decode
+            _fields()["auth"] = "path"
+            authorized = len(prefix) == 1 and self._token_ok(prefix[0])
+        else:
+            _fields()["auth"] = "header" if header else "none"
+            scheme, _, credential = header.partition(" ")
+            authorized = scheme.lower() == "bearer" and self._token_ok(credential.strip())
+        if not authorized:
+            return _error(401, "a valid bearer token is required")
+        if action not in ACTIONS:
+            return _error(404, "POST to /encode or /decode")
+        namespace = request.headers.get("X-Namespace")
+        if namespace is not None and namespace not in self.namespaces:
+            return _error(
+                403,
+                f"this codec server holds the keys of namespace(s) "
+                f"{', '.join(sorted(self.namespaces))}, not {namespace!r}",
+            )
+        if (request.content_length or 0) > self.max_body:
+            return _too_large(self.max_body)
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:  # no or a wrong Content-Length
+            return _too_large(self.max_body)
+        try:
+            payloads = json_format.Parse(body, Payloads(), ignore_unknown_fields=True)
+        except (json_format.ParseError, ValueError) as exc:
+            return _error(400, f"the body is not a Payloads JSON object: {type(exc).__name__}")
+        _fields()["payloads"] = len(payloads.payloads)
+        run = self.codec.encode if action == "encode" else self.codec.decode
+        try:
+            result = await run(list(payloads.payloads))
+        except Exception as exc:  # an unknown key or a tampered payload: say which kind
+            return _error(422, f"cannot {action} the payloads: {type(exc).__name__}")
+        return web.json_response({"payloads": [json_format.MessageToDict(p) for p in result]})
+
+
+def _route(path: str) -> str:
+    """The request path as logged: never a token, right or wrong, nor anything unknown."""
+    *prefix, last = path.split("/")
+    head = "/<token>" if len(prefix) == 1 else "/…" if prefix else ""
+    return head + "/" + (last if last in (*ACTIONS, "health") else "…")
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _too_large(limit: int) -> web.Response:
+    return _error(413, f"the body is larger than the codec server's limit of {limit} bytes")

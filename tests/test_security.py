@@ -3,13 +3,18 @@ and accusation material in the event store and in notifications."""
 
 from __future__ import annotations
 
+import hmac
+import io
 import json
-import urllib.error
-import urllib.request
+import logging
+import sys
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
+import structlog
 from google.protobuf import json_format
 from sqlalchemy import text
 from temporalio.api.common.v1 import Payload, Payloads
@@ -28,6 +33,7 @@ from security.sealing import SealedError, Sealer
 from tests.builders import COUNTY_UNIT, HANDLER, id_with_check
 from tests.keys import SEALER, TEST_KEYS
 from tests.temporal import Harness, check_case
+from workers import logs
 from workers.main import build_worker
 
 NAME, PHONE, ID17 = "热依拉·阿不都", "13577778888", "65312119920101002"
@@ -64,70 +70,245 @@ async def test_temporal_history_holds_no_personal_data(petitions: Harness) -> No
     assert (await case.state()).intake.petitioner.name == NAME  # readable with the key
 
 
-def _post(url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    req = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json", **(headers or {})},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"{}")
+# ---- the codec server ------------------------------------------------------------------
+
+TOKEN = "t" * 32
+UI = "http://127.0.0.1:8233"
+CODEC = EncryptionCodec(TEST_KEYS.payload)
+
+
+def _secret_payloads() -> dict[str, Any]:
+    secret = Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(NAME).encode())
+    return json_format.MessageToDict(Payloads(payloads=[CODEC.encrypt(secret)]))
 
 
 @pytest.fixture
-def codec_server() -> Any:
-    server = CodecServer(
-        EncryptionCodec(TEST_KEYS.payload), "t" * 32, ["http://127.0.0.1:8233"], port=0
-    ).start()
-    yield server
-    server.stop()
+async def codec_server() -> AsyncIterator[CodecServer]:
+    async with CodecServer(CODEC, TOKEN, [UI], port=0, max_body=64 * 1024) as server:
+        yield server
 
 
-def test_codec_server_needs_the_token(codec_server: CodecServer) -> None:
-    codec = EncryptionCodec(TEST_KEYS.payload)
-    secret = Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(NAME).encode())
-    body = json_format.MessageToDict(Payloads(payloads=[codec.encrypt(secret)]))
-    base = f"http://127.0.0.1:{codec_server.port}"
-    assert _post(f"{base}/decode", body)[0] == 401
-    assert (
-        _post(f"{base}/decode", body, {"Authorization": "Bearer wrong-token-wrong-token"})[0] == 401
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        yield session
+
+
+async def _post(
+    http: aiohttp.ClientSession,
+    url: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    data: bytes | None = None,
+) -> tuple[int, Any]:
+    """POST ``body`` as JSON (default: an encrypted payload), or ``data`` as it is."""
+    sent: dict[str, Any] = (
+        {"data": data}
+        if data is not None
+        else {"json": _secret_payloads() if body is None else body}
     )
-    assert _post(f"{base}/wrongtoken/decode", body)[0] == 401
+    async with http.post(url, headers=headers, **sent) as resp:
+        return resp.status, await resp.json()
+
+
+def _decoded(body: Any) -> str:
+    (payload,) = json_format.ParseDict(body, Payloads()).payloads
+    return str(json.loads(payload.data))
+
+
+async def test_codec_server_needs_the_token(
+    codec_server: CodecServer, http: aiohttp.ClientSession
+) -> None:
+    base = f"http://127.0.0.1:{codec_server.port}"
+    assert await _post(http, f"{base}/decode") == (
+        401,
+        {"error": "a valid bearer token is required"},
+    )
+    for wrong in ("Bearer wrong-token-wrong-token", "Bearer " + "t" * 31, "Basic " + TOKEN, TOKEN):
+        assert (await _post(http, f"{base}/decode", headers={"Authorization": wrong}))[0] == 401
+    for path in ("wrongtoken", "t" * 31, "t" * 33, f"{TOKEN}/extra"):
+        assert (await _post(http, f"{base}/{path}/decode"))[0] == 401
     for url, headers in (
-        (f"{base}/decode", {"Authorization": "Bearer " + "t" * 32}),
-        (f"{base}/{'t' * 32}/decode", {}),
+        (f"{base}/decode", {"Authorization": f"Bearer {TOKEN}"}),
+        (f"{base}/decode", {"Authorization": f"bearer {TOKEN}"}),
+        (f"{base}/{TOKEN}/decode", {}),
     ):
-        status, decoded = _post(url, body, headers)
-        assert status == 200
-        (payload,) = json_format.ParseDict(decoded, Payloads()).payloads
-        assert json.loads(payload.data) == NAME
-    status, encoded = _post(
-        f"{base}/encode",
-        json_format.MessageToDict(Payloads(payloads=[secret])),
-        {"Authorization": "Bearer " + "t" * 32},
+        status, decoded = await _post(http, url, headers=headers)
+        assert status == 200 and _decoded(decoded) == NAME
+    assert (await _post(http, f"{base}/{TOKEN}/transcode"))[0] == 404
+    plain = Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(NAME).encode())
+    status, encoded = await _post(
+        http, f"{base}/{TOKEN}/encode", json_format.MessageToDict(Payloads(payloads=[plain]))
     )
     assert status == 200 and NAME.encode() not in json.dumps(encoded).encode()
-
-
-def test_codec_server_cors_only_for_the_ui_origin(codec_server: CodecServer) -> None:
-    def preflight(origin: str) -> tuple[int, str | None]:
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{codec_server.port}/decode",
-            method="OPTIONS",
-            headers={"Origin": origin},
+    assert (
+        _decoded(
+            json_format.MessageToDict(
+                Payloads(
+                    payloads=await CODEC.decode(json_format.ParseDict(encoded, Payloads()).payloads)
+                )
+            )
         )
-        try:
-            with urllib.request.urlopen(req, timeout=5) as resp:
-                return resp.status, resp.headers.get("Access-Control-Allow-Origin")
-        except urllib.error.HTTPError as err:
-            return err.code, err.headers.get("Access-Control-Allow-Origin")
+        == NAME
+    )
 
-    assert preflight("http://127.0.0.1:8233") == (204, "http://127.0.0.1:8233")
-    assert preflight("https://evil.example") == (403, None)
+
+async def test_codec_server_ignores_the_query_string(
+    codec_server: CodecServer, http: aiohttp.ClientSession
+) -> None:
+    """The Web UI 2.54 calls /<token>/decode?preserveStorageRefs=true."""
+    base = f"http://127.0.0.1:{codec_server.port}"
+    for url, headers in (
+        (f"{base}/{TOKEN}/decode?preserveStorageRefs=true", {}),
+        (f"{base}/decode?preserveStorageRefs=true&x=1", {"Authorization": f"Bearer {TOKEN}"}),
+    ):
+        status, decoded = await _post(http, url, headers=headers)
+        assert status == 200 and _decoded(decoded) == NAME
+
+
+async def test_codec_server_compares_the_path_token_in_constant_time(
+    codec_server: CodecServer, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compared: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: Any, b: Any) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    base = f"http://127.0.0.1:{codec_server.port}"
+    assert (await _post(http, f"{base}/{'t' * 31}x/decode"))[0] == 401
+    assert (await _post(http, f"{base}/{TOKEN}/decode"))[0] == 200
+    assert (await _post(http, f"{base}/decode", headers={"Authorization": "Bearer nope"}))[0] == 401
+    assert compared == [
+        (b"t" * 31 + b"x", TOKEN.encode()),
+        (TOKEN.encode(), TOKEN.encode()),
+        (b"nope", TOKEN.encode()),
+    ]
+
+
+async def test_codec_server_health_needs_no_token_and_tells_nothing(
+    codec_server: CodecServer, http: aiohttp.ClientSession
+) -> None:
+    async with http.get(f"http://127.0.0.1:{codec_server.port}/health") as resp:
+        assert resp.status == 200
+        assert await resp.json() == {"status": "ok"}
+    async with http.get(f"http://127.0.0.1:{codec_server.port}/{TOKEN}/decode") as resp:
+        assert resp.status == 405 and "error" in await resp.json()
+
+
+async def test_codec_server_refuses_a_body_over_the_limit(
+    codec_server: CodecServer, http: aiohttp.ClientSession
+) -> None:
+    url = f"http://127.0.0.1:{codec_server.port}/{TOKEN}/decode"
+    big = {"payloads": [{"data": "A" * (70 * 1024)}]}
+    status, body = await _post(http, url, big)
+    assert status == 413 and "65536 bytes" in body["error"]
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: refused while reading
+        yield json.dumps(big).encode()
+
+    async with http.post(url, data=chunks()) as resp:
+        assert resp.status == 413 and "65536 bytes" in (await resp.json())["error"]
+    status, body = await _post(http, url, data=b"{")
+    assert status == 400 and "Payloads" in body["error"]
+
+
+async def test_codec_server_cors_only_for_the_ui_origin(
+    codec_server: CodecServer, http: aiohttp.ClientSession
+) -> None:
+    base = f"http://127.0.0.1:{codec_server.port}"
+    url = f"{base}/{TOKEN}/decode?preserveStorageRefs=true"
+    asked = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type,x-namespace,authorization",
+    }
+    async with http.options(url, headers={"Origin": UI, **asked}) as resp:
+        assert resp.status == 204
+        assert resp.headers["Access-Control-Allow-Origin"] == UI
+        assert resp.headers["Access-Control-Allow-Credentials"] == "true"
+        assert "POST" in resp.headers["Access-Control-Allow-Methods"]
+        allowed = {
+            h.strip().lower() for h in resp.headers["Access-Control-Allow-Headers"].split(",")
+        }
+        assert {"content-type", "x-namespace", "authorization"} <= allowed
+    async with http.options(url, headers={"Origin": "https://evil.example", **asked}) as resp:
+        assert resp.status == 403 and "Access-Control-Allow-Origin" not in resp.headers
+    async with http.post(url, json=_secret_payloads(), headers={"Origin": UI}) as resp:
+        assert resp.status == 200 and resp.headers["Access-Control-Allow-Origin"] == UI
+    async with http.post(f"{base}/decode", json={}, headers={"Origin": UI}) as resp:
+        # an error is readable by the UI too, so it can show why
+        assert resp.status == 401 and resp.headers["Access-Control-Allow-Origin"] == UI
+    evil = {"Origin": "https://evil.example"}
+    async with http.post(url, json=_secret_payloads(), headers=evil) as resp:
+        assert "Access-Control-Allow-Origin" not in resp.headers
+
+
+async def test_codec_server_serves_only_its_namespaces(
+    codec_server: CodecServer, http: aiohttp.ClientSession
+) -> None:
+    url = f"http://127.0.0.1:{codec_server.port}/{TOKEN}/decode"
+    status, decoded = await _post(http, url, headers={"X-Namespace": "default"})
+    assert status == 200 and _decoded(decoded) == NAME
+    assert (await _post(http, url))[0] == 200  # the header is optional in the protocol
+    status, body = await _post(http, url, headers={"X-Namespace": "payroll"})
+    assert status == 403
+    assert body == {
+        "error": "this codec server holds the keys of namespace(s) default, not 'payroll'"
+    }
+    # without the token nothing is said about namespaces
+    status, body = await _post(
+        http, url.replace(TOKEN, "x" * 32), headers={"X-Namespace": "payroll"}
+    )
+    assert status == 401
+
+
+async def test_codec_server_logs_requests_without_payloads_or_token(
+    codec_server: CodecServer, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = _secret_payloads()
+    out = io.StringIO()
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    monkeypatch.setattr(sys, "stderr", out)
+    logs.configure("INFO")
+    try:
+        base = f"http://127.0.0.1:{codec_server.port}"
+        ui = {"X-Namespace": "default", "Origin": UI}
+        url = f"{base}/{TOKEN}/decode?preserveStorageRefs=true"
+        assert (await _post(http, url, body, headers=ui))[0] == 200
+        bearer = {"Authorization": f"Bearer {TOKEN}"}
+        assert (await _post(http, f"{base}/decode", body, headers=bearer))[0] == 200
+        assert (await _post(http, f"{base}/{'s' * 32}/decode", body))[0] == 401
+        assert (await _post(http, f"{base}/{TOKEN}/decode", data=b"{"))[0] == 400
+        async with http.get(f"{base}/health"):
+            pass
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        structlog.reset_defaults()
+    text = out.getvalue()
+    lines = [json.loads(line) for line in text.splitlines() if "codec request" in line]
+    assert [(x["method"], x["route"], x["status"], x["payloads"]) for x in lines] == [
+        ("POST", "/<token>/decode", 200, 1),
+        ("POST", "/decode", 200, 1),
+        ("POST", "/<token>/decode", 401, None),
+        ("POST", "/<token>/decode", 400, None),
+        ("GET", "/health", 200, None),
+    ]
+    assert lines[0]["namespace"] == "default" and lines[0]["logger"] == "petitionflow.codec"
+    assert [x["auth"] for x in lines[:3]] == ["path", "header", "path"]
+    ciphertext = body["payloads"][0]["data"]
+    for leak in (
+        TOKEN,
+        "s" * 32,
+        NAME,
+        json.dumps(NAME)[1:-1],
+        "preserveStorageRefs",
+        ciphertext[:12],
+    ):
+        assert leak not in text
 
 
 async def test_key_rotation_keeps_old_cases_readable(
