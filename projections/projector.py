@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Table, bindparam, func, insert, select, update
+from sqlalchemy import JSON, Connection, Table, bindparam, func, insert, select, text, update
 
 from eventstore import EventStore
 
@@ -25,12 +26,28 @@ class Projector:
 
     def position(self) -> tuple[int, int]:
         with self.store.engine.connect() as conn:
-            row = conn.execute(
-                select(checkpoints.c.position, checkpoints.c.events).where(
-                    checkpoints.c.name == self.name
-                )
-            ).first()
+            return self._position(conn)
+
+    def _position(self, conn: Connection) -> tuple[int, int]:
+        row = conn.execute(
+            select(checkpoints.c.position, checkpoints.c.events).where(
+                checkpoints.c.name == self.name
+            )
+        ).first()
         return (row[0], row[1]) if row else (0, 0)
+
+    @contextmanager
+    def _locked(self) -> Iterator[Connection]:
+        """A transaction that holds this projection's lock: one projector at a time
+        writes a batch (SQLite: the write lock from BEGIN IMMEDIATE; PostgreSQL: a
+        transaction-scoped advisory lock)."""
+        with self.store.engine.connect().execution_options(write=True) as conn, conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                    {"key": f"petitionflow.projector.{self.name}"},
+                )
+            yield conn
 
     def rebuild(self) -> None:
         """Drop the read models; the next run projects everything from position 0."""
@@ -51,7 +68,13 @@ class Projector:
         position, total = self.position()
         done, started, number = 0, time.perf_counter(), 0
         while records := self.store.read_all_data(position, batch):
-            with self.store.engine.begin() as conn:
+            with self._locked() as conn:
+                # Another projector (`petition project --follow`, a report catching up)
+                # may have projected this batch since the checkpoint was read: read it
+                # again under the lock, and start over from it if it moved.
+                if (now := self._position(conn)) != (position, total):
+                    position, total = now
+                    continue
                 self._project(conn, records)
                 position, total = records[-1][0], total + len(records)
                 self._checkpoint(conn, position, total)

@@ -340,3 +340,28 @@ def test_html_report_renders_in_headless_chromium(store_url: str, tmp_path: Any)
     assert page[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", page[16:24]) == (1000, 800)
     assert len(page) > 5 * len(empty), "the report rendered (almost) nothing"
+
+
+def test_two_projectors_at_once_count_every_event_once(store: EventStore) -> None:
+    """A report catching up while `petition project --follow` runs: each batch is
+    projected by one of them, never by both."""
+    import threading
+
+    random_workload(store, cases=40, seed=13)
+    Projector(store)  # the read model tables exist, as they do after any first run
+    errors: list[BaseException] = []
+
+    def project() -> None:
+        try:
+            Projector(store).run_once(batch=25)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=project) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert_projection_equals_recount(store)
+    assert Projector(store).position()[1] == len(store.read_all(0, 100_000))
