@@ -4,13 +4,18 @@ Commands talk to Temporal at $TEMPORAL_ADDRESS (default 127.0.0.1:7233) and to t
 event store at --store / $PETITIONFLOW_STORE_URL (default: the SQLite file
 ``data/events.db``). Every command takes ``--json``. Errors are one line on stderr
 and exit code 2.
+
+The ``petition`` program is :func:`entry`, which ends the process with ``os._exit``
+once the output is flushed; :func:`main` returns the exit code (the tests call it).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -20,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
@@ -75,48 +80,71 @@ def cmd_migrate(args: argparse.Namespace, store: EventStore) -> int:
 
 
 def cmd_history(args: argparse.Namespace, store: EventStore) -> int:
+    from cli import render
+
     records = store.read_stream(stream_id(args.case))
     if not records:
         raise CliError(
-            f"no events for case {args.case!r} in {store.url}; check the case id and --store"
+            f"case_not_found: no events for case {args.case!r} in {store.url}; "
+            "check the case id and --store"
         )
     events = [from_record(r, _sealer(args)) for r in records]
+    if args.json:
+        payload = [
+            {
+                "version": r.version,
+                "position": r.position,
+                "type": r.type,
+                "data": r.data if args.reveal else render.mask_event_json(r.data),
+                "metadata": r.metadata,
+                "recorded_at": r.recorded_at,
+            }
+            for r in records
+        ]
+        _out(args, payload, "")
+        return 0
     state = fold(events)
-    lines = [
-        f"{r.version:>3}  {r.recorded_at:%Y-%m-%d %H:%M:%S}  {e.day}  {r.type:<24}"
-        f"{e.actor.unit} / {e.actor.person}"
-        for r, e in zip(records, events, strict=True)
-    ]
-    lines.append(f"stage: {state.stage.value}; open deadlines: " + _deadlines_text(state))
-    payload = [
-        {
-            "version": r.version,
-            "position": r.position,
-            "type": r.type,
-            "data": r.data,
-            "metadata": r.metadata,
-            "recorded_at": r.recorded_at,
-        }
-        for r in records
-    ]
-    _out(args, payload, "\n".join(lines))
+    render.emit(
+        [
+            *render.history(
+                args.case, events, [r.recorded_at for r in records], reveal=args.reveal
+            ),
+            f"now: {state.stage.value}; open deadlines: {_deadlines_text(state)}",
+        ]
+    )
     return 0
 
 
 def cmd_verify(args: argparse.Namespace, store: EventStore) -> int:
-    report = store.verify(stream_id(args.case) if args.case else None)
-    text = f"{report.streams} streams, {report.events} events: " + (
+    from cli.render import plural
+
+    stream = stream_id(args.case) if args.case else None
+    report = store.verify(stream)
+    if args.case and report.streams == 0:
+        raise CliError(
+            f"case_not_found: there is no case {args.case!r} in the event store {store.url}; "
+            "check the case id and --store"
+        )
+    text = f"{plural(report.streams, 'stream')}, {plural(report.events, 'event')}: " + (
         "intact" if report.ok else f"{len(report.broken_streams)} broken"
     )
     text += "".join(f"\n  {p}" for p in report.problems)
-    payload = {
+    payload: dict[str, Any] = {
         "streams": report.streams,
         "events": report.events,
         "ok": report.ok,
         "problems": [asdict(p) for p in report.problems],
     }
+    ok = report.ok
+    if args.live:
+        from cli.live import check_live
+
+        live = asyncio.run(check_live(args, store, stream))
+        payload["live"] = live.as_json()
+        text += "\n" + live.text()
+        ok = ok and live.ok
     _out(args, payload, text)
-    return 0 if report.ok else 1
+    return 0 if ok else 1
 
 
 def cmd_project(args: argparse.Namespace, store: EventStore) -> int:
@@ -158,8 +186,11 @@ def cmd_report(args: argparse.Namespace, store: EventStore) -> int:
     from projections.projector import Projector
     from projections.report import render, statistics
 
-    if Projector(store).position() == (0, 0) and store.read_all(0, 1):
-        raise CliError("the read models are empty: run `petition project` first")
+    # Catch the read models up first, so a report always counts what the store holds
+    # now, whether or not a `petition project --follow` runs (petition dev has none).
+    caught_up = Projector(store).run_once()
+    if caught_up:
+        print(f"read models caught up: {caught_up:,} new events projected", file=sys.stderr)
     report = statistics(store.engine, args.by, args.since)
     if args.format == "html" and not args.json:
         from projections.html import backlog_over_time, render_html
@@ -228,19 +259,49 @@ async def _petitions(args: argparse.Namespace, store: EventStore | None = None) 
     )
 
 
-def _load_json(text_or_path: str) -> Any:
-    path = Path(text_or_path)
-    raw = path.read_text(encoding="utf-8") if path.exists() else text_or_path
+def read_json(value: str, what: str) -> Any:
+    """JSON given inline, or read from a file as ``@FILE`` (``@-``: standard input).
+
+    Inline JSON may be of any length: it is never taken for a file name.
+    """
+    source = "inline"
+    if value.startswith("@"):
+        name = value[1:]
+        if name == "-":
+            raw, source = sys.stdin.read(), "standard input"
+        else:
+            path = Path(name)
+            if not path.is_file():
+                problem = "is a folder" if path.is_dir() else "does not exist"
+                raise CliError(f"{what}: the file {name!r} {problem}; check the path")
+            try:
+                raw = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise CliError(f"{what}: cannot read {name!r} ({exc})") from None
+            source = name
+    else:
+        raw = value
     try:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise CliError(f"not valid JSON ({exc})") from None
+        hint = ""
+        if source == "inline" and not value.lstrip().startswith(("{", "[")):
+            hint = f"; to read a file, write @{value}"
+        near = raw[max(0, exc.pos - 20) : exc.pos + 20].replace("\n", " ")
+        raise CliError(
+            f"{what} ({source}) is not valid JSON: {exc.msg} at line {exc.lineno} column "
+            f"{exc.colno} (near {near!r}){hint}"
+        ) from None
 
 
 async def cmd_submit(args: argparse.Namespace, store: EventStore) -> int:
-    body = _load_json(args.file)
+    source = args.file if args.file.startswith("@") else "@" + args.file
+    body = read_json(source, "the petition file")
     if not isinstance(body, dict) or "case_id" not in body or "intake" not in body:
         raise CliError('the file must hold {"case_id": ..., "intake": {...}, "actor": {...}?}')
+    if isinstance(body["intake"], dict):
+        # Like issued_at for a command: received now unless the file says when.
+        body["intake"].setdefault("received_at", datetime.now(UTC).isoformat())
     try:
         intake = Intake.model_validate(body["intake"])
         actor = Actor.model_validate(body.get("actor", DEFAULT_ACTOR))
@@ -257,7 +318,7 @@ async def cmd_submit(args: argparse.Namespace, store: EventStore) -> int:
 
 
 async def cmd_send(args: argparse.Namespace, store: EventStore) -> int:
-    data = _load_json(args.data) if args.data else {}
+    data = read_json(args.data, "--data") if args.data else {}
     if not isinstance(data, dict):
         raise CliError("--data must be a JSON object with the command's fields")
     data.setdefault("command_id", f"cli-{uuid.uuid4()}")
@@ -283,36 +344,30 @@ async def cmd_send(args: argparse.Namespace, store: EventStore) -> int:
 
 
 async def cmd_show(args: argparse.Namespace, store: EventStore) -> int:
+    from cli import render
+
     petitions = await _petitions(args, store)
     state = await petitions.state(args.case)
-    text = "\n".join(
-        [
-            f"case {args.case}: {state.stage.value}"
-            + (" (overdue)" if state.overdue else "")
-            + (" supervised" if state.supervised else ""),
-            f"handling unit: {state.handling_unit.name if state.handling_unit else '—'}",
-            f"open deadlines: {_deadlines_text(state)}",
-            f"rating: {state.rating.value if state.rating else '—'}; review level: {state.review_level}"
-            + ("; final" if state.final else ""),
-            f"events: {state.version}, last {state.last_event_type}",
-        ]
-    )
-    _out(args, state.model_dump(mode="json", exclude={"commands"}), text)
+    if args.json:
+        payload = state.model_dump(mode="json", exclude={"commands"})
+        _out(args, payload if args.reveal else render.mask_state_json(payload), "")
+        return 0
+    render.emit(render.show(args.case, state, reveal=args.reveal))
     return 0
 
 
 async def cmd_list(args: argparse.Namespace, store: EventStore) -> int:
+    from cli import render
+
     petitions = await _petitions(args, store)
-    rows = await petitions.list(args.query, limit=args.limit)
-    text = (
-        "\n".join(
-            f"{r['case_id']:<28} {r['status'] or '':<10} {r['stage'] or '':<14} "
-            f"{'overdue ' if r['overdue'] else ''}{r['handling_unit'] or ''}"
-            for r in rows
-        )
-        or "no cases"
-    )
-    _out(args, rows, text)
+    rows = render.sort_rows(await petitions.list(args.query, limit=args.limit), args.sort)
+    if args.json:
+        _out(args, rows, "")
+        return 0
+    if not rows:
+        print("no cases" + (f" match {args.query}" if args.query else ""))
+        return 0
+    render.emit(render.case_list(rows, args.limit))
     return 0
 
 
@@ -453,21 +508,42 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--format", choices=["table", "csv", "json", "html"], default="table")
     rp.add_argument("--output", help="write the report to this file (html: report.html)")
     s = sub.add_parser("submit", parents=[common], help="register a petition from a JSON file")
-    s.add_argument("file", help='JSON: {"case_id": ..., "intake": {...}, "actor": {...}}')
+    s.add_argument(
+        "file",
+        help='a JSON file {"case_id": ..., "intake": {...}, "actor": {...}?} (- for stdin); '
+        "intake.received_at defaults to now",
+    )
     send = sub.add_parser("send", parents=[common], help="send a command to a case")
     send.add_argument("case")
     send.add_argument("command", help="e.g. accept_petition (see the README)")
-    send.add_argument("--data", help="the command's fields as JSON (or a file)")
+    send.add_argument(
+        "--data",
+        metavar="JSON|@FILE|@-",
+        help="the command's fields: inline JSON, @FILE to read a file, @- for stdin",
+    )
     send.add_argument("--no-wait", action="store_true", help="signal instead of update")
     show = sub.add_parser("show", parents=[common], help="a case's current state (query)")
     show.add_argument("case")
+    show.add_argument("--reveal", action="store_true", help="show personal data unmasked")
     h = sub.add_parser("history", parents=[common], help="a case's events from the store")
     h.add_argument("case")
+    h.add_argument("--reveal", action="store_true", help="show personal data unmasked")
     ls = sub.add_parser("list", parents=[common], help="cases from Temporal visibility")
     ls.add_argument("--query", help='e.g. Stage = "handling" AND Overdue = true')
-    ls.add_argument("--limit", type=int, default=100)
+    ls.add_argument("--limit", type=int, default=100, help="at most this many (newest first)")
+    ls.add_argument(
+        "--sort",
+        choices=["deadline", "case"],
+        default="deadline",
+        help="deadline: overdue first, then the nearest next deadline (default); case: by id",
+    )
     v = sub.add_parser("verify", parents=[common], help="check every stream's hash chain")
     v.add_argument("case", nargs="?", help="only this case")
+    v.add_argument(
+        "--live",
+        action="store_true",
+        help="also compare each open case's stored version with its workflow's state",
+    )
     return p
 
 
@@ -491,6 +567,8 @@ ASYNC = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from temporalio.client import WorkflowQueryFailedError
+
     from client import PetitionError
 
     args = parser().parse_args(argv)
@@ -511,6 +589,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except PetitionError as exc:
         return _fail(str(exc))
+    except WorkflowQueryFailedError:
+        return _fail(
+            "query_failed: a worker took the query but could not answer it; see the "
+            "worker's log (a worker running older code than workflows/ on disk?)"
+        )
     except (CliError, SealedError, KeyConfigError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
@@ -520,10 +603,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def entry() -> NoReturn:
+    """The ``petition`` program: :func:`main`, then flush and end the process.
+
+    Why ``os._exit``: the Temporal SDK's client runs on a Rust (tokio) runtime whose
+    threads call back into Python, and it has no shutdown. When the interpreter
+    finalizes while one of those threads takes or releases the GIL, CPython aborts
+    with ``Fatal Python error: PyGILState_Release ... finalizing`` (exit 134;
+    temporalio/sdk-python#300): 7 of 209 calls here, after their output was written.
+    Everything that must outlive the process is done when ``main`` returns (output
+    written, the store's connections closed, a worker or dev server stopped), so
+    after flushing stdout, stderr and the log handlers the process ends without
+    finalizing, and no Rust thread can race it.
+    """
+    try:
+        code = main()
+    except SystemExit as exc:  # argparse: --help (0) and usage errors (2)
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (| head)
+            stream.flush()
+    os._exit(code)
+
+
 def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 2
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from activities.records import from_record, stream_id, to_record
-from cli.main import main
+from cli import render
+from cli.main import CliError, main, read_json
 from eventstore import EventStore
 from tests.builders import CaseDriver
 
@@ -43,7 +47,7 @@ def test_history_prints_a_case_and_refuses_an_unknown_one(
     (case, *_) = _cases_in(store_url)
     assert main(["history", case, "--store", store_url]) == 0
     out = capsys.readouterr().out
-    assert "DecisionIssued" in out and "stage: replied" in out
+    assert "DecisionIssued" in out and "now: replied" in out
     assert main(["history", case, "--store", store_url, "--json"]) == 0
     assert next(e["type"] for e in json.loads(capsys.readouterr().out)) == "PetitionRegistered"
     assert main(["history", "NO-SUCH-CASE", "--store", store_url]) == 2
@@ -127,3 +131,107 @@ def test_verify_names_every_kind_of_tampering_with_the_triggers_disabled(
     assert main(["verify", "--store", store_url]) == 1
     out = capsys.readouterr().out
     assert "3 broken" in out and f"{deleted} v3: missing" in out
+
+
+# ---- --data, verify of an unknown case, readable output ---------------------------
+
+
+def test_data_is_inline_json_of_any_length_or_an_explicit_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    long = {"reason": "需调取施工合同和考勤记录" * 40, "days": 30}
+    inline = json.dumps(long, ensure_ascii=False)
+    assert len(inline.encode()) > 255  # once taken for a file name: File name too long
+    assert read_json(inline, "--data") == long
+    path = tmp_path / "extend.json"
+    path.write_text(inline, encoding="utf-8")
+    assert read_json(f"@{path}", "--data") == long
+    monkeypatch.setattr("sys.stdin", io.StringIO(inline))
+    assert read_json("@-", "--data") == long
+    with pytest.raises(CliError, match=r"the file '.*nope\.json' does not exist"):
+        read_json(f"@{tmp_path / 'nope.json'}", "--data")
+    with pytest.raises(CliError, match=r"not valid JSON: Expecting .* line 1 column 13"):
+        read_json('{"days": 30,}', "--data")
+    with pytest.raises(CliError, match=r"to read a file, write @extend\.json"):
+        read_json("extend.json", "--data")
+
+
+def test_bad_data_is_one_line_and_exit_2(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["send", "X-1", "accept_petition", "--data", "{oops", "--store", sqlite_url]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --data (inline) is not valid JSON") and err.count("\n") == 1
+
+
+def test_verify_an_unknown_case_is_case_not_found(
+    store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (case, *_) = _cases_in(store_url, 1)
+    assert main(["verify", "NOPE-1", "--store", store_url]) == 2
+    assert capsys.readouterr().err.startswith("error: case_not_found: there is no case 'NOPE-1'")
+    assert main(["verify", case, "--store", store_url]) == 0
+    assert capsys.readouterr().out.startswith("1 stream, 5 events: intact")
+
+
+def test_history_says_what_each_event_says_and_masks_personal_data(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (case, *_) = _cases_in(sqlite_url, 1)
+    assert main(["history", case, "--store", sqlite_url]) == 0
+    out = capsys.readouterr().out
+    d = CaseDriver(case_id=case).replied()
+    name = d.events[0].intake.petitioner.name  # type: ignore[union-attr]
+    assert name not in out and render.mask_name(name) in out
+    assert "transferred to " in out and "decision, " in out
+    assert d.events[0].day.isoformat() in out and d.events[0].actor.person in out
+    assert main(["history", case, "--store", sqlite_url, "--reveal"]) == 0
+    assert name in capsys.readouterr().out
+    assert main(["history", case, "--store", sqlite_url, "--json"]) == 0
+    assert name not in capsys.readouterr().out
+
+
+def test_show_masks_and_flags_an_overdue_deadline() -> None:
+    d = CaseDriver().in_handling()
+    state = d.state
+    handling = state.deadlines[next(k for k in state.deadlines if k.value == "handling")]
+    late = handling.due_at + timedelta(days=2)
+    out = _text(render.show("C-1", state, reveal=False, now=late))
+    petitioner = state.intake.petitioner  # type: ignore[union-attr]
+    assert petitioner.phone not in out and render.mask_number(petitioner.phone) in out
+    assert petitioner.address not in out and petitioner.name not in out
+    assert "handling unit" in out and handling.due.isoformat() in out
+    assert "OVERDUE" in out and state.intake.request in out  # type: ignore[union-attr]
+    revealed = _text(
+        render.show("C-1", state, reveal=True, now=handling.due_at - timedelta(days=3))
+    )
+    assert petitioner.phone in revealed and "OVERDUE" not in revealed and "days left" in revealed
+
+
+def test_list_has_a_header_and_a_stable_order() -> None:
+    at = datetime(2027, 1, 1, 16, tzinfo=UTC)  # the end of 2027-01-01 in Beijing
+    rows = [
+        {"case_id": c, "status": "RUNNING", "stage": "handling", "handling_unit": "某局",
+         "overdue": late, "next_deadline": due, "started": None}
+        for c, late, due in [
+            ("B", False, at), ("A", False, None), ("C", True, at + timedelta(days=5)),
+            ("D", False, at),
+        ]
+    ]  # fmt: skip
+    assert [r["case_id"] for r in render.sort_rows(rows, "deadline")] == ["C", "B", "D", "A"]
+    assert [r["case_id"] for r in render.sort_rows(rows[::-1], "deadline")] == ["C", "B", "D", "A"]
+    assert [r["case_id"] for r in render.sort_rows(rows, "case")] == ["A", "B", "C", "D"]
+    out = _text(render.case_list(render.sort_rows(rows, "deadline"), 100))
+    header = out.splitlines()[0].split()
+    assert header[:3] == ["case", "status", "stage"] and "overdue" in header
+    assert "2027-01-01" in out and "OVERDUE" in out and "4 cases" in out
+
+
+def _text(parts: list[object]) -> str:
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=200, no_color=True)
+    for part in parts:
+        console.print(part)
+    assert isinstance(console.file, io.StringIO)
+    return console.file.getvalue()
