@@ -159,7 +159,7 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
         async with build_worker(temporal, store, Sealer(keys.sealing), TASK_QUEUE):
             print(f"worker:       task queue {TASK_QUEUE!r}")
             if args.demo:
-                await _demo(temporal, store, Sealer(keys.sealing))
+                await _demo(temporal, store, Sealer(keys.sealing), args)
             print("running; Ctrl-C to stop")
             await stop.wait()
             print("stopping ...")
@@ -201,7 +201,9 @@ def write_private_json(path: Path, data: Any) -> None:
         raise
 
 
-async def _demo(temporal: Client, store: EventStore, sealer: Sealer) -> None:
+async def _demo(
+    temporal: Client, store: EventStore, sealer: Sealer, args: argparse.Namespace
+) -> None:
     from cli.demo import SCENARIOS, run_demo
 
     # Demo cases start with time skipping off; each scenario fast-forwards its own
@@ -226,7 +228,42 @@ async def _demo(temporal: Client, store: EventStore, sealer: Sealer) -> None:
         f"demo done; event store verified: {report.streams} streams, {report.events} events, "
         f"{'intact' if report.ok else 'BROKEN'}"
     )
-    print(
-        f"try: petition show {runs[0].case_id} · petition history {runs[7].case_id} · "
-        "petition list --query 'Overdue = true'"
-    )
+    petition, options = _petition_command(args)
+    print("try, in another shell in this folder:")
+    for hint in (
+        f"show {runs[6].case_id}",  # open, supervised, with its deadlines
+        f"history {runs[7].case_id}",  # review and re-review to finality
+        "list --query 'Supervised = true'",  # the demo answers its overdue case in time
+        "verify --live",
+        "report",  # catches the read models up from the store first
+    ):
+        print(f"  {petition} {hint}{options}")
+
+
+def _petition_command(args: argparse.Namespace) -> tuple[str, str]:
+    """``petition`` as the user can type it here (the venv's script when that is not
+    on PATH), and the options after it when the address, data folder or store are not
+    the defaults."""
+    import os
+    import shlex
+    import shutil
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "petition"
+    found = shutil.which("petition")
+    if found and Path(found).resolve() == script.resolve():
+        command = "petition"
+    else:
+        try:
+            command = str(script.relative_to(Path.cwd()))
+        except ValueError:
+            command = str(script)
+    address = f"127.0.0.1:{args.port}"
+    if os.environ.get("TEMPORAL_ADDRESS", "127.0.0.1:7233") != address:
+        command = f"TEMPORAL_ADDRESS={address} {command}"
+    options = ""
+    if str(args.data_dir) != "data":
+        options += f" --data-dir {shlex.quote(str(args.data_dir))}"
+    if args.store:
+        options += f" --store {shlex.quote(args.store)}"
+    return command, options
