@@ -17,6 +17,7 @@ import asyncio
 import compileall
 import os
 import signal
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -25,7 +26,7 @@ from pathlib import Path
 import structlog
 from temporalio.client import Client
 from temporalio.service import TLSConfig
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 import workflows
 from activities.notify import NotifyActivities, Sender
@@ -35,6 +36,7 @@ from eventstore.outbox import Outbox
 from security.codec import data_converter
 from security.keys import Keys, load_keys
 from security.sealing import Sealer
+from workers.ui_metadata import CommandNamesInterceptor
 from workflows.contract import TASK_QUEUE
 from workflows.petition import PetitionWorkflow
 
@@ -100,7 +102,10 @@ def build_worker(
     task_queue: str = TASK_QUEUE,
     sender: Sender | None = None,
     executor: ThreadPoolExecutor | None = None,
+    interceptors: Sequence[Interceptor] = (CommandNamesInterceptor(),),
 ) -> Worker:
+    """The worker for ``task_queue``. ``interceptors``: by default the one that lists the
+    command names in the Temporal UI (``workers/ui_metadata.py``)."""
     if not compile_workflow_modules():
         log.warning(
             "could not write the .pyc files of workflows/ (read-only?); every new case "
@@ -115,6 +120,7 @@ def build_worker(
         workflows=[PetitionWorkflow],
         activities=[store_activities.append_events, notify.notify],
         activity_executor=executor or ThreadPoolExecutor(max_workers=16),
+        interceptors=interceptors,
         graceful_shutdown_timeout=timedelta(seconds=10),
         # A case cached on a worker that died moves to another after this long.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
