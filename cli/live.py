@@ -46,6 +46,7 @@ class Mismatch:
 class LiveReport:
     checked: int = 0
     mismatches: list[Mismatch] = field(default_factory=list)
+    what: str = "open case"  # or "case", when one was asked for by name
 
     @property
     def ok(self) -> bool:
@@ -53,7 +54,7 @@ class LiveReport:
 
     def text(self) -> str:
         theirs = "its workflow" if self.checked == 1 else "their workflows"
-        head = f"live: {plural(self.checked, 'open case')} compared with {theirs}: "
+        head = f"live: {plural(self.checked, self.what)} compared with {theirs}: "
         if self.ok:
             return head + "all agree"
         lines = [head + f"{len(self.mismatches)} differ"]
@@ -92,7 +93,7 @@ async def check_live(args: argparse.Namespace, store: EventStore, stream: str | 
     else:
         running = await petitions.list('ExecutionStatus = "Running"', limit=10_000_000)
         cases |= {row["case_id"] for row in running}
-    report = LiveReport()
+    report = LiveReport(what="case" if stream else "open case")
     started = last = time.monotonic()
     done = 0
     gate = asyncio.Semaphore(CONCURRENCY)

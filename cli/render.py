@@ -188,9 +188,9 @@ def show(case_id: str, state: CaseState, *, reveal: bool, now: datetime | None =
     if unit is not None:
         how = "assigned (交办)" if state.assigned else "transferred (转送)"
         if state.assigned_days:
-            how += f", {state.assigned_days} days"
-        how += "; receipt acknowledged" if state.acknowledged else "; receipt not acknowledged"
-        grid.add_row("handling unit", f"{unit.name} ({how})")
+            how += f", {plural(state.assigned_days, 'day')}"
+        how += " · receipt acknowledged" if state.acknowledged else " · receipt not acknowledged"
+        grid.add_row("handling unit", f"{unit.name} · {how}")
     else:
         grid.add_row("handling unit", f"— (with {state.registered_by or 'the petition office'})")
     dates = [

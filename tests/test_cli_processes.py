@@ -58,3 +58,37 @@ def test_every_subcommand_exits_cleanly_hundreds_of_times(tmp_path: Path) -> Non
     )
     unexpected = [f"{call} (expected {want})" for call, want in calls if call.returncode != want]
     assert not unexpected, unexpected[:5]
+
+
+def test_verify_live_names_every_wedged_case(tmp_path: Path) -> None:
+    from activities.records import stream_id, to_record
+    from eventstore import EventStore
+    from tests.builders import CaseDriver
+
+    with CliStack(tmp_path) as stack:
+        for case in ("LIVE-1", "LIVE-2", "LIVE-3"):
+            assert stack.submit(case).returncode == 0
+            assert stack.run("show", case).returncode == 0  # its registration is durable
+        agree = stack.run("verify", "--live")
+        assert agree.returncode == 0, agree.stderr
+        assert "live: 3 open cases compared with their workflows: all agree" in agree.stdout
+        # LIVE-2: an event in the store that its workflow never applied
+        store = EventStore(stack.store_url)
+        transfer = CaseDriver(case_id="LIVE-2").in_handling().events[1]
+        store.append(stream_id("LIVE-2"), 1, [to_record(transfer)])
+        store.close()
+        # LIVE-3: its workflow is gone from under the case
+        kill = f"temporal workflow terminate --address {stack.server.address} -w petition-LIVE-3"
+        assert stack.run(shell=kill + " --reason test").returncode == 0
+        wedged = stack.run("verify", "--live")
+        assert wedged.returncode == 1, wedged.stderr
+        assert "3 open cases compared with their workflows: 2 differ" in wedged.stdout
+        assert (
+            "LIVE-2: the store has 2 events, the workflow 1 (the workflow is behind)"
+            in wedged.stdout
+        )
+        assert "LIVE-3: its workflow is TERMINATED (store at v1)" in wedged.stdout
+        assert "LIVE-1" not in wedged.stdout
+        one = stack.run("verify", "LIVE-2", "--live", "--json")
+        assert one.returncode == 1
+        assert json.loads(one.stdout)["live"]["mismatches"][0]["stored"] == 2
