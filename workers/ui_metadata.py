@@ -35,9 +35,9 @@ METADATA_QUERY = "__temporal_workflow_metadata"
 
 def _describe(cls: type[CommandBase]) -> str:
     summary = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
-    fields = [f for f in cls.model_fields if f not in CommandBase.model_fields and f != "kind"]
-    listed = ", ".join(fields) if fields else "none"
-    return f"{summary} Fields: {listed}, besides command_id, actor, issued_at."
+    own = [f for f in cls.model_fields if f not in CommandBase.model_fields and f != "kind"]
+    fields = ", ".join([*own, "command_id", "actor", "issued_at"])
+    return f"{summary} Fields: {fields}.".strip()
 
 
 COMMANDS: tuple[tuple[str, str], ...] = tuple(
