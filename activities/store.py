@@ -20,12 +20,24 @@ class AppendEvents(BaseModel):
 
 
 class AppendResult(BaseModel):
+    """What the stream holds after ``expected_version`` once the append was tried.
+
+    The workflow applies ``stored``, never its own copy: an event that reached the
+    store happened, and the store's copy is the one that counts. That covers a
+    workflow task lost after its append, whose retry decides again at a later
+    ``workflow.now()``: the same command gives the same event ids with other
+    timestamps (``appended`` is true, ``stored`` holds the first copy), and a later
+    clock may decide something else first, a deadline that fell due meanwhile
+    (``appended`` is false: ``stored`` holds what the lost task wrote, and the
+    workflow applies it and decides its command again on the caught-up state).
+
+    Results recorded before ``appended`` existed read as appended; their ``stored``
+    is ``None`` when the events were written then (the workflow's own copy counts).
+    """
+
     positions: list[int]
-    # Set when the events were stored already, by an earlier attempt: the workflow
-    # applies these rather than its own. A workflow task that is retried decides the
-    # same command again at a later ``workflow.now()``; the ids match, the times may
-    # not, and the store's copy is the one that counts.
     stored: list[Event] | None = None
+    appended: bool = True
 
 
 class StoreActivities:
@@ -37,9 +49,13 @@ class StoreActivities:
     def append_events(self, request: AppendEvents) -> AppendResult:
         """Append with the workflow's expected version; idempotent when retried.
 
-        A version conflict is not retryable: the workflow's state and the stream
-        disagree, and trying again cannot change that. Anything else (the database is
-        down or restarting) is raised as is and retried by the activity's policy.
+        When the stream has moved past the expected version, the events after it are
+        returned (``appended=False``) for the workflow to catch up on. A stream that
+        is *behind* the workflow cannot happen unless stored events were lost (a
+        restore from an old backup): that is raised as a retryable error, so the case
+        waits, and ``petition verify --live`` names it, rather than failing for good.
+        Anything else (the database is down or restarting) is raised as is and
+        retried by the activity's policy.
         """
         info = activity.info()
         workflow = {"workflow_id": info.workflow_id or "", "run_id": info.workflow_run_id or ""}
@@ -51,9 +67,25 @@ class StoreActivities:
                 [to_record(e, workflow, self.sealer) for e in request.events],
             )
         except ConcurrencyError as exc:
-            raise ApplicationError(str(exc), type="ConcurrencyError", non_retryable=True) from exc
+            after = self.store.read_stream(stream, request.expected_version + 1)
+            if not after:
+                raise ApplicationError(
+                    f"{exc}; the stream is behind the workflow: restore the missing events",
+                    type="StoreBehindWorkflow",
+                ) from exc
+            activity.logger.warning(
+                "catching up: %s has %d events after v%d that this workflow has not applied",
+                stream,
+                len(after),
+                request.expected_version,
+            )
+            return AppendResult(
+                positions=[r.position for r in after],
+                stored=[from_record(r, self.sealer) for r in after],
+                appended=False,
+            )
         if outcome.written:
-            return AppendResult(positions=outcome.positions)
+            return AppendResult(positions=outcome.positions, stored=request.events)
         records = self.store.read_stream(
             stream, request.expected_version + 1, limit=len(outcome.positions)
         )

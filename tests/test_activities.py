@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.store import AppendEvents, StoreActivities
 from domain import commands as c
 from domain.decide import Accepted, decide
 from domain.policy import DeadlinePolicy
-from domain.state import CaseState
+from domain.state import CaseState, fold
 from eventstore import EventStore
 from tests.builders import BUREAU, make_intake
 from tests.keys import SEALER
@@ -45,10 +47,60 @@ async def test_a_retried_decision_gets_the_stored_events_back(store: EventStore)
         activities.append_events,
         AppendEvents(case_id="ACT1", expected_version=0, events=list(first.events)),
     )
-    assert written.stored is None
+    assert written.stored == list(first.events) and written.appended
     retried = env.run(
         activities.append_events,
         AppendEvents(case_id="ACT1", expected_version=0, events=list(again.events)),
     )
     assert retried.positions == written.positions
     assert retried.stored == list(first.events)
+
+
+async def test_a_stream_that_moved_on_is_handed_back_to_catch_up_on(store: EventStore) -> None:
+    # A lost task wrote v2; its retry decided something else first at v1 -> v2. The
+    # activity writes nothing and returns what the stream holds after v1, so that the
+    # workflow applies it and decides again (no ConcurrencyError, no failed case).
+    activities = StoreActivities(store, SEALER)
+    env = ActivityEnvironment()
+    at = datetime(2026, 3, 2, 10, tzinfo=UTC)
+    registration = _registration("ACT2", at)
+    env.run(
+        activities.append_events,
+        AppendEvents(case_id="ACT2", expected_version=0, events=list(registration.events)),
+    )
+    state = fold(registration.events)
+    lost = decide(state, _withdraw("w-1"), at + timedelta(minutes=1), DeadlinePolicy())
+    other = decide(state, _withdraw("w-2"), at + timedelta(minutes=2), DeadlinePolicy())
+    assert isinstance(lost, Accepted) and isinstance(other, Accepted)
+    env.run(
+        activities.append_events,
+        AppendEvents(case_id="ACT2", expected_version=1, events=list(lost.events)),
+    )
+    result = env.run(
+        activities.append_events,
+        AppendEvents(case_id="ACT2", expected_version=1, events=list(other.events)),
+    )
+    assert not result.appended
+    assert result.stored == list(lost.events)
+    assert store.stream_version("petition-ACT2") == 1 + len(lost.events)
+
+
+async def test_a_stream_behind_the_workflow_is_a_retryable_error(store: EventStore) -> None:
+    activities = StoreActivities(store, SEALER)
+    registration = _registration("ACT3", datetime(2026, 3, 2, 10, tzinfo=UTC))
+    with pytest.raises(ApplicationError) as raised:
+        ActivityEnvironment().run(
+            activities.append_events,
+            AppendEvents(case_id="ACT3", expected_version=4, events=list(registration.events)),
+        )
+    assert raised.value.type == "StoreBehindWorkflow"
+    assert not raised.value.non_retryable
+
+
+def _withdraw(command_id: str) -> c.WithdrawPetition:
+    return c.WithdrawPetition(
+        command_id=command_id,
+        actor=BUREAU,
+        issued_at=datetime(2026, 3, 2, 9, tzinfo=UTC),
+        reason="撤回",
+    )

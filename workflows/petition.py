@@ -3,7 +3,16 @@
 It holds no business rule. Every command, whether an update, a signal or a timer
 that fired, goes the same way, one at a time: ``decide`` on the current state, append
 the events through the ``append_events`` local activity with the state's version as
-the expected version, then ``evolve``. An update returns once its events are durable.
+the expected version, then ``evolve`` with the events as the store holds them. An
+update returns once its events are durable.
+
+- **The store and the workflow never disagree.** The append runs inside the workflow
+  task that decided it, so a task lost after the append (worker killed, task timed
+  out) is retried at a later ``workflow.now()`` and may decide something else first.
+  An event that reached the store happened: the activity hands back what the stream
+  holds after the expected version, the workflow applies exactly that, and when the
+  stream had moved on it decides its command again on the caught-up state (an
+  update then answers with what that decision says, a rejection included).
 
 - **Updates**, named after the command (``accept_petition``...), all taken by one
   dynamic handler. The validator
@@ -63,7 +72,8 @@ with workflow.unsafe.imports_passed_through():
 TIMER_ACTOR = Actor(unit="petitionflow", person="deadline timer")
 
 # Appends retry until the database is back: a case waits rather than loses an event.
-# A version conflict cannot heal by retrying, so it fails at once.
+# A version conflict is no error (the activity returns the stream to catch up on);
+# "ConcurrencyError" stays listed for results recorded before catching up existed.
 APPEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -140,9 +150,16 @@ class PetitionWorkflow:
         assert self.start is not None
         if self.registration is not None:
             async with self.lock:
-                if isinstance(self.registration, Rejection):
-                    raise _error(self.registration)
-                await self._commit(self.registration.events)
+                registration = self.registration
+                while True:
+                    if isinstance(registration, Rejection):
+                        raise _error(registration)
+                    if registration.duplicate or await self._commit(registration.events):
+                        break
+                    # the stream held events already: a case id used before
+                    registration = decide(
+                        self.case, self.start.registration, workflow.now(), self.policy
+                    )
         while True:
             armed = self._next_due()
             timeout = max(armed - workflow.now(), timedelta(0)) if armed else None
@@ -205,9 +222,16 @@ class PetitionWorkflow:
             if isinstance(decision, Rejection):
                 workflow.logger.error("deadline %s not expired: %s", due.kind.value, decision)
                 return
+            # Stored or caught up on what a lost task wrote: either way the loop looks
+            # at the deadlines of the state as it is now.
             await self._commit(decision.events)
 
     async def _handle_signal(self, signal: PendingSignal) -> None:
+        while (events := self._signal_events(signal)) and not await self._commit(events):
+            pass  # caught up on the stream: decide the signal again
+
+    def _signal_events(self, signal: PendingSignal) -> tuple[Event, ...]:
+        """The events a signal makes on the current state: none for a repeat."""
         command = (
             Rejection(code="invalid_command", message=signal.undecodable)
             if signal.undecodable
@@ -220,7 +244,7 @@ class PetitionWorkflow:
                 raw_id if isinstance(raw_id, str) and raw_id else f"invalid-{workflow.uuid4()}"
             )
             if command_id in self.case.commands:
-                return
+                return ()
             event = invalid_command_event(
                 self.case,
                 signal.kind,
@@ -230,18 +254,22 @@ class PetitionWorkflow:
                 self.policy,
                 workflow.uuid4(),
             )
-            await self._commit((event,))
-            return
+            return (event,)
         decision = decide(self.case, command, now, self.policy)
         if isinstance(decision, Rejection):
-            await self._commit((rejected_event(self.case, command, decision, now, self.policy),))
-        elif not decision.duplicate:
-            await self._commit(decision.events)
+            return (rejected_event(self.case, command, decision, now, self.policy),)
+        return () if decision.duplicate else decision.events
 
     # ---- writing ----------------------------------------------------------------------
 
-    async def _commit(self, events: tuple[Event, ...]) -> None:
-        """Make the events durable, then apply them. Only ever called under the lock."""
+    async def _commit(self, events: tuple[Event, ...]) -> bool:
+        """Make the events durable, then apply the stream's copy. Only under the lock.
+
+        True when these events are stored (now, or by an earlier attempt of this
+        task: then with the first attempt's timestamps). False when the stream had
+        moved on: the events after the state's version, written by a task that was
+        lost, are applied instead, and the caller decides its command again.
+        """
         request = AppendEvents(
             case_id=self.case_id, expected_version=self.case.version, events=list(events)
         )
@@ -264,8 +292,9 @@ class PetitionWorkflow:
                 retry_policy=APPEND_RETRY,
                 summary=summary,
             )
-            if result.stored is not None:  # written by an attempt whose task was lost
+            if result.stored is not None:  # the store's copy, which is what happened
                 events = tuple(result.stored)
+            appended = bool(result.appended)
         else:
             await workflow.execute_activity(
                 "append_events",
@@ -274,6 +303,7 @@ class PetitionWorkflow:
                 retry_policy=APPEND_RETRY,
                 summary=summary,
             )
+            appended = True
         for event in events:
             self.case = evolve(self.case, event)
         if not lean:
@@ -284,6 +314,7 @@ class PetitionWorkflow:
         for event in events:
             if isinstance(event, ev.DeadlineMissed):
                 await self._remind(event)
+        return appended
 
     async def _remind(self, missed: ev.DeadlineMissed) -> None:
         unit = self.case.handling_unit.name if self.case.handling_unit else self.case.registered_by
@@ -366,12 +397,13 @@ class PetitionWorkflow:
             raise _error(command)
         await workflow.wait_condition(lambda: self.case.stage is not Stage.NEW)
         async with self.lock:
-            decision = decide(self.case, command, workflow.now(), self.policy)
-            if isinstance(decision, Rejection):
-                raise _error(decision)  # the case moved on since the validator ran
-            assert isinstance(decision, Accepted)
-            if not decision.duplicate:
-                await self._commit(decision.events)
+            while True:
+                decision = decide(self.case, command, workflow.now(), self.policy)
+                if isinstance(decision, Rejection):
+                    raise _error(decision)  # the case moved on since the validator ran
+                assert isinstance(decision, Accepted)
+                if decision.duplicate or await self._commit(decision.events):
+                    break
         return CommandResult(
             command_id=command.command_id,
             duplicate=decision.duplicate,
