@@ -131,6 +131,23 @@ async def registered(h: Harness, case_id: str) -> CaseState:
     raise AssertionError(f"{case_id} was never registered")
 
 
+def differences(stored: CaseState, live: CaseState) -> str:
+    """Which fields differ, and for ``commands`` which command's events."""
+    out = []
+    for name in CaseState.model_fields:
+        a, b = getattr(stored, name), getattr(live, name)
+        if a == b:
+            continue
+        if name == "commands":
+            ids = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+            out.append(
+                f"commands {ids}: store {[a.get(i) for i in ids]} workflow {[b.get(i) for i in ids]}"
+            )
+        else:
+            out.append(f"{name}: store {a!r} workflow {b!r}")
+    return "; ".join(out)[:4000]
+
+
 async def check_case(h: Harness, case_id: str) -> None:
     await registered(h, case_id)
     records = h.store.read_stream(stream_id(case_id))
@@ -138,9 +155,8 @@ async def check_case(h: Harness, case_id: str) -> None:
     assert [r.version for r in records] == list(range(1, len(records) + 1))
     assert len({r.event_id for r in records}) == len(records), f"{case_id}: duplicate events"
     state = await h.client.state(case_id)
-    assert fold(from_record(r, SEALER) for r in records) == state, (
-        f"{case_id}: store and workflow differ"
-    )
+    folded = fold(from_record(r, SEALER) for r in records)
+    assert folded == state, f"{case_id}: store and workflow differ: {differences(folded, state)}"
     handle = h.env.client.get_workflow_handle(workflow_id(case_id))
     async for event in handle.fetch_history_events():
         assert event.event_type != EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED, (

@@ -84,12 +84,23 @@ def terminate(proc: subprocess.Popen[bytes] | None) -> None:
 
 
 class WorkerProcess:
-    """``python -m workers.main`` as its own OS process, killable with SIGKILL."""
+    """``python -m workers.main`` (or ``module``) as its own OS process, killable with
+    SIGKILL. ``server`` is the dev server or its address."""
 
-    def __init__(self, server: DevServer, store_url: str, task_queue: str, log: Path) -> None:
+    def __init__(
+        self,
+        server: DevServer | str,
+        store_url: str,
+        task_queue: str,
+        log: Path,
+        module: str = "workers.main",
+        **env: str,
+    ) -> None:
+        self.module = module
         self.env = {
             **os.environ,
-            "TEMPORAL_ADDRESS": server.address,
+            **env,
+            "TEMPORAL_ADDRESS": server if isinstance(server, str) else server.address,
             "PETITIONFLOW_STORE_URL": store_url,
             "PETITIONFLOW_TASK_QUEUE": task_queue,
             "PETITIONFLOW_PAYLOAD_KEYS": ",".join(f"{k}:{v}" for k, v in TEST_KEYS.payload.dump()),
@@ -102,7 +113,7 @@ class WorkerProcess:
     def start(self) -> None:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "workers.main"],
+                [sys.executable, "-m", self.module],
                 env=self.env,
                 stdout=log,
                 stderr=log,
