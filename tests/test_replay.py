@@ -58,3 +58,28 @@ def test_both_sides_of_the_local_append_patch_are_replayed() -> None:
         assert "core_local_activity" not in _markers(old)
         assert "core_local_activity" in _markers(new)
         assert "core_patch" in _markers(new)
+
+
+async def _append_results(path: Path) -> list[dict[str, object]]:
+    """The append's results recorded in a history's local-activity markers, decrypted."""
+    body = json.loads(path.read_text(encoding="utf-8"))
+    history = WorkflowHistory.from_json(body["workflow_id"], body["history"])
+    results = []
+    for e in history.events:
+        attrs = e.marker_recorded_event_attributes
+        if attrs.marker_name == "core_local_activity" and "result" in attrs.details:
+            payloads = list(attrs.details["result"].payloads)
+            assert CONVERTER.payload_codec is not None
+            decoded = await CONVERTER.payload_codec.decode(payloads)
+            results.append(json.loads(decoded[0].data))
+    return results
+
+
+async def test_both_shapes_of_the_append_result_are_replayed() -> None:
+    # Before catching up, a result carried the stored events only on a repeat; since,
+    # it carries them on every append, with ``appended``. Both kinds of file replay.
+    for name in ("transfer_satisfied", "overdue_supervised", "continue_as_new_first_run"):
+        old = await _append_results(FIXTURES[0].parent / f"before_catch_up_{name}.json")
+        new = await _append_results(FIXTURES[0].parent / f"{name}.json")
+        assert old and all(r.get("stored") is None and "appended" not in r for r in old)
+        assert new and all(r["stored"] and r["appended"] is True for r in new)
