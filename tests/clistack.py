@@ -73,9 +73,15 @@ class CliStack:
         self.server.stop()
 
     def run(
-        self, *args: str, stdin: str | None = None, shell: str | None = None, timeout: float = 120
+        self,
+        *args: str,
+        stdin: str | None = None,
+        shell: str | None = None,
+        timeout: float = 120,
+        cwd: Path = ROOT,
     ) -> Call:
-        """``petition *args`` (or a shell command line) in the repository's folder."""
+        """``petition *args`` (or a shell command line) in ``cwd``, the repository's folder
+        unless told."""
         started = time.monotonic()
         done = subprocess.run(
             shell if shell is not None else [str(PETITION), *args],
@@ -85,7 +91,7 @@ class CliStack:
             capture_output=True,
             text=True,
             env=self.env,
-            cwd=ROOT,
+            cwd=cwd,
             timeout=timeout,
         )
         return Call(

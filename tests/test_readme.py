@@ -1,18 +1,23 @@
 """The README is the contract other services code against: it must name everything."""
 
+import contextlib
+import json
 import os
 import re
+import secrets
+import shlex
 import signal
 import subprocess
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from domain.decide import CODES, EXTERNAL_COMMANDS
 from tests.clistack import PETITION, ROOT, CliStack
-from tests.faults.processes import free_port
+from tests.faults.processes import free_port, terminate
 from workflows import search
 
 README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
@@ -32,38 +37,142 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     assert blocks[1] == command  # the second command at the top is the test command
 
 
-# ---- every `petition` command in the README runs as written -------------------------
+# ---- every `petition` and `temporal` command in the README runs as written ---------
+
+PROGRAMS = ("petition", "temporal")
 
 
 def readme_commands() -> list[str]:
-    """Each ``petition ...`` line of the README's ``sh`` code blocks, continuation lines
-    joined. ``petition dev`` is left out: it runs until Ctrl-C (the demo's own hints are
-    checked by test_demo_hints_run_as_printed)."""
+    """Each ``petition ...`` and ``temporal ...`` line of the README's ``sh`` code
+    blocks, continuation lines joined, in the order a reader meets them. ``petition
+    dev`` is left out: it runs until Ctrl-C (the demo's own hints are checked by
+    test_demo_hints_run_as_printed)."""
     commands = []
     for block in re.findall(r"^[ \t]*```sh\n(.*?)^[ \t]*```", README, flags=re.S | re.M):
         for line in textwrap.dedent(block).replace("\\\n", " ").splitlines():
             words = line.split()
-            if words and Path(words[0]).name == "petition" and words[1:2] != ["dev"]:
+            if words and Path(words[0]).name in PROGRAMS and words[:2] != ["petition", "dev"]:
                 commands.append(line.strip())
     return commands
 
 
+def program(command: str) -> str:
+    return Path(command.split()[0]).name
+
+
 def test_readme_shows_the_walk_through() -> None:
     commands = readme_commands()
-    assert len(commands) >= 12, commands
-    assert commands[0] == "petition submit examples/intake.json"
+    petition = [c for c in commands if program(c) == "petition"]
+    assert len(petition) >= 10, petition
+    assert petition[0] == "petition submit examples/intake.json"
     for step in ("transfer_petition", "accept_petition", "issue_decision", "record_rating"):
         assert any(f" {step} " in c for c in commands), step
+    temporal = [shlex.split(c)[1:3] for c in commands if program(c) == "temporal"]
+    for sub in (["workflow", "update"], ["workflow", "signal"], ["workflow", "show"]):
+        assert sub in temporal, f"no `temporal {' '.join(sub)}` in the README"
+
+
+def flag(command: str, name: str) -> str:
+    words = shlex.split(command)
+    return words[words.index(name) + 1]
+
+
+@contextlib.contextmanager
+def codec_server(stack: CliStack, data_dir: Path) -> Iterator[str]:
+    """``petition codec-server`` with the stack's keys, and ``data_dir/codec.json`` as
+    ``petition dev`` writes it. Yields the endpoint."""
+    token = secrets.token_urlsafe(24)
+    port = free_port()
+    log = data_dir.parent / "codec-server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(PETITION), "codec-server", "--origin", "http://127.0.0.1", "--port", str(port)],
+            stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+            env={**stack.env, "PETITIONFLOW_CODEC_TOKEN": token},
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while "codec server on" not in log.read_text(encoding="utf-8"):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text("utf-8")
+            time.sleep(0.1)
+        endpoint = f"http://127.0.0.1:{port}/{token}"
+        (data_dir / "codec.json").write_text(
+            json.dumps({
+                "endpoint": endpoint, "url": f"http://127.0.0.1:{port}", "token": token,
+                "namespace": "default", "temporal_flags": ["--codec-endpoint", endpoint],
+            }),
+            encoding="utf-8",
+        )  # fmt: skip
+        yield endpoint
+    finally:
+        terminate(proc)
+
+
+def settle_signal(stack: CliStack, command: str, cwd: Path) -> None:
+    """A signal is fire and forget; wait, as a reader does, until the case has taken it:
+    its event is in the store (and not a CommandRejected) and the workflow has nothing
+    pending (the search attributes are upserted)."""
+    workflow_id = flag(command, "--workflow-id")
+    command_id = json.loads(flag(command, "--input"))["command_id"]
+    deadline = time.monotonic() + 60
+    while True:
+        history = stack.run("history", workflow_id.removeprefix("petition-"), "--json", cwd=cwd)
+        events = json.loads(history.stdout) if history.returncode == 0 else []
+        taken = [e for e in events if command_id in json.dumps(e, ensure_ascii=False)]
+        if taken:
+            assert all(e["type"] != "CommandRejected" for e in taken), f"{command}\n{taken}"
+            break
+        assert time.monotonic() < deadline, f"signal never taken: {command}\n{history}"
+        time.sleep(0.2)
+    while True:
+        described = stack.run(shell=f"temporal workflow describe -o json -w {workflow_id}")
+        body = json.loads(described.stdout)
+        if not body.get("pendingWorkflowTask") and not body.get("pendingActivities"):
+            return
+        assert time.monotonic() < deadline, f"workflow still busy after: {command}"
+        time.sleep(0.2)
+
+
+# "binary/encrypted", the codec's encoding, as the CLI shows it raw and in base64
+ENCRYPTED = re.compile(r"binary/encrypted|YmluYXJ5L2VuY3J5cHRlZA|encryption-key-id")
 
 
 def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
-    with CliStack(tmp_path) as stack:
+    """Each command in a folder like the reader's (``examples/``, and ``data/codec.json``
+    from a codec server this test starts), pasted into bash. ``temporal`` is the venv's
+    (first on PATH) and finds the dev server through ``TEMPORAL_ADDRESS``, which it
+    honours as ``--address``; nothing else may hand it a codec (no TEMPORAL_CODEC_*, no
+    config file), so a result shows decoded only if the command says how."""
+    reader = tmp_path / "reader"
+    (reader / "data").mkdir(parents=True)
+    (reader / "examples").symlink_to(ROOT / "examples")
+    with CliStack(tmp_path) as stack, codec_server(stack, reader / "data"):
+        stack.env = {
+            **{k: v for k, v in stack.env.items()
+               if not k.startswith(("TEMPORAL_CODEC_", "TEMPORAL_ENV", "TEMPORAL_PROFILE"))},
+            "TEMPORAL_CONFIG_FILE": str(tmp_path / "no-temporal.toml"),
+        }  # fmt: skip
+        assert stack.env["TEMPORAL_ADDRESS"] == stack.server.address
+        sent: list[str] = []  # the command ids given to `temporal` so far
         for command in readme_commands():
-            call = stack.run(shell=command)
+            call = stack.run(shell=command, cwd=reader)
             assert call.returncode == 0, (
-                f"README command failed ({call.returncode}): {command}\n{call.stderr}"
+                f"README command failed ({call.returncode}): {command}\n{call.stdout}\n{call.stderr}"
             )
             assert call.stdout.strip(), f"README command printed nothing: {command}"
+            words = shlex.split(command)
+            if program(command) != "temporal":
+                continue
+            if "--input" in words:
+                sent.append(json.loads(flag(command, "--input"))["command_id"])
+            if words[1:3] == ["workflow", "signal"]:
+                settle_signal(stack, command, reader)
+            if "--codec-endpoint" in words:
+                assert not ENCRYPTED.search(call.stdout), f"not decoded: {command}\n{call.stdout}"
+            if words[1:4] == ["workflow", "update", "execute"]:
+                assert re.search(r"\bstage:[a-z_]+", call.stdout), f"not decoded: {call.stdout}"
+            if words[1:3] == ["workflow", "show"]:  # the inputs it was sent, in plain text
+                assert all(f"command_id: {c}" in call.stdout for c in sent), (sent, call.stdout)
 
 
 @pytest.mark.slow
