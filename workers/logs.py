@@ -5,9 +5,32 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
+from temporalio import workflow
+
+
+class _Handler(logging.StreamHandler[TextIO]):
+    """A stderr handler that also formats records logged on a workflow's sandboxed thread.
+
+    Workflow code (``workflow.logger``) and the SDK itself (``Update raised failure``,
+    ``Failed activation``...) log from inside the Temporal sandbox, where an import
+    goes through the sandbox's importer into the run's own ``sys.modules``. A record
+    with ``exc_info`` sends structlog's JSONRenderer to its fallback, which imports
+    ``structlog.threadlocal`` on the call: inside the sandbox that re-imports structlog
+    and rich, which touch ``os.path`` and fail ("--- Logging error ---",
+    RestrictedWorkflowAccessError), and would cost a fresh import of both per run.
+    Formatting a log line decides nothing in the workflow, so it runs with the
+    sandbox lifted and the imports passed through to the worker's modules.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not workflow.unsafe.in_sandbox():
+            super().emit(record)
+            return
+        with workflow.unsafe.sandbox_unrestricted(), workflow.unsafe.imports_passed_through():
+            super().emit(record)
 
 
 def configure(level: str = "INFO") -> None:
@@ -22,7 +45,7 @@ def configure(level: str = "INFO") -> None:
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Handler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[*shared, _temporal_ids],
