@@ -12,6 +12,10 @@ from security.sealing import Sealer
 
 from .records import from_record, stream_id, to_record
 
+# The most events one result hands back to catch up on (a case's whole stream, in
+# practice; about 1 KB each, far below Temporal's 2 MB payload limit).
+CATCH_UP_LIMIT = 500
+
 
 class AppendEvents(BaseModel):
     case_id: str
@@ -49,11 +53,18 @@ class StoreActivities:
     def append_events(self, request: AppendEvents) -> AppendResult:
         """Append with the workflow's expected version; idempotent when retried.
 
-        When the stream has moved past the expected version, the events after it are
-        returned (``appended=False``) for the workflow to catch up on. A stream that
-        is *behind* the workflow cannot happen unless stored events were lost (a
-        restore from an old backup): that is raised as a retryable error, so the case
-        waits, and ``petition verify --live`` names it, rather than failing for good.
+        Whatever happened, the result holds the stream's events after the expected
+        version (at most ``CATCH_UP_LIMIT``; the workflow's next append reads on).
+        ``appended`` says whether the request's events are the first of them, by id:
+        written now, or by an earlier attempt whose task was lost.
+
+        Refused, never retried:
+        - ``duplicate_case``: a registration finds the stream started by another
+          workflow run. The case id was used before (Temporal forgets a closed
+          workflow after its retention; the store never does).
+        Raised for the workflow to wait on (see ``PetitionWorkflow._commit``):
+        - ``StoreBehindWorkflow``: the stream ends before the expected version, so
+          stored events were lost (a restore from an old backup).
         Anything else (the database is down or restarting) is raised as is and
         retried by the activity's policy.
         """
@@ -67,28 +78,40 @@ class StoreActivities:
                 [to_record(e, workflow, self.sealer) for e in request.events],
             )
         except ConcurrencyError as exc:
-            after = self.store.read_stream(stream, request.expected_version + 1)
-            if not after:
-                raise ApplicationError(
-                    f"{exc}; the stream is behind the workflow: restore the missing events",
-                    type="StoreBehindWorkflow",
-                ) from exc
+            conflict: ConcurrencyError | None = exc
+        else:
+            conflict = None
+            if outcome.written:
+                return AppendResult(positions=outcome.positions, stored=request.events)
+        after = self.store.read_stream(
+            stream, request.expected_version + 1, limit=CATCH_UP_LIMIT
+        )
+        if not after:
+            raise ApplicationError(
+                f"{conflict}; the stream is behind the workflow: restore the missing events",
+                type="StoreBehindWorkflow",
+                non_retryable=True,
+            )
+        ids = [e.event_id for e in request.events]
+        appended = [r.event_id for r in after[: len(ids)]] == ids
+        written_by = after[0].metadata.get("workflow") or {}
+        if request.expected_version == 0 and written_by.get("run_id") != workflow["run_id"]:
+            raise ApplicationError(
+                f"case {request.case_id} already has {len(after)}+ stored events from "
+                "another workflow: its id was used before; register it under a new case id",
+                type="duplicate_case",
+                non_retryable=True,
+            )
+        if not appended:
             activity.logger.warning(
                 "catching up: %s has %d events after v%d that this workflow has not applied",
                 stream,
                 len(after),
                 request.expected_version,
             )
-            return AppendResult(
-                positions=[r.position for r in after],
-                stored=[from_record(r, self.sealer) for r in after],
-                appended=False,
-            )
-        if outcome.written:
-            return AppendResult(positions=outcome.positions, stored=request.events)
-        records = self.store.read_stream(
-            stream, request.expected_version + 1, limit=len(outcome.positions)
-        )
         return AppendResult(
-            positions=outcome.positions, stored=[from_record(r, self.sealer) for r in records]
+            positions=[r.position for r in after],
+            stored=[from_record(r, self.sealer) for r in after],
+            appended=appended,
         )
+

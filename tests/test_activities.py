@@ -8,6 +8,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities.records import to_record
 from activities.store import AppendEvents, StoreActivities
 from domain import commands as c
 from domain.decide import Accepted, decide
@@ -85,7 +86,9 @@ async def test_a_stream_that_moved_on_is_handed_back_to_catch_up_on(store: Event
     assert store.stream_version("petition-ACT2") == 1 + len(lost.events)
 
 
-async def test_a_stream_behind_the_workflow_is_a_retryable_error(store: EventStore) -> None:
+async def test_a_stream_behind_the_workflow_is_refused_for_the_workflow_to_wait(
+    store: EventStore,
+) -> None:
     activities = StoreActivities(store, SEALER)
     registration = _registration("ACT3", datetime(2026, 3, 2, 10, tzinfo=UTC))
     with pytest.raises(ApplicationError) as raised:
@@ -94,7 +97,60 @@ async def test_a_stream_behind_the_workflow_is_a_retryable_error(store: EventSto
             AppendEvents(case_id="ACT3", expected_version=4, events=list(registration.events)),
         )
     assert raised.value.type == "StoreBehindWorkflow"
-    assert not raised.value.non_retryable
+    assert raised.value.non_retryable  # not retried inside the task: the task fails instead
+
+
+async def test_a_registration_into_a_stream_of_another_run_is_a_duplicate_case(
+    store: EventStore,
+) -> None:
+    # Temporal forgets a closed workflow after its retention; the store never does. A
+    # new workflow under the same case id must not adopt the old case's events.
+    activities = StoreActivities(store, SEALER)
+    at = datetime(2026, 3, 2, 10, tzinfo=UTC)
+    old = _registration("ACT4", at)
+    store.append(
+        "petition-ACT4",
+        0,
+        [
+            to_record(e, {"workflow_id": "petition-ACT4", "run_id": "an-old-run"}, SEALER)
+            for e in old.events
+        ],
+    )
+    with pytest.raises(ApplicationError) as raised:
+        ActivityEnvironment().run(
+            activities.append_events,
+            AppendEvents(case_id="ACT4", expected_version=0, events=list(old.events)),
+        )
+    assert raised.value.type == "duplicate_case" and raised.value.non_retryable
+
+
+async def test_a_repeat_hands_back_everything_the_lost_task_wrote(store: EventStore) -> None:
+    # The lost task wrote its command and a later one; the retry's repeat of the first
+    # gets both back, so the workflow is level with the stream at once.
+    activities = StoreActivities(store, SEALER)
+    env = ActivityEnvironment()
+    at = datetime(2026, 3, 2, 10, tzinfo=UTC)
+    registration = _registration("ACT5", at)
+    env.run(
+        activities.append_events,
+        AppendEvents(case_id="ACT5", expected_version=0, events=list(registration.events)),
+    )
+    state = fold(registration.events)
+    first = decide(state, _withdraw("w-1"), at, DeadlinePolicy())
+    assert isinstance(first, Accepted)
+    n = len(first.events)
+    env.run(
+        activities.append_events,
+        AppendEvents(case_id="ACT5", expected_version=1, events=list(first.events)),
+    )
+    again = decide(state, _withdraw("w-1"), at + timedelta(seconds=9), DeadlinePolicy())
+    assert isinstance(again, Accepted)
+    result = env.run(
+        activities.append_events,
+        AppendEvents(case_id="ACT5", expected_version=1, events=list(again.events[:1])),
+    )
+    assert result.appended
+    assert result.stored == list(first.events) and len(result.stored) == n
 
 
 def _withdraw(command_id: str) -> c.WithdrawPetition:

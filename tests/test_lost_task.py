@@ -27,6 +27,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from activities.records import stream_id, to_record
 from domain import commands as c
@@ -36,9 +37,16 @@ from eventstore import EventStore
 from tests.builders import BUREAU, COUNTY_UNIT, HANDLER, PETITIONER, PREFECTURE_UNIT, make_intake
 from tests.faults.crash_after_append import EXIT_CODE
 from tests.faults.processes import WorkerProcess
-from tests.keys import SEALER
+from tests.keys import CONVERTER, SEALER
 from tests.temporal import Case, Harness
 from workers.main import build_worker
+from workflows.petition import PetitionWorkflow
+
+# How long the crashing worker has to handle a command before the deadline (or the
+# clock-skew limit) passes. A precondition, checked: each test asserts that the crash
+# came before it. Fast-forwarding a case's clock instead waits for its pending task,
+# which is the lost one, so the tests wait this long for real.
+MARGIN = 15
 
 
 @dataclass
@@ -98,6 +106,9 @@ async def good_worker(crash: Crash) -> AsyncIterator[None]:
         for case in h.cases:
             description = await case.handle.describe()
             assert description.status == WorkflowExecutionStatus.RUNNING, description.status
+            # The history with its caught-up append replays as it ran.
+            replayer = Replayer(workflows=[PetitionWorkflow], data_converter=CONVERTER)
+            await replayer.replay_workflow(await case.handle.fetch_history())
 
 
 async def stored(crash: Crash, case: Case, event_type: str) -> None:
@@ -141,10 +152,10 @@ async def test_a_signal_committed_before_a_deadline_and_retried_after_it(crash: 
     # deadline, decides DeadlineMissed first at v6, and finds v6 taken.
     h = crash.harness
     case = await h.submit()
-    await to_handling_near_its_deadline(case, seconds_left=8)
+    await to_handling_near_its_deadline(case, seconds_left=MARGIN)
     await case.signal(hearing(case))
     await crash.died()
-    assert crash.stored_types(case)[-1] == "HearingRecorded"
+    assert crash.stored_types(case)[-1] == "HearingRecorded", "precondition: crash before due"
     await timer_fired(case)
     async with good_worker(crash):
         await stored(crash, case, "DeadlineMissed")
@@ -163,7 +174,7 @@ async def test_an_update_committed_before_a_deadline_and_retried_after_it(crash:
     # is stored once, the case runs on.
     h = crash.harness
     case = await h.submit()
-    await to_handling_near_its_deadline(case, seconds_left=8)
+    await to_handling_near_its_deadline(case, seconds_left=MARGIN)
     command = hearing(case)
     sent = asyncio.create_task(h.client.send(case.case_id, command.kind, command))
     await crash.died()
@@ -186,7 +197,7 @@ async def test_a_rejection_for_clock_skew_committed_and_retried_past_the_limit(
     h = crash.harness
     case = await h.submit()
     skew = timedelta(seconds=300)  # DeadlinePolicy.max_clock_skew_seconds
-    issued_at = datetime.now(UTC) + skew + timedelta(seconds=2)
+    issued_at = datetime.now(UTC) + skew + timedelta(seconds=MARGIN)
     withdraw = c.WithdrawPetition(
         command_id=f"t-{uuid.uuid4().hex[:16]}",
         actor=PETITIONER,
@@ -247,3 +258,24 @@ async def test_a_registration_committed_and_retried_later(crash: Crash) -> None:
     assert transferred.version == 2
     again = h.store.read_stream(stream_id(case_id))
     assert again[0].data == first[0].data and again[0].recorded_at == first[0].recorded_at
+
+
+@pytest.mark.crash_after("CommandRejected")
+async def test_a_malformed_signal_committed_before_a_deadline_and_retried_after_it(
+    crash: Crash,
+) -> None:
+    # A signal with no command_id gets a generated one; the retry must draw the same
+    # id after catching up on the deadline, and find its rejection stored: one
+    # CommandRejected, not two.
+    h = crash.harness
+    case = await h.submit()
+    await to_handling_near_its_deadline(case, seconds_left=MARGIN)
+    await case.handle.signal("record_hearing", {"summary": "没有命令编号"})
+    await crash.died()
+    assert crash.stored_types(case)[-1] == "CommandRejected", "precondition: crash before due"
+    await timer_fired(case)
+    async with good_worker(crash):
+        await stored(crash, case, "DeadlineMissed")
+    types = crash.stored_types(case)
+    assert types.count("CommandRejected") == 1, types
+    assert types.index("CommandRejected") < types.index("DeadlineMissed")

@@ -34,10 +34,11 @@ from collections import deque
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
@@ -112,6 +113,22 @@ def _payload(args: Sequence[RawValue]) -> Any:
 
 def _error(rejection: Rejection) -> ApplicationError:
     return ApplicationError(str(rejection), type=rejection.code, non_retryable=True)
+
+
+class StoreBehindWorkflow(RuntimeError):
+    """Stored events are missing. Raised out of the workflow task, which fails and is
+    retried by Temporal with backoff, without growing the history, until the events
+    are restored; the Web UI shows the task failure with this message on the case."""
+
+
+def _append_failure(exc: ActivityError) -> Exception:
+    """What the workflow does when the append refuses (see ``append_events``)."""
+    cause = exc.cause
+    if isinstance(cause, ApplicationError) and cause.type == "duplicate_case":
+        return ApplicationError(cause.message, type="duplicate_case", non_retryable=True)
+    if isinstance(cause, ApplicationError) and cause.type == "StoreBehindWorkflow":
+        return StoreBehindWorkflow(cause.message)
+    return exc
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -227,11 +244,23 @@ class PetitionWorkflow:
             await self._commit(decision.events)
 
     async def _handle_signal(self, signal: PendingSignal) -> None:
-        while (events := self._signal_events(signal)) and not await self._commit(events):
+        drawn: dict[str, UUID] = {}  # the same generated ids on every pass
+        while (events := self._signal_events(signal, drawn)) and not await self._commit(events):
             pass  # caught up on the stream: decide the signal again
 
-    def _signal_events(self, signal: PendingSignal) -> tuple[Event, ...]:
-        """The events a signal makes on the current state: none for a repeat."""
+    def _signal_events(self, signal: PendingSignal, drawn: dict[str, UUID]) -> tuple[Event, ...]:
+        """The events a signal makes on the current state: none for a repeat.
+
+        A malformed signal without a command_id gets one from ``workflow.uuid4()``,
+        drawn once per signal and in the same order as ever, so a retried task draws
+        the ids its lost attempt drew and finds that rejection stored already.
+        """
+
+        def draw(key: str) -> UUID:
+            if key not in drawn:
+                drawn[key] = workflow.uuid4()
+            return drawn[key]
+
         command = (
             Rejection(code="invalid_command", message=signal.undecodable)
             if signal.undecodable
@@ -241,7 +270,7 @@ class PetitionWorkflow:
         if isinstance(command, Rejection):
             raw_id = signal.payload.get("command_id") if isinstance(signal.payload, dict) else None
             command_id = (
-                raw_id if isinstance(raw_id, str) and raw_id else f"invalid-{workflow.uuid4()}"
+                raw_id if isinstance(raw_id, str) and raw_id else f"invalid-{draw('command')}"
             )
             if command_id in self.case.commands:
                 return ()
@@ -252,7 +281,7 @@ class PetitionWorkflow:
                 command,
                 now,
                 self.policy,
-                workflow.uuid4(),
+                draw("event"),
             )
             return (event,)
         decision = decide(self.case, command, now, self.policy)
@@ -283,41 +312,54 @@ class PetitionWorkflow:
         # Both measured in BENCHMARKS.md. Cases whose history predates the patch keep
         # the old commands until they finish.
         lean = workflow.patched("local-append-changed-attributes")
-        if lean:
-            result = await workflow.execute_local_activity(
-                "append_events",
-                request,
-                result_type=AppendResult,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=APPEND_RETRY,
-                summary=summary,
-            )
-            if result.stored is not None:  # the store's copy, which is what happened
-                events = tuple(result.stored)
-            appended = bool(result.appended)
-        else:
-            await workflow.execute_activity(
-                "append_events",
-                request,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=APPEND_RETRY,
-                summary=summary,
-            )
-            appended = True
+        try:
+            if lean:
+                result = await workflow.execute_local_activity(
+                    "append_events",
+                    request,
+                    result_type=AppendResult,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=APPEND_RETRY,
+                    summary=summary,
+                )
+            else:
+                # Cases from before that patch. Their recorded results are older shapes
+                # (a list of positions); a result of today's shape is read as one, so
+                # a catch-up is applied here too.
+                raw = await workflow.execute_activity(
+                    "append_events",
+                    request,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=APPEND_RETRY,
+                    summary=summary,
+                )
+                result = (
+                    AppendResult.model_validate(raw)
+                    if isinstance(raw, dict) and "appended" in raw
+                    else AppendResult(positions=[])
+                )
+        except ActivityError as exc:
+            raise _append_failure(exc) from exc
+        if result.stored is not None:  # the store's copy, which is what happened
+            events = tuple(result.stored)
+        missed: list[tuple[ev.DeadlineMissed, CaseState]] = []
         for event in events:
             self.case = evolve(self.case, event)
+            if isinstance(event, ev.DeadlineMissed):
+                missed.append((event, self.case))
         if not lean:
             workflow.upsert_search_attributes(search.updates(self.case))
         elif changed := search.updates(self.case, workflow.info().typed_search_attributes):
             workflow.upsert_search_attributes(changed)
         workflow.set_current_details(search.current_details(self.case))
-        for event in events:
-            if isinstance(event, ev.DeadlineMissed):
-                await self._remind(event)
-        return appended
+        for event, at in missed:
+            await self._remind(event, at)
+        return bool(result.appended)
 
-    async def _remind(self, missed: ev.DeadlineMissed) -> None:
-        unit = self.case.handling_unit.name if self.case.handling_unit else self.case.registered_by
+    async def _remind(self, missed: ev.DeadlineMissed, case: CaseState) -> None:
+        """Remind the unit responsible when the deadline was missed (``case``, the state
+        right after the event: a caught-up batch may move the case on after it)."""
+        unit = case.handling_unit.name if case.handling_unit else case.registered_by
         recipient = unit or "信访工作机构"
         # Only the case id, the deadline and its date: the material of an accusation
         # must never reach a unit that may be the accused.
@@ -338,7 +380,7 @@ class PetitionWorkflow:
         # Since patch "remind-registering-office": the office that registered the case
         # gets a copy of each reminder, so it can chase the unit (Art 38). Cases whose
         # history predates the patch replay without the copy.
-        office = self.case.registered_by
+        office = case.registered_by
         if office and office != recipient and workflow.patched("remind-registering-office"):
             notices.append((office, "reminder", reminder))
         for to, kind, message in notices:
@@ -397,6 +439,9 @@ class PetitionWorkflow:
             raise _error(command)
         await workflow.wait_condition(lambda: self.case.stage is not Stage.NEW)
         async with self.lock:
+            # A repeat is a command_id the case had before this update came in; one that
+            # a lost attempt of this very task stored is this update's own result.
+            repeat = command.command_id in self.case.commands
             while True:
                 decision = decide(self.case, command, workflow.now(), self.policy)
                 if isinstance(decision, Rejection):
@@ -406,7 +451,7 @@ class PetitionWorkflow:
                     break
         return CommandResult(
             command_id=command.command_id,
-            duplicate=decision.duplicate,
+            duplicate=repeat,
             events=[e.type for e in decision.events],
             version=self.case.version,
             stage=self.case.stage.value,
