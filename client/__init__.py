@@ -84,6 +84,13 @@ class PetitionClient:
         check = decide(CaseState(), register, now, policy)
         if isinstance(check, Rejection):
             raise PetitionError(check.code, check.message)
+        if self.store is not None and self.store.stream_version(stream_id(case_id)):
+            # Temporal forgets a closed workflow after its retention; the store never
+            # does (the worker refuses it too, should this client have no store).
+            raise PetitionError(
+                "duplicate_case",
+                f"case {case_id} already has events in the store; pick a new case id",
+            )
         preview = CaseState().model_copy(update={"intake": intake})
         try:
             return await self.client.start_workflow(

@@ -13,11 +13,20 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
+from activities.records import stream_id
+from client import PetitionError
 from domain import commands as c
 from domain.policy import DeadlineKind
 from domain.state import Stage
-from eventstore import EventStore
-from tests.builders import BUREAU, COUNTY_UNIT, HANDLER, PETITIONER, PREFECTURE_UNIT, REGION_UNIT
+from eventstore import EventStore, NewEvent
+from tests.builders import (
+    BUREAU,
+    COUNTY_UNIT,
+    HANDLER,
+    PETITIONER,
+    PREFECTURE_UNIT,
+    REGION_UNIT,
+)
 from tests.keys import CONVERTER, SEALER
 from tests.temporal import Case, Harness, grow_history
 from workers.devserver import TIME_SKIPPING, temporal_binary
@@ -66,6 +75,22 @@ async def test_a_duplicate_case_id_is_refused(petitions: Harness) -> None:
     case = await petitions.submit()
     with pytest.raises(Exception, match="duplicate_case"):
         await petitions.submit(case.case_id)
+
+
+async def test_a_case_id_whose_workflow_temporal_forgot_is_refused(petitions: Harness) -> None:
+    # After Temporal's retention a closed case's workflow id is free again, but its
+    # stream is still in the store: the client refuses to register over it. (The worker
+    # refuses too, for a client without the store: tests/test_activities.py.)
+    old = await petitions.submit()
+    case_id = f"T{uuid.uuid4().hex[:10]}"
+    stream = petitions.store.read_stream(stream_id(old.case_id))
+    petitions.store.append(
+        stream_id(case_id),
+        0,
+        [NewEvent(uuid.uuid4(), r.type, r.schema_version, r.data, r.metadata) for r in stream],
+    )
+    with pytest.raises(PetitionError, match=r"duplicate_case.*already has events in the store"):
+        await petitions.submit(case_id)
 
 
 async def test_a_repeated_command_gives_one_set_of_events(petitions: Harness) -> None:
