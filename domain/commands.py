@@ -114,6 +114,8 @@ class StartMediation(CommandBase):
 
 
 class RecordMediation(CommandBase):
+    """调解结果: whether the parties reached an agreement (Art 33)."""
+
     kind: Literal["record_mediation"] = "record_mediation"
     agreed: bool
     agreement: LongText | None = None  # 调解协议书 / 和解协议书
@@ -166,6 +168,8 @@ class EscalateToConference(CommandBase):
 
 
 class RecordConferenceDecision(CommandBase):
+    """联席会议决定: the lead unit and plan the joint conference decided (Arts 11 to 13)."""
+
     kind: Literal["record_conference_decision"] = "record_conference_decision"
     lead_unit: Unit
     plan: LongText
@@ -199,6 +203,8 @@ class ReportImplementation(CommandBase):
 
 
 class RecordRating(CommandBase):
+    """满意度评价: the petitioner's rating of the written reply (Art 21(2))."""
+
     kind: Literal["record_rating"] = "record_rating"
     rating: Literal["satisfied", "basically_satisfied", "dissatisfied"]
 
@@ -218,26 +224,38 @@ class _AppealDecision(CommandBase):
 
 
 class RequestReview(_AppealRequest):
+    """复查申请: within 30 days of the reply, to the unit one level up (Art 35)."""
+
     kind: Literal["request_review"] = "request_review"
 
 
 class DecideReview(_AppealDecision):
+    """复查意见: the review decision, in writing, within 30 days of the request (Art 35)."""
+
     kind: Literal["decide_review"] = "decide_review"
 
 
 class ReplyReview(CommandBase):
+    """The review decision was sent to the petitioner in writing."""
+
     kind: Literal["reply_review"] = "reply_review"
 
 
 class RequestReReview(_AppealRequest):
+    """复核申请: within 30 days of the review reply, one level up again (Art 36)."""
+
     kind: Literal["request_re_review"] = "request_re_review"
 
 
 class DecideReReview(_AppealDecision):
+    """复核意见: final; the same matter is not accepted again (Art 36)."""
+
     kind: Literal["decide_re_review"] = "decide_re_review"
 
 
 class ReplyReReview(CommandBase):
+    """The re-review decision was sent to the petitioner in writing."""
+
     kind: Literal["reply_re_review"] = "reply_re_review"
 
 
@@ -245,6 +263,8 @@ class ReplyReReview(CommandBase):
 
 
 class WithdrawPetition(CommandBase):
+    """撤回: the petitioner withdraws, at any point before closure."""
+
     kind: Literal["withdraw_petition"] = "withdraw_petition"
     reason: MediumText | None = None
 
