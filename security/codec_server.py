@@ -25,7 +25,6 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from contextvars import ContextVar
 from typing import Any
 
 import structlog
@@ -40,12 +39,8 @@ ACTIONS = ("encode", "decode")
 
 log = structlog.get_logger("petitionflow.codec")
 
-_FIELDS: ContextVar[dict[str, Any]] = ContextVar("codec_request_fields")
-
-
-def _fields() -> dict[str, Any]:
-    """The current request's log fields."""
-    return _FIELDS.get()
+# The key under which a request carries its log fields (aiohttp's per-request storage).
+LOG_FIELDS = web.RequestKey("petitionflow.log", dict[str, Any])
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -127,7 +122,7 @@ class CodecServer:
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
         fields: dict[str, Any] = {"route": "(unmatched)", "payloads": None}
-        _FIELDS.set(fields)  # the handlers add to it (a connection serves one request at a time)
+        request[LOG_FIELDS] = fields  # the handlers add to it
         try:
             response = await handler(request)
         except web.HTTPException as exc:  # aiohttp's own, e.g. 405: answer in JSON too
@@ -145,11 +140,11 @@ class CodecServer:
         return response
 
     async def _health(self, request: web.Request) -> web.StreamResponse:
-        _fields()["route"] = "/health"
+        request[LOG_FIELDS]["route"] = "/health"
         return web.json_response({"status": "ok"})
 
     async def _preflight(self, request: web.Request) -> web.StreamResponse:
-        _fields()["route"] = _route(request.match_info["path"])
+        request[LOG_FIELDS]["route"] = _route(request.match_info["path"])
         if request.headers.get(hdrs.ORIGIN) not in self.origins:
             return _error(403, "this origin may not call the codec server")
         response = web.Response(status=204)
@@ -160,14 +155,14 @@ class CodecServer:
 
     async def _codec(self, request: web.Request) -> web.StreamResponse:
         path = request.match_info["path"]
-        _fields()["route"] = _route(path)
+        request[LOG_FIELDS]["route"] = _route(path)
         *prefix, action = path.split("/")
         header = request.headers.get(hdrs.AUTHORIZATION, "")
         if prefix:  # the token as the first path segment: /<token>/decode
-            _fields()["auth"] = "path"
+            request[LOG_FIELDS]["auth"] = "path"
             authorized = len(prefix) == 1 and self._token_ok(prefix[0])
         else:
-            _fields()["auth"] = "header" if header else "none"
+            request[LOG_FIELDS]["auth"] = "header" if header else "none"
             scheme, _, credential = header.partition(" ")
             authorized = scheme.lower() == "bearer" and self._token_ok(credential.strip())
         if not authorized:
@@ -191,7 +186,7 @@ class CodecServer:
             payloads = json_format.Parse(body, Payloads(), ignore_unknown_fields=True)
         except (json_format.ParseError, ValueError) as exc:
             return _error(400, f"the body is not a Payloads JSON object: {type(exc).__name__}")
-        _fields()["payloads"] = len(payloads.payloads)
+        request[LOG_FIELDS]["payloads"] = len(payloads.payloads)
         run = self.codec.encode if action == "encode" else self.codec.decode
         try:
             result = await run(list(payloads.payloads))
