@@ -18,7 +18,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import text
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -69,24 +68,11 @@ class LiveReport:
         }
 
 
-def stream_versions(store: EventStore, stream: str | None) -> dict[str, tuple[int, bool]]:
-    """stream id -> (version, closed) for every stream, or for ``stream`` alone."""
-    where = "WHERE stream_id = :stream " if stream else ""
-    sql = text(
-        "SELECT stream_id, MAX(version), "
-        "SUM(CASE WHEN type = 'CaseClosed' THEN 1 ELSE 0 END) "
-        f"FROM events {where}GROUP BY stream_id"
-    )
-    with store.engine.connect() as conn:
-        rows = conn.execute(sql, {"stream": stream} if stream else {}).all()
-    return {row[0]: (int(row[1]), bool(row[2])) for row in rows}
-
-
 async def check_live(args: argparse.Namespace, store: EventStore, stream: str | None) -> LiveReport:
     from cli.main import _petitions
 
     petitions: PetitionClient = await _petitions(args, store)
-    versions = stream_versions(store, stream)
+    versions = store.stream_heads(stream, containing="CaseClosed")
     cases = {s.removeprefix("petition-") for s, (_, closed) in versions.items() if not closed}
     if stream:
         cases = {stream.removeprefix("petition-")}  # asked for by name: open or not
@@ -101,7 +87,8 @@ async def check_live(args: argparse.Namespace, store: EventStore, stream: str | 
     async def one(case_id: str) -> None:
         nonlocal done, last
         async with gate:
-            problem = await _compare(petitions, store, case_id)
+            head = versions.get(stream_id(case_id))
+            problem = await _compare(petitions, store, case_id, head[0] if head else 0)
         if problem:
             report.mismatches.append(problem)
         done += 1
@@ -121,8 +108,9 @@ async def check_live(args: argparse.Namespace, store: EventStore, stream: str | 
     return report
 
 
-async def _compare(petitions: PetitionClient, store: EventStore, case_id: str) -> Mismatch | None:
-    stored = store.stream_version(stream_id(case_id))
+async def _compare(
+    petitions: PetitionClient, store: EventStore, case_id: str, stored: int
+) -> Mismatch | None:
     try:
         desc = await petitions.handle(case_id).describe()
     except RPCError as exc:

@@ -18,7 +18,18 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event, select, text, tuple_
+from sqlalchemy import (
+    Connection,
+    Engine,
+    case,
+    create_engine,
+    event,
+    func,
+    literal,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -423,6 +434,18 @@ class EventStore:
         )
 
     # ---- reads -----------------------------------------------------------------
+
+    def stream_heads(
+        self, stream: str | None = None, *, containing: str | None = None
+    ) -> dict[str, tuple[int, bool]]:
+        """stream id -> (version, whether it holds an event of type ``containing``),
+        for every stream or for ``stream`` alone, in one query."""
+        has = func.max(case((t.c.type == containing, 1), else_=0)) if containing else literal(0)
+        query = select(t.c.stream_id, func.max(t.c.version), has).group_by(t.c.stream_id)
+        if stream is not None:
+            query = query.where(t.c.stream_id == stream)
+        with self.engine.connect() as conn:
+            return {row[0]: (int(row[1]), bool(row[2])) for row in conn.execute(query)}
 
     def stream_version(self, stream: str) -> int:
         with self.engine.connect() as conn:

@@ -37,6 +37,16 @@ def test_append_assigns_versions_and_positions(store: EventStore) -> None:
     assert store.stream_version(s) == 3 and store.stream_version(stream()) == 0
 
 
+def test_stream_heads_give_each_streams_version_in_one_query(store: EventStore) -> None:
+    a, b = stream(), stream()
+    store.append(a, 0, [new("A"), new("Closed")])
+    store.append(b, 0, [new("A"), new("B"), new("C")])
+    heads = store.stream_heads(containing="Closed")
+    assert heads[a] == (2, True) and heads[b] == (3, False)
+    assert store.stream_heads(b) == {b: (3, False)}
+    assert store.stream_heads(stream()) == {}
+
+
 def test_data_and_metadata_round_trip(store: EventStore) -> None:
     s = stream()
     data = {"名字": "买买提", "amount": 48000, "nested": {"ok": True, "list": [1, None, "三"]}}
