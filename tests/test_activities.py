@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,9 +10,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.records import to_record
-from activities.store import AppendEvents, StoreActivities
+from activities.store import AppendEvents, AppendResult, StoreActivities
 from domain import commands as c
 from domain.decide import Accepted, decide
+from domain.events import Event
 from domain.policy import DeadlinePolicy
 from domain.state import CaseState, fold
 from eventstore import EventStore
@@ -62,25 +64,13 @@ async def test_a_stream_that_moved_on_is_handed_back_to_catch_up_on(store: Event
     # activity writes nothing and returns what the stream holds after v1, so that the
     # workflow applies it and decides again (no ConcurrencyError, no failed case).
     activities = StoreActivities(store, SEALER)
-    env = ActivityEnvironment()
     at = datetime(2026, 3, 2, 10, tzinfo=UTC)
-    registration = _registration("ACT2", at)
-    env.run(
-        activities.append_events,
-        AppendEvents(case_id="ACT2", expected_version=0, events=list(registration.events)),
-    )
-    state = fold(registration.events)
+    state = _registered(activities, "ACT2", at)
     lost = decide(state, _withdraw("w-1"), at + timedelta(minutes=1), DeadlinePolicy())
     other = decide(state, _withdraw("w-2"), at + timedelta(minutes=2), DeadlinePolicy())
     assert isinstance(lost, Accepted) and isinstance(other, Accepted)
-    env.run(
-        activities.append_events,
-        AppendEvents(case_id="ACT2", expected_version=1, events=list(lost.events)),
-    )
-    result = env.run(
-        activities.append_events,
-        AppendEvents(case_id="ACT2", expected_version=1, events=list(other.events)),
-    )
+    _append(activities, "ACT2", 1, lost.events)
+    result = _append(activities, "ACT2", 1, other.events)
     assert not result.appended
     assert result.stored == list(lost.events)
     assert store.stream_version("petition-ACT2") == 1 + len(lost.events)
@@ -125,32 +115,35 @@ async def test_a_registration_into_a_stream_of_another_run_is_a_duplicate_case(
 
 
 async def test_a_repeat_hands_back_everything_the_lost_task_wrote(store: EventStore) -> None:
-    # The lost task wrote its command and a later one; the retry's repeat of the first
-    # gets both back, so the workflow is level with the stream at once.
+    # The lost task wrote a withdrawal's two events; a retry whose append starts with
+    # the same first event gets both back, so the workflow is level with the stream.
     activities = StoreActivities(store, SEALER)
-    env = ActivityEnvironment()
     at = datetime(2026, 3, 2, 10, tzinfo=UTC)
-    registration = _registration("ACT5", at)
-    env.run(
-        activities.append_events,
-        AppendEvents(case_id="ACT5", expected_version=0, events=list(registration.events)),
-    )
-    state = fold(registration.events)
+    state = _registered(activities, "ACT5", at)
     first = decide(state, _withdraw("w-1"), at, DeadlinePolicy())
-    assert isinstance(first, Accepted)
-    n = len(first.events)
-    env.run(
-        activities.append_events,
-        AppendEvents(case_id="ACT5", expected_version=1, events=list(first.events)),
-    )
     again = decide(state, _withdraw("w-1"), at + timedelta(seconds=9), DeadlinePolicy())
-    assert isinstance(again, Accepted)
-    result = env.run(
-        activities.append_events,
-        AppendEvents(case_id="ACT5", expected_version=1, events=list(again.events[:1])),
-    )
+    assert isinstance(first, Accepted) and isinstance(again, Accepted)
+    assert len(first.events) == 2
+    _append(activities, "ACT5", 1, first.events)
+    result = _append(activities, "ACT5", 1, again.events[:1])
     assert result.appended
-    assert result.stored == list(first.events) and len(result.stored) == n
+    assert result.stored == list(first.events)
+
+
+def _append(
+    activities: StoreActivities, case_id: str, expected: int, events: Sequence[Event]
+) -> AppendResult:
+    return ActivityEnvironment().run(
+        activities.append_events,
+        AppendEvents(case_id=case_id, expected_version=expected, events=list(events)),
+    )
+
+
+def _registered(activities: StoreActivities, case_id: str, at: datetime) -> CaseState:
+    """A case registered through the activity: its state."""
+    registration = _registration(case_id, at)
+    _append(activities, case_id, 0, registration.events)
+    return fold(registration.events)
 
 
 def _withdraw(command_id: str) -> c.WithdrawPetition:
