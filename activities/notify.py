@@ -12,7 +12,7 @@ import structlog
 from pydantic import BaseModel
 from temporalio import activity
 
-from eventstore.outbox import Outbox
+from petitionflow.eventstore.outbox import Outbox
 
 
 class Notification(BaseModel):

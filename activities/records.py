@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain import EVENT_ADAPTER, Event
-from eventstore import NewEvent, RecordedEvent
-from security.sealing import SEALED_FIELDS, SealedError, Sealer
+from petitionflow.domain import EVENT_ADAPTER, Event
+from petitionflow.eventstore import NewEvent, RecordedEvent
+from petitionflow.security.sealing import SEALED_FIELDS, SealedError, Sealer
 
 _ENVELOPE = ("actor", "causation_id", "correlation_id")
 

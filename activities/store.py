@@ -6,9 +6,9 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain import Event
-from eventstore import ConcurrencyError, EventStore
-from security.sealing import Sealer
+from petitionflow.domain import Event
+from petitionflow.eventstore import ConcurrencyError, EventStore
+from petitionflow.security.sealing import Sealer
 
 from .records import from_record, stream_id, to_record
 

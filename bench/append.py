@@ -27,7 +27,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import text
 
-from eventstore import EventStore, NewEvent
+from petitionflow.eventstore import EventStore, NewEvent
 
 DATA = {
     "case_id": "KS-2026-000123",

@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 from temporalio.api.enums.v1 import EventType
 
 from bench.stack import dev_stack
-from tests.builders import BUREAU, make_intake
-from tests.faults.scenarios import LIFECYCLE
-from tests.keys import SEALER
-from workers.main import build_worker
+from petitionflow.workers.main import build_worker
+from testkit.builders import BUREAU, make_intake
+from testkit.keys import SEALER
+from testkit.workloads import LIFECYCLE
 
 
 async def main(cases: int) -> None:

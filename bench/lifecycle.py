@@ -40,11 +40,11 @@ from temporalio.worker import Worker
 
 from bench.bare_workflow import STEPS, BareWorkflow, noop
 from bench.stack import dev_stack
-from client import PetitionClient
-from tests.builders import BUREAU, make_intake
-from tests.faults.scenarios import LIFECYCLE
-from tests.keys import SEALER
-from workers.main import build_worker
+from petitionflow.client import PetitionClient
+from petitionflow.workers.main import build_worker
+from testkit.builders import BUREAU, make_intake
+from testkit.keys import SEALER
+from testkit.workloads import LIFECYCLE
 
 
 async def petition_round(

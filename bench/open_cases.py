@@ -5,7 +5,7 @@
 1. A dev server (SQLite file, WAL) and an event store (SQLite file). An in-process
    worker registers ``--cases`` cases; each then waits on a timer, its 15-day
    registration deadline. That worker stops.
-2. Side by side, two fresh worker processes (``python -m workers.main``), one after
+2. Side by side, two fresh worker processes (``python -m petitionflow.workers.main``), one after
    the other: one on an empty task queue, one on the queue of the open cases. For
    each: seconds from exec to its "worker started" log line, seconds until a first
    command to an open case is answered, and resident memory (RSS) once idle.
@@ -27,12 +27,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.stack import dev_stack
-from client import PetitionClient
-from domain import commands as c
-from tests.builders import BUREAU, COUNTY_UNIT, make_intake
-from tests.faults.processes import DevServer, WorkerProcess
-from tests.keys import SEALER
-from workers.main import build_worker
+from petitionflow.client import PetitionClient
+from petitionflow.domain import commands as c
+from petitionflow.workers.main import build_worker
+from testkit.builders import BUREAU, COUNTY_UNIT, make_intake
+from testkit.keys import SEALER
+from testkit.processes import DevServer, WorkerProcess
 
 
 def memory_mib(pid: int) -> tuple[float, float]:

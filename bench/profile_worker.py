@@ -42,11 +42,11 @@ from temporalio.worker import (
 
 from bench.lifecycle import petition_round
 from bench.stack import dev_stack
-from domain.decide import EXTERNAL_COMMANDS
-from tests.keys import SEALER
-from workers.main import build_worker
-from workers.ui_metadata import CommandNamesInterceptor
-from workflows.contract import CommandResult
+from petitionflow.domain.decide import EXTERNAL_COMMANDS
+from petitionflow.workers.main import build_worker
+from petitionflow.workers.ui_metadata import CommandNamesInterceptor
+from petitionflow.workflows.contract import CommandResult
+from testkit.keys import SEALER
 
 SPENT: dict[str, float] = defaultdict(float)
 

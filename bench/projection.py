@@ -18,13 +18,13 @@ import uuid
 
 import psycopg
 
-from activities.records import stream_id, to_record
-from domain import commands as c
-from eventstore import EventStore
-from projections.projector import Projector
-from tests.builders import BUREAU, CaseDriver, make_intake
-from tests.keys import SEALER
-from tests.test_projections import next_step
+from petitionflow.activities.records import stream_id, to_record
+from petitionflow.domain import commands as c
+from petitionflow.eventstore import EventStore
+from petitionflow.projections.projector import Projector
+from testkit.builders import BUREAU, CaseDriver, make_intake
+from testkit.keys import SEALER
+from testkit.workloads import next_step
 
 
 def fill(store: EventStore, events: int, seed: int = 1) -> int:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from client import PetitionClient
-from eventstore import EventStore
-from tests.faults.processes import DevServer
-from tests.keys import CONVERTER, SEALER
+from petitionflow.client import PetitionClient
+from petitionflow.eventstore import EventStore
+from testkit.keys import CONVERTER, SEALER
+from testkit.processes import DevServer
 
 
 @dataclass

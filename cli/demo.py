@@ -15,11 +15,11 @@ from typing import Any
 
 from temporalio.client import WorkflowHandle
 
-from client import PetitionClient, PetitionError
-from domain import commands as c
-from domain.intake import Intake, id_check_character
-from domain.state import CaseState
-from domain.values import Actor, Jurisdiction, Unit
+from petitionflow.client import PetitionClient, PetitionError
+from petitionflow.domain import commands as c
+from petitionflow.domain.intake import Intake, id_check_character
+from petitionflow.domain.state import CaseState
+from petitionflow.domain.values import Actor, Jurisdiction, Unit
 
 BEIJING = timezone(timedelta(hours=8))
 XJ, KS = "新疆维吾尔自治区", "喀什地区"

@@ -24,17 +24,17 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.testing import TimeSkipper, TimeSkippingConfig
 
-from client import PetitionClient
-from eventstore import EventStore
-from security.codec import EncryptionCodec, data_converter
-from security.codec_server import CodecServer
-from security.keys import Keys, ensure_keys_file
-from security.sealing import Sealer
-from workers import logs
-from workers.devserver import SQLITE_PRAGMAS, TIME_SKIPPING, temporal_binary
-from workers.main import build_worker
-from workflows import search
-from workflows.contract import TASK_QUEUE
+from petitionflow.client import PetitionClient
+from petitionflow.eventstore import EventStore
+from petitionflow.security.codec import EncryptionCodec, data_converter
+from petitionflow.security.codec_server import CodecServer
+from petitionflow.security.keys import Keys, ensure_keys_file
+from petitionflow.security.sealing import Sealer
+from petitionflow.workers import logs
+from petitionflow.workers.devserver import SQLITE_PRAGMAS, TIME_SKIPPING, temporal_binary
+from petitionflow.workers.main import build_worker
+from petitionflow.workflows import search
+from petitionflow.workflows.contract import TASK_QUEUE
 
 
 class DevError(Exception):
@@ -81,7 +81,7 @@ def _die_with_parent() -> None:
 
 
 async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
-    from cli.main import CliError
+    from petitionflow.cli.main import CliError
 
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens
@@ -224,7 +224,7 @@ def write_private_json(path: Path, data: Any) -> None:
 async def _demo(
     temporal: Client, store: EventStore, sealer: Sealer, args: argparse.Namespace
 ) -> None:
-    from cli.demo import SCENARIOS, run_demo
+    from petitionflow.cli.demo import SCENARIOS, run_demo
 
     # Demo cases start with time skipping off; each scenario fast-forwards its own
     # case's clock, so a 60-day handling period passes in a second and its timer fires.

@@ -21,10 +21,10 @@ from typing import Any
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.records import stream_id
-from cli.render import plural
-from client import PetitionClient, PetitionError
-from eventstore import EventStore
+from petitionflow.activities.records import stream_id
+from petitionflow.cli.render import plural
+from petitionflow.client import PetitionClient, PetitionError
+from petitionflow.eventstore import EventStore
 
 CONCURRENCY = 8
 RECHECKS = 2
@@ -69,7 +69,7 @@ class LiveReport:
 
 
 async def check_live(args: argparse.Namespace, store: EventStore, stream: str | None) -> LiveReport:
-    from cli.main import _petitions
+    from petitionflow.cli.main import _petitions
 
     petitions: PetitionClient = await _petitions(args, store)
     versions = store.stream_heads(stream, containing="CaseClosed")

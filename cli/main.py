@@ -30,13 +30,13 @@ from typing import Any, NoReturn
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from activities.records import from_record, stream_id
-from domain.intake import Intake, field_errors
-from domain.state import fold
-from domain.values import Actor
-from eventstore import EventStore
-from security.keys import KeyConfigError, Keys, load_keys
-from security.sealing import SealedError, Sealer
+from petitionflow.activities.records import from_record, stream_id
+from petitionflow.domain.intake import Intake, field_errors
+from petitionflow.domain.state import fold
+from petitionflow.domain.values import Actor
+from petitionflow.eventstore import EventStore
+from petitionflow.security.keys import KeyConfigError, Keys, load_keys
+from petitionflow.security.sealing import SealedError, Sealer
 
 DEFAULT_DATA_DIR = Path("data")
 DEFAULT_ACTOR = {"unit": "信访工作机构", "person": "petition-cli"}
@@ -80,7 +80,7 @@ def cmd_migrate(args: argparse.Namespace, store: EventStore) -> int:
 
 
 def cmd_history(args: argparse.Namespace, store: EventStore) -> int:
-    from cli import render
+    from petitionflow.cli import render
 
     records = store.read_stream(stream_id(args.case))
     if not records:
@@ -116,7 +116,7 @@ def cmd_history(args: argparse.Namespace, store: EventStore) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, store: EventStore) -> int:
-    from cli.render import plural
+    from petitionflow.cli.render import plural
 
     stream = stream_id(args.case) if args.case else None
     report = store.verify(stream)
@@ -137,7 +137,7 @@ def cmd_verify(args: argparse.Namespace, store: EventStore) -> int:
     }
     ok = report.ok
     if args.live:
-        from cli.live import check_live
+        from petitionflow.cli.live import check_live
 
         live = asyncio.run(check_live(args, store, stream))
         payload["live"] = live.as_json()
@@ -148,7 +148,7 @@ def cmd_verify(args: argparse.Namespace, store: EventStore) -> int:
 
 
 def cmd_project(args: argparse.Namespace, store: EventStore) -> int:
-    from projections.projector import Projector
+    from petitionflow.projections.projector import Projector
 
     projector = Projector(store)
     if args.rebuild:
@@ -183,8 +183,8 @@ def cmd_project(args: argparse.Namespace, store: EventStore) -> int:
 
 
 def cmd_report(args: argparse.Namespace, store: EventStore) -> int:
-    from projections.projector import Projector
-    from projections.report import render, statistics
+    from petitionflow.projections.projector import Projector
+    from petitionflow.projections.report import render, statistics
 
     # Catch the read models up first, so a report always counts what the store holds
     # now, whether or not a `petition project --follow` runs (petition dev has none).
@@ -193,7 +193,7 @@ def cmd_report(args: argparse.Namespace, store: EventStore) -> int:
         print(f"read models caught up: {caught_up:,} new events projected", file=sys.stderr)
     report = statistics(store.engine, args.by, args.since)
     if args.format == "html" and not args.json:
-        from projections.html import backlog_over_time, render_html
+        from petitionflow.projections.html import backlog_over_time, render_html
 
         page = render_html(
             report,
@@ -242,8 +242,8 @@ def _sealer(args: argparse.Namespace) -> Sealer | None:
 
 
 async def _petitions(args: argparse.Namespace, store: EventStore | None = None) -> Any:
-    from client import PetitionClient
-    from workers.main import Settings, connect
+    from petitionflow.client import PetitionClient
+    from petitionflow.workers.main import Settings, connect
 
     settings = Settings()
     keys = _keys(args)
@@ -344,7 +344,7 @@ async def cmd_send(args: argparse.Namespace, store: EventStore) -> int:
 
 
 async def cmd_show(args: argparse.Namespace, store: EventStore) -> int:
-    from cli import render
+    from petitionflow.cli import render
 
     petitions = await _petitions(args, store)
     state = await petitions.state(args.case)
@@ -357,7 +357,7 @@ async def cmd_show(args: argparse.Namespace, store: EventStore) -> int:
 
 
 async def cmd_list(args: argparse.Namespace, store: EventStore) -> int:
-    from cli import render
+    from petitionflow.cli import render
 
     petitions = await _petitions(args, store)
     rows = render.sort_rows(await petitions.list(args.query, limit=args.limit), args.sort)
@@ -372,8 +372,8 @@ async def cmd_list(args: argparse.Namespace, store: EventStore) -> int:
 
 
 async def cmd_worker(args: argparse.Namespace, store: EventStore) -> int:
-    from workers import logs
-    from workers.main import Settings, run
+    from petitionflow.workers import logs
+    from petitionflow.workers.main import Settings, run
 
     logs.configure()
     store.close()
@@ -382,9 +382,9 @@ async def cmd_worker(args: argparse.Namespace, store: EventStore) -> int:
 
 
 async def cmd_codec_server(args: argparse.Namespace, store: EventStore) -> int:
-    from security.codec import EncryptionCodec
-    from security.codec_server import CodecServer
-    from workers import logs
+    from petitionflow.security.codec import EncryptionCodec
+    from petitionflow.security.codec_server import CodecServer
+    from petitionflow.workers import logs
 
     token = os.environ.get("PETITIONFLOW_CODEC_TOKEN", "")
     if len(token) < 16:
@@ -422,8 +422,8 @@ async def cmd_codec_server(args: argparse.Namespace, store: EventStore) -> int:
 
 
 async def cmd_setup_cluster(args: argparse.Namespace, store: EventStore) -> int:
-    from workers.main import Settings, connect
-    from workflows.search import ensure_namespace, register_search_attributes
+    from petitionflow.workers.main import Settings, connect
+    from petitionflow.workflows.search import ensure_namespace, register_search_attributes
 
     settings = Settings()
     temporal = await connect(settings, _keys(args))
@@ -441,7 +441,7 @@ async def cmd_setup_cluster(args: argparse.Namespace, store: EventStore) -> int:
 
 
 async def cmd_dev(args: argparse.Namespace, store: EventStore) -> int:
-    from cli.dev import run_dev
+    from petitionflow.cli.dev import run_dev
 
     return await run_dev(args, store)
 
@@ -569,7 +569,7 @@ ASYNC = {
 def main(argv: Sequence[str] | None = None) -> int:
     from temporalio.client import WorkflowQueryFailedError
 
-    from client import PetitionError
+    from petitionflow.client import PetitionError
 
     args = parser().parse_args(argv)
     url = _store_url(args)

@@ -20,11 +20,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from domain import events as ev
-from domain.events import Event
-from domain.policy import Deadline
-from domain.state import CaseState
-from domain.values import Classification
+from petitionflow.domain import events as ev
+from petitionflow.domain.events import Event
+from petitionflow.domain.policy import Deadline
+from petitionflow.domain.state import CaseState
+from petitionflow.domain.values import Classification
 
 BEIJING = timezone(timedelta(hours=8))  # the policies' default; days are Beijing days
 WITHHELD = "(accusation: material withheld; --reveal to show)"

@@ -20,18 +20,18 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.records import from_record, stream_id
-from domain import commands as c
-from domain.decide import Rejection, decide, parse
-from domain.events import Event
-from domain.intake import Intake
-from domain.policy import Deadline, PolicyBook
-from domain.state import CaseState
-from domain.values import Actor
-from eventstore import EventStore
-from security.sealing import Sealer
-from workflows import search
-from workflows.contract import (
+from petitionflow.activities.records import from_record, stream_id
+from petitionflow.domain import commands as c
+from petitionflow.domain.decide import Rejection, decide, parse
+from petitionflow.domain.events import Event
+from petitionflow.domain.intake import Intake
+from petitionflow.domain.policy import Deadline, PolicyBook
+from petitionflow.domain.state import CaseState
+from petitionflow.domain.values import Actor
+from petitionflow.eventstore import EventStore
+from petitionflow.security.sealing import Sealer
+from petitionflow.workflows import search
+from petitionflow.workflows.contract import (
     TASK_QUEUE,
     WORKFLOW_TASK_TIMEOUT,
     WORKFLOW_TYPE,

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Connection, Table, bindparam, func, insert, select, text, update
 
-from eventstore import EventStore
+from petitionflow.eventstore import EventStore
 
 from .readmodel import apply, case_list, checkpoints, deadline_outcomes, metadata, new_row
 

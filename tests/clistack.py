@@ -1,8 +1,8 @@
 """A dev server and a worker as real processes, and ``petition`` run as a person runs it.
 
 The CLI tests that start processes share this: ``CliStack`` starts ``temporal server
-start-dev`` on free ports (tests.faults.processes.DevServer) and ``python -m
-workers.main`` on a task queue of its own, with a SQLite store and the test keys in
+start-dev`` on free ports (testkit.processes.DevServer) and ``python -m
+petitionflow.workers.main`` on a task queue of its own, with a SQLite store and the test keys in
 the environment. ``run`` starts the installed ``petition`` script with that
 environment, so what is tested is the entry point, the argument parsing and the exit
 of a real process.
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from tests.faults.processes import DevServer, WorkerProcess
+from testkit.processes import DevServer, WorkerProcess
 
 ROOT = Path(__file__).parents[1]
 BIN = Path(sys.executable).parent

@@ -15,12 +15,12 @@ import psycopg
 import pytest
 from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
-from eventstore import EventStore
-from tests.keys import CONVERTER, SEALER
+from petitionflow.eventstore import EventStore
+from petitionflow.workers.devserver import TIME_SKIPPING, temporal_binary
+from petitionflow.workers.main import build_worker
+from petitionflow.workflows import search
+from testkit.keys import CONVERTER, SEALER
 from tests.temporal import Harness
-from workers.devserver import TIME_SKIPPING, temporal_binary
-from workers.main import build_worker
-from workflows import search
 
 PG_DSN = os.environ.get(
     "PETITIONFLOW_TEST_PG", "host=127.0.0.1 port=5432 dbname=test user=postgres"

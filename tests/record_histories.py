@@ -18,15 +18,15 @@ from pathlib import Path
 
 from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
-from cli.demo import SCENARIOS, run_demo
-from domain import commands as c
-from eventstore import EventStore
-from tests.builders import COUNTY_UNIT, HANDLER
-from tests.keys import CONVERTER, SEALER
+from petitionflow.cli.demo import SCENARIOS, run_demo
+from petitionflow.domain import commands as c
+from petitionflow.eventstore import EventStore
+from petitionflow.workers.devserver import TIME_SKIPPING, temporal_binary
+from petitionflow.workers.main import build_worker
+from petitionflow.workflows import search
+from testkit.builders import COUNTY_UNIT, HANDLER
+from testkit.keys import CONVERTER, SEALER
 from tests.temporal import Harness, grow_history
-from workers.devserver import TIME_SKIPPING, temporal_binary
-from workers.main import build_worker
-from workflows import search
 
 OUT = Path(__file__).parent / "fixtures" / "histories"
 SLUGS = [

@@ -16,16 +16,16 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.records import from_record, stream_id
-from client import CommandResult, PetitionClient, PetitionError
-from domain import commands as c
-from domain.state import CaseState, fold
-from domain.values import Actor
-from eventstore import EventStore
-from eventstore.outbox import Outbox
-from tests.builders import BUREAU, make_intake
-from tests.keys import SEALER
-from workflows.contract import workflow_id
+from petitionflow.activities.records import from_record, stream_id
+from petitionflow.client import CommandResult, PetitionClient, PetitionError
+from petitionflow.domain import commands as c
+from petitionflow.domain.state import CaseState, fold
+from petitionflow.domain.values import Actor
+from petitionflow.eventstore import EventStore
+from petitionflow.eventstore.outbox import Outbox
+from petitionflow.workflows.contract import workflow_id
+from testkit.builders import BUREAU, make_intake
+from testkit.keys import SEALER
 
 
 class Case:
@@ -83,7 +83,7 @@ async def grow_history(case: Case, rounds: int = 12) -> None:
     round (for continue-as-new on a server that suggests it early)."""
     from datetime import date
 
-    from tests.builders import HANDLER
+    from testkit.builders import HANDLER
 
     for i in range(rounds):
         await case.signal(case.cmd(c.AcceptPetition, HANDLER))

@@ -9,16 +9,16 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.records import to_record
-from activities.store import AppendEvents, AppendResult, StoreActivities
-from domain import commands as c
-from domain.decide import Accepted, decide
-from domain.events import Event
-from domain.policy import DeadlinePolicy
-from domain.state import CaseState, fold
-from eventstore import EventStore
-from tests.builders import BUREAU, make_intake
-from tests.keys import SEALER
+from petitionflow.activities.records import to_record
+from petitionflow.activities.store import AppendEvents, AppendResult, StoreActivities
+from petitionflow.domain import commands as c
+from petitionflow.domain.decide import Accepted, decide
+from petitionflow.domain.events import Event
+from petitionflow.domain.policy import DeadlinePolicy
+from petitionflow.domain.state import CaseState, fold
+from petitionflow.eventstore import EventStore
+from testkit.builders import BUREAU, make_intake
+from testkit.keys import SEALER
 
 
 def _registration(case_id: str, now: datetime) -> Accepted:

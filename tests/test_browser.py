@@ -37,8 +37,8 @@ from typing import Any
 
 import pytest
 
+from testkit.processes import free_port
 from tests.clistack import PETITION, ROOT
-from tests.faults.processes import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "test-artifacts" / "browser"
@@ -121,12 +121,12 @@ def _put_a_case_in_handling(stack: DevStack) -> str:
     """Submit one case and route and accept it, with the stack's own keys."""
     from temporalio.client import Client
 
-    from cli.demo import BUREAU, LABOUR, intake
-    from client import PetitionClient
-    from domain import commands as c
-    from domain.values import Actor
-    from security.codec import data_converter
-    from security.keys import KeyRing
+    from petitionflow.cli.demo import BUREAU, LABOUR, intake
+    from petitionflow.client import PetitionClient
+    from petitionflow.domain import commands as c
+    from petitionflow.domain.values import Actor
+    from petitionflow.security.codec import data_converter
+    from petitionflow.security.keys import KeyRing
 
     body = json.loads((stack.data_dir / "keys.json").read_text(encoding="utf-8"))
     ring = KeyRing(tuple((k, base64.b64decode(v)) for k, v in body["payload"]))
@@ -257,7 +257,7 @@ def test_the_printed_temporal_command_decodes(stack: DevStack) -> None:
 
 
 def test_a_case_page_shows_the_request_decoded_in_chinese(stack: DevStack, page: Any) -> None:
-    from cli.demo import SCENARIOS
+    from petitionflow.cli.demo import SCENARIOS
 
     n, fields = next((n, f) for n, (_, _, f) in enumerate(SCENARIOS, 1) if "request" in f)
     request = fields["request"]  # 请求开发商维修房屋漏水

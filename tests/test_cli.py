@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from activities.records import from_record, stream_id, to_record
-from cli import render
-from cli.main import CliError, main, read_json
-from eventstore import EventStore
-from tests.builders import CaseDriver
+from petitionflow.activities.records import from_record, stream_id, to_record
+from petitionflow.cli import render
+from petitionflow.cli.main import CliError, main, read_json
+from petitionflow.eventstore import EventStore
+from testkit.builders import CaseDriver
 
 
 def test_records_round_trip_every_event_of_a_case(store: EventStore) -> None:

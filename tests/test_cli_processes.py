@@ -1,7 +1,7 @@
 """``petition`` as separate processes against a real dev server and worker.
 
 Each subcommand runs a few hundred times, a few at a time: none may end abnormally.
-Before the CLI ended its process deliberately (cli.main.entry), 3 to 18 of every 187
+Before the CLI ended its process deliberately (petitionflow.cli.main.entry), 3 to 18 of every 187
 calls aborted at exit with ``Fatal Python error: PyGILState_Release`` (exit 134), a
 race between the Temporal SDK's Rust threads and the interpreter's finalization; this
 test saw 7 of 209 then, and none since.
@@ -61,9 +61,9 @@ def test_every_subcommand_exits_cleanly_hundreds_of_times(tmp_path: Path) -> Non
 
 
 def test_verify_live_names_every_wedged_case(tmp_path: Path) -> None:
-    from activities.records import stream_id, to_record
-    from eventstore import EventStore
-    from tests.builders import CaseDriver
+    from petitionflow.activities.records import stream_id, to_record
+    from petitionflow.eventstore import EventStore
+    from testkit.builders import CaseDriver
 
     with CliStack(tmp_path) as stack:
         for case in ("LIVE-1", "LIVE-2", "LIVE-3"):

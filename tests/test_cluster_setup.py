@@ -6,8 +6,8 @@ import uuid
 
 from temporalio.testing import WorkflowEnvironment
 
-from workflows import search
-from workflows.search import ensure_namespace, register_search_attributes
+from petitionflow.workflows import search
+from petitionflow.workflows.search import ensure_namespace, register_search_attributes
 
 
 async def test_namespace_and_search_attributes_are_registered_once(

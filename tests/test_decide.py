@@ -6,13 +6,13 @@ from datetime import date, timedelta
 
 import pytest
 
-from domain import commands as c
-from domain import events as ev
-from domain.decide import CODES, Accepted, Rejection, decide, rejected_event
-from domain.policy import DeadlineKind as K
-from domain.policy import DeadlinePolicy
-from domain.state import CaseState, Stage, fold
-from tests.builders import (
+from petitionflow.domain import commands as c
+from petitionflow.domain import events as ev
+from petitionflow.domain.decide import CODES, Accepted, Rejection, decide, rejected_event
+from petitionflow.domain.policy import DeadlineKind as K
+from petitionflow.domain.policy import DeadlinePolicy
+from petitionflow.domain.state import CaseState, Stage, fold
+from testkit.builders import (
     BUREAU,
     COUNTY_UNIT,
     HANDLER,

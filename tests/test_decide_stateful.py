@@ -11,13 +11,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from domain import EVENT_ADAPTER
-from domain import commands as c
-from domain.decide import Accepted, Rejection, decide
-from domain.policy import DeadlineKind
-from domain.state import Stage, fold
-from domain.values import Actor, DecisionOutcome, DivertDestination, EscalationReason
-from tests.builders import (
+from petitionflow.domain import EVENT_ADAPTER
+from petitionflow.domain import commands as c
+from petitionflow.domain.decide import Accepted, Rejection, decide
+from petitionflow.domain.policy import DeadlineKind
+from petitionflow.domain.state import Stage, fold
+from petitionflow.domain.values import Actor, DecisionOutcome, DivertDestination, EscalationReason
+from testkit.builders import (
     BUREAU,
     COUNTY_UNIT,
     HANDLER,

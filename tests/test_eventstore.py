@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from eventstore import ConcurrencyError, EventStore, NewEvent, Upcasters
-from eventstore.schema import APPEND_ONLY_MESSAGE, MIGRATIONS
+from petitionflow.eventstore import ConcurrencyError, EventStore, NewEvent, Upcasters
+from petitionflow.eventstore.schema import APPEND_ONLY_MESSAGE, MIGRATIONS
 
 
 def new(type_: str = "Happened", **data: object) -> NewEvent:
@@ -305,7 +305,7 @@ def test_the_hashed_form_is_the_canonical_json_of_the_row() -> None:
     import json
     from datetime import UTC, datetime
 
-    from eventstore.store import canonical_json, to_json
+    from petitionflow.eventstore.store import canonical_json, to_json
 
     data = {
         "b": 'quote " and \\ backslash',

@@ -24,11 +24,11 @@ from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
-from client import PetitionError
-from domain.commands import AcknowledgeReceipt, WithdrawPetition
-from domain.decide import CODES, EXTERNAL_COMMANDS
-from domain.intake import Intake
-from tests.builders import BUREAU, COUNTY_UNIT, HANDLER, PREFECTURE_UNIT, intake_data
+from petitionflow.client import PetitionError
+from petitionflow.domain.commands import AcknowledgeReceipt, WithdrawPetition
+from petitionflow.domain.decide import CODES, EXTERNAL_COMMANDS
+from petitionflow.domain.intake import Intake
+from testkit.builders import BUREAU, COUNTY_UNIT, HANDLER, PREFECTURE_UNIT, intake_data
 from tests.temporal import Case, Harness
 
 JSON = st.recursive(

@@ -1,9 +1,9 @@
 import pytest
 from pydantic import ValidationError
 
-from domain.intake import Intake, field_errors
-from domain.values import Channel, Jurisdiction
-from tests.builders import intake_data, make_intake
+from petitionflow.domain.intake import Intake, field_errors
+from petitionflow.domain.values import Channel, Jurisdiction
+from testkit.builders import intake_data, make_intake
 
 
 def errors(**overrides: object) -> list[str]:

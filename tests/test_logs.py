@@ -26,14 +26,14 @@ from temporalio.worker import (
     WorkflowInterceptorClassInput,
 )
 
-from domain import commands as c
-from eventstore import EventStore
-from tests.builders import OTHER_COUNTY_UNIT, id_with_check
-from tests.keys import SEALER
+from petitionflow.domain import commands as c
+from petitionflow.eventstore import EventStore
+from petitionflow.workers import logs
+from petitionflow.workers.main import build_worker
+from petitionflow.workers.ui_metadata import CommandNamesInterceptor
+from testkit.builders import OTHER_COUNTY_UNIT, id_with_check
+from testkit.keys import SEALER
 from tests.temporal import Harness
-from workers import logs
-from workers.main import build_worker
-from workers.ui_metadata import CommandNamesInterceptor
 
 NAME, PHONE = "热依拉·阿不都", "13577778888"
 

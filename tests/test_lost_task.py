@@ -29,18 +29,18 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from activities.records import stream_id, to_record
-from domain import commands as c
-from domain.decide import Accepted, decide
-from domain.policy import DeadlineKind, DeadlinePolicy
-from eventstore import EventStore
-from tests.builders import BUREAU, COUNTY_UNIT, HANDLER, PETITIONER, PREFECTURE_UNIT, make_intake
+from petitionflow.activities.records import stream_id, to_record
+from petitionflow.domain import commands as c
+from petitionflow.domain.decide import Accepted, decide
+from petitionflow.domain.policy import DeadlineKind, DeadlinePolicy
+from petitionflow.eventstore import EventStore
+from petitionflow.workers.main import build_worker
+from petitionflow.workflows.petition import PetitionWorkflow
+from testkit.builders import BUREAU, COUNTY_UNIT, HANDLER, PETITIONER, PREFECTURE_UNIT, make_intake
+from testkit.keys import CONVERTER, SEALER
+from testkit.processes import WorkerProcess
 from tests.faults.crash_after_append import EXIT_CODE
-from tests.faults.processes import WorkerProcess
-from tests.keys import CONVERTER, SEALER
 from tests.temporal import Case, Harness
-from workers.main import build_worker
-from workflows.petition import PetitionWorkflow
 
 # How long the crashing worker has to handle a command before the deadline (or the
 # clock-skew limit) passes. A precondition, checked: each test asserts that the crash

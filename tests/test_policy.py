@@ -1,7 +1,7 @@
 from datetime import UTC, date, datetime, timedelta
 
-from domain.policy import DeadlineKind, DeadlinePolicy, PolicyBook
-from domain.values import Jurisdiction
+from petitionflow.domain.policy import DeadlineKind, DeadlinePolicy, PolicyBook
+from petitionflow.domain.values import Jurisdiction
 
 P = DeadlinePolicy()
 K = DeadlineKind.ROUTING

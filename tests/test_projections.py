@@ -4,89 +4,25 @@ mid-projection; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import random
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from activities.records import from_record, stream_id, to_record
-from domain import commands as c
-from domain.state import CaseState, Stage, fold
-from eventstore import EventStore
-from projections.projector import Projector
-from projections.readmodel import case_list, deadline_outcomes
-from tests.builders import (
-    BUREAU,
+from petitionflow.activities.records import from_record, stream_id, to_record
+from petitionflow.domain import commands as c
+from petitionflow.domain.state import CaseState, fold
+from petitionflow.eventstore import EventStore
+from petitionflow.projections.projector import Projector
+from petitionflow.projections.readmodel import case_list, deadline_outcomes
+from testkit.builders import (
     COUNTY_UNIT,
-    HANDLER,
     PETITIONER,
-    PREFECTURE_UNIT,
-    REGION_UNIT,
     CaseDriver,
     make_intake,
 )
-from tests.keys import SEALER
-
-DECISION = {"decision": "意见", "legal_basis": "依据"}
-PREF = BUREAU.model_copy(update={"unit": PREFECTURE_UNIT.name})
-
-
-def next_step(d: CaseDriver, rng: random.Random) -> None:
-    """One plausible step for the case's stage, or a deadline passing."""
-    s = d.state
-    timers = s.timers()
-    if timers and rng.random() < 0.25:
-        d.now = max(d.now, timers[0].due_at + timedelta(minutes=1))
-        d.send(c.ExpireDeadline, deadline=timers[0].kind)
-        return
-    d.now += timedelta(days=rng.choice([0, 1, 2, 5]))
-    options: dict[Stage, list[tuple[type[c.CommandBase], Any, dict[str, Any]]]] = {
-        Stage.REGISTERED: [
-            (c.TransferPetition, BUREAU, {"to_unit": COUNTY_UNIT}),
-            (c.DivertPetition, BUREAU, {"destination": "litigation"}),
-            (c.EscalateToConference, BUREAU, {"reason": "competence_dispute"}),
-        ],
-        Stage.ROUTED: [(c.AcknowledgeReceipt, HANDLER, {}), (c.AcceptPetition, HANDLER, {})],
-        Stage.HANDLING: [
-            (
-                c.IssueDecision,
-                HANDLER,
-                {"outcome": rng.choice(["support", "explain", "not_support"]), **DECISION},
-            ),
-            (c.ExtendHandling, HANDLER, {"days": 20, "reason": "r", "approved_by": "a"}),
-            (c.WithdrawPetition, PETITIONER, {}),
-        ],
-        Stage.CONFERENCE: [
-            (
-                c.RecordConferenceDecision,
-                BUREAU,
-                {"lead_unit": COUNTY_UNIT, "plan": "p", "supervise": True},
-            )
-        ],
-        Stage.REPLIED: [
-            (
-                c.RecordRating,
-                PETITIONER,
-                {"rating": rng.choice(["satisfied", "basically_satisfied", "dissatisfied"])},
-            ),
-            (c.RequestReview, PETITIONER, {"review_unit": PREFECTURE_UNIT, "reasons": "不服"}),
-        ],
-        Stage.REVIEW: [
-            (c.DecideReview, PREF, {"outcome": "explain", **DECISION}),
-            (c.ReplyReview, PREF, {}),
-        ],
-        Stage.REVIEW_REPLIED: [
-            (c.RequestReReview, PETITIONER, {"review_unit": REGION_UNIT, "reasons": "仍不服"})
-        ],
-        Stage.RE_REVIEW: [
-            (c.DecideReReview, BUREAU, {"outcome": "explain", **DECISION}),
-            (c.ReplyReReview, BUREAU, {}),
-        ],
-    }.get(s.stage, [])
-    if options:
-        cls, actor, fields = rng.choice(options)
-        d.send(cls, actor, **fields)
+from testkit.keys import SEALER
+from testkit.workloads import next_step
 
 
 def random_workload(store: EventStore, cases: int, seed: int) -> None:
@@ -207,7 +143,7 @@ def _store_case(store: EventStore, d: CaseDriver) -> None:
 
 
 def test_report_figures_on_a_known_workload(store: EventStore) -> None:
-    from projections.report import render, statistics
+    from petitionflow.projections.report import render, statistics
 
     satisfied = CaseDriver(case_id="R-1").replied("support")
     satisfied.ok(c.RecordRating, PETITIONER, rating="satisfied")
@@ -243,7 +179,7 @@ def test_project_and_report_from_the_command_line(
 ) -> None:
     import json
 
-    from cli.main import main
+    from petitionflow.cli.main import main
 
     store = EventStore(store_url)
     random_workload(store, cases=10, seed=5)
@@ -264,7 +200,7 @@ def test_html_report_is_one_file_with_inline_svg(store_url: str, tmp_path: Any) 
     import re
     import xml.etree.ElementTree as ET
 
-    from cli.main import main
+    from petitionflow.cli.main import main
 
     store = EventStore(store_url)
     late = CaseDriver(case_id="H-1").in_handling()
@@ -295,7 +231,7 @@ def test_html_report_renders_in_headless_chromium(store_url: str, tmp_path: Any)
     import struct
     import subprocess
 
-    from cli.main import main
+    from petitionflow.cli.main import main
 
     chromium = shutil.which("chromium")
     if chromium is None:

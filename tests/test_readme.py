@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from domain.decide import CODES, EXTERNAL_COMMANDS
+from petitionflow.domain.decide import CODES, EXTERNAL_COMMANDS
+from petitionflow.workflows import search
+from testkit.processes import free_port, terminate
 from tests.clistack import PETITION, ROOT, CliStack
-from tests.faults.processes import free_port, terminate
-from workflows import search
 
 README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
 

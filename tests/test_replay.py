@@ -14,8 +14,8 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from tests.keys import CONVERTER
-from workflows.petition import PetitionWorkflow
+from petitionflow.workflows.petition import PetitionWorkflow
+from testkit.keys import CONVERTER
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "histories").glob("*.json"))
 

@@ -21,20 +21,20 @@ from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.records import from_record, stream_id
-from client import PetitionClient
-from domain import commands as c
-from eventstore import EventStore
-from eventstore.outbox import Outbox
-from security.codec import KEY_ID, EncryptionCodec, data_converter
-from security.codec_server import CodecServer
-from security.keys import KeyConfigError, KeyRing
-from security.sealing import SealedError, Sealer
-from tests.builders import COUNTY_UNIT, HANDLER, id_with_check
-from tests.keys import SEALER, TEST_KEYS
+from petitionflow.activities.records import from_record, stream_id
+from petitionflow.client import PetitionClient
+from petitionflow.domain import commands as c
+from petitionflow.eventstore import EventStore
+from petitionflow.eventstore.outbox import Outbox
+from petitionflow.security.codec import KEY_ID, EncryptionCodec, data_converter
+from petitionflow.security.codec_server import CodecServer
+from petitionflow.security.keys import KeyConfigError, KeyRing
+from petitionflow.security.sealing import SealedError, Sealer
+from petitionflow.workers import logs
+from petitionflow.workers.main import build_worker
+from testkit.builders import COUNTY_UNIT, HANDLER, id_with_check
+from testkit.keys import SEALER, TEST_KEYS
 from tests.temporal import Harness, check_case
-from workers import logs
-from workers.main import build_worker
 
 NAME, PHONE, ID17 = "热依拉·阿不都", "13577778888", "65312119920101002"
 ACCUSATION = "举报某局长收受工程款回扣二十万元"
@@ -403,8 +403,8 @@ async def test_notices_to_the_handling_unit_carry_no_accusation_material(
 
 
 def test_an_accusation_is_never_stored_unsealed(store: EventStore) -> None:
-    from activities.records import to_record
-    from tests.builders import CaseDriver, make_intake
+    from petitionflow.activities.records import to_record
+    from testkit.builders import CaseDriver, make_intake
 
     d = CaseDriver()
     d.ok(c.RegisterPetition, case_id="ACC-1", intake=make_intake(classification="accusation"))

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from temporalio.api.sdk.v1 import WorkflowMetadata
 
-from domain.decide import EXTERNAL_COMMANDS
+from petitionflow.domain.decide import EXTERNAL_COMMANDS
+from petitionflow.workers.ui_metadata import METADATA_QUERY
 from tests.temporal import Harness
-from workers.ui_metadata import METADATA_QUERY
 
 
 async def test_the_metadata_query_lists_every_command(petitions: Harness) -> None:

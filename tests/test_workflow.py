@@ -13,13 +13,17 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
-from activities.records import stream_id
-from client import PetitionError
-from domain import commands as c
-from domain.policy import DeadlineKind
-from domain.state import Stage
-from eventstore import EventStore, NewEvent
-from tests.builders import (
+from petitionflow.activities.records import stream_id
+from petitionflow.client import PetitionError
+from petitionflow.domain import commands as c
+from petitionflow.domain.policy import DeadlineKind
+from petitionflow.domain.state import Stage
+from petitionflow.eventstore import EventStore, NewEvent
+from petitionflow.workers.devserver import TIME_SKIPPING, temporal_binary
+from petitionflow.workers.main import build_worker
+from petitionflow.workflows import search
+from petitionflow.workflows.contract import WORKFLOW_TASK_TIMEOUT
+from testkit.builders import (
     BUREAU,
     COUNTY_UNIT,
     HANDLER,
@@ -27,12 +31,8 @@ from tests.builders import (
     PREFECTURE_UNIT,
     REGION_UNIT,
 )
-from tests.keys import CONVERTER, SEALER
+from testkit.keys import CONVERTER, SEALER
 from tests.temporal import Case, Harness, grow_history
-from workers.devserver import TIME_SKIPPING, temporal_binary
-from workers.main import build_worker
-from workflows import search
-from workflows.contract import WORKFLOW_TASK_TIMEOUT
 
 DECISION = {"decision": "不予支持", "legal_basis": "《信访工作条例》第三十二条"}
 PREFECTURE_ACTOR = BUREAU.model_copy(update={"unit": PREFECTURE_UNIT.name})

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from cli.demo import SCENARIOS, run_demo
-from domain.state import Stage
-from eventstore.outbox import Outbox
+from petitionflow.cli.demo import SCENARIOS, run_demo
+from petitionflow.domain.state import Stage
+from petitionflow.eventstore.outbox import Outbox
 from tests.temporal import Harness
 
 

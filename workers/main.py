@@ -28,17 +28,17 @@ from temporalio.client import Client
 from temporalio.service import TLSConfig
 from temporalio.worker import Interceptor, Worker
 
-import workflows
-from activities.notify import NotifyActivities, Sender
-from activities.store import StoreActivities
-from eventstore import EventStore
-from eventstore.outbox import Outbox
-from security.codec import data_converter
-from security.keys import Keys, load_keys
-from security.sealing import Sealer
-from workers.ui_metadata import CommandNamesInterceptor
-from workflows.contract import TASK_QUEUE
-from workflows.petition import PetitionWorkflow
+import petitionflow.workflows
+from petitionflow.activities.notify import NotifyActivities, Sender
+from petitionflow.activities.store import StoreActivities
+from petitionflow.eventstore import EventStore
+from petitionflow.eventstore.outbox import Outbox
+from petitionflow.security.codec import data_converter
+from petitionflow.security.keys import Keys, load_keys
+from petitionflow.security.sealing import Sealer
+from petitionflow.workers.ui_metadata import CommandNamesInterceptor
+from petitionflow.workflows.contract import TASK_QUEUE
+from petitionflow.workflows.petition import PetitionWorkflow
 
 log = structlog.get_logger("petitionflow.worker")
 
@@ -92,7 +92,7 @@ def compile_workflow_modules() -> bool:
     in the Dockerfile, stops Python from writing them itself. A wheel install already
     has them; an editable install does not.
     """
-    return compileall.compile_dir(Path(workflows.__file__).parent, quiet=2)
+    return compileall.compile_dir(Path(petitionflow.workflows.__file__).parent, quiet=2)
 
 
 def build_worker(
@@ -152,7 +152,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
 
 
 def main() -> None:
-    from workers import logs
+    from petitionflow.workers import logs
 
     logs.configure()
     asyncio.run(run(Settings()))

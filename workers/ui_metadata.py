@@ -26,9 +26,9 @@ from temporalio.worker import (
     WorkflowInterceptorClassInput,
 )
 
-from domain.commands import CommandBase
-from domain.decide import EXTERNAL_COMMANDS
-from workflows.contract import WORKFLOW_TYPE
+from petitionflow.domain.commands import CommandBase
+from petitionflow.domain.decide import EXTERNAL_COMMANDS
+from petitionflow.workflows.contract import WORKFLOW_TYPE
 
 METADATA_QUERY = "__temporal_workflow_metadata"
 

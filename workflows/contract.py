@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from domain.commands import RegisterPetition
-from domain.policy import DeadlinePolicy
-from domain.state import CaseState
+from petitionflow.domain.commands import RegisterPetition
+from petitionflow.domain.policy import DeadlinePolicy
+from petitionflow.domain.state import CaseState
 
 WORKFLOW_TYPE = "PetitionWorkflow"
 TASK_QUEUE = "petitions"

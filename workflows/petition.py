@@ -43,11 +43,11 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
-    from activities.notify import Notification
-    from activities.store import AppendEvents, AppendResult
-    from domain import events as ev
-    from domain.commands import ExpireDeadline
-    from domain.decide import (
+    from petitionflow.activities.notify import Notification
+    from petitionflow.activities.store import AppendEvents, AppendResult
+    from petitionflow.domain import events as ev
+    from petitionflow.domain.commands import ExpireDeadline
+    from petitionflow.domain.decide import (
         Accepted,
         Rejection,
         decide,
@@ -55,13 +55,13 @@ with workflow.unsafe.imports_passed_through():
         parse,
         rejected_event,
     )
-    from domain.events import Event
-    from domain.intake import field_errors
-    from domain.policy import Deadline, DeadlinePolicy
-    from domain.state import CaseState, Stage, evolve, fold
-    from domain.values import Actor
-    from workflows import search
-    from workflows.contract import (
+    from petitionflow.domain.events import Event
+    from petitionflow.domain.intake import field_errors
+    from petitionflow.domain.policy import Deadline, DeadlinePolicy
+    from petitionflow.domain.state import CaseState, Stage, evolve, fold
+    from petitionflow.domain.values import Actor
+    from petitionflow.workflows import search
+    from petitionflow.workflows.contract import (
         WORKFLOW_TASK_TIMEOUT,
         WORKFLOW_TYPE,
         CaseSummary,

@@ -16,7 +16,7 @@ from temporalio.common import (
     TypedSearchAttributes,
 )
 
-from domain.state import CaseState
+from petitionflow.domain.state import CaseState
 
 if TYPE_CHECKING:
     from temporalio.client import Client

@@ -1,6 +1,6 @@
 """A worker process that dies right after a durable append: the lost workflow task.
 
-``python -m tests.faults.crash_after_append`` runs the real worker (``workers.main``),
+``python -m tests.faults.crash_after_append`` runs the real worker (``petitionflow.workers.main``),
 except that once the ``append_events`` activity has *written* events of the type named
 by ``PETITIONFLOW_CRASH_AFTER`` (``HearingRecorded``...), the process ends at once with
 ``os._exit``: the event is committed, the workflow task that ran the append never
@@ -14,8 +14,8 @@ import os
 
 from temporalio import activity
 
-import workers.main
-from activities.store import AppendEvents, AppendResult, StoreActivities
+import petitionflow.workers.main
+from petitionflow.activities.store import AppendEvents, AppendResult, StoreActivities
 
 CRASH_AFTER = os.environ.get("PETITIONFLOW_CRASH_AFTER", "")
 EXIT_CODE = 75
@@ -33,5 +33,5 @@ class CrashingStoreActivities(StoreActivities):
 
 
 if __name__ == "__main__":
-    workers.main.StoreActivities = CrashingStoreActivities  # type: ignore[misc]
-    workers.main.main()
+    petitionflow.workers.main.StoreActivities = CrashingStoreActivities  # type: ignore[misc]
+    petitionflow.workers.main.main()

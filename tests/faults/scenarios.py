@@ -26,24 +26,15 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import TimeSkipper, TimeSkippingConfig
 
-from activities.records import from_record, stream_id
-from client import PetitionClient, PetitionError
-from domain import commands as c
-from domain.state import fold
-from eventstore import EventStore
-from tests.builders import BUREAU, COUNTY_UNIT, HANDLER, PETITIONER, make_intake
-from tests.faults.processes import DevServer, TcpProxy, WorkerProcess
-from tests.keys import CONVERTER, SEALER
+from petitionflow.activities.records import from_record, stream_id
+from petitionflow.client import PetitionClient, PetitionError
+from petitionflow.domain.state import fold
+from petitionflow.eventstore import EventStore
+from testkit.builders import BUREAU, make_intake
+from testkit.keys import CONVERTER, SEALER
+from testkit.processes import DevServer, TcpProxy, WorkerProcess
+from testkit.workloads import LIFECYCLE
 
-DECISION = {"decision": "责令公司补发工资", "legal_basis": "《保障农民工工资支付条例》"}
-LIFECYCLE: list[tuple[type[c.CommandBase], Any, dict[str, Any]]] = [
-    (c.TransferPetition, BUREAU, {"to_unit": COUNTY_UNIT}),
-    (c.AcknowledgeReceipt, HANDLER, {}),
-    (c.AcceptPetition, HANDLER, {}),
-    (c.IssueDecision, HANDLER, {"outcome": "support", **DECISION}),
-    (c.ReportImplementation, HANDLER, {"report": "工资已补发"}),
-    (c.RecordRating, PETITIONER, {"rating": "satisfied"}),
-]
 EXPECTED = [
     "PetitionRegistered",
     "PetitionTransferred",

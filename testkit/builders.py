@@ -6,12 +6,12 @@ import itertools
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from domain import commands as c
-from domain.decide import Accepted, Rejection, decide
-from domain.intake import Intake, id_check_character
-from domain.policy import DeadlinePolicy
-from domain.state import CaseState, evolve
-from domain.values import Actor, Jurisdiction, Unit
+from petitionflow.domain import commands as c
+from petitionflow.domain.decide import Accepted, Rejection, decide
+from petitionflow.domain.intake import Intake, id_check_character
+from petitionflow.domain.policy import DeadlinePolicy
+from petitionflow.domain.state import CaseState, evolve
+from petitionflow.domain.values import Actor, Jurisdiction, Unit
 
 BEIJING = timezone(timedelta(hours=8))
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=BEIJING)  # a Monday, no holiday nearby

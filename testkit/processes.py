@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from tests.keys import TEST_KEYS
-from workers.devserver import SQLITE_PRAGMAS, TIME_SKIPPING, temporal_binary
-from workflows import search
+from petitionflow.workers.devserver import SQLITE_PRAGMAS, TIME_SKIPPING, temporal_binary
+from petitionflow.workflows import search
+from testkit.keys import TEST_KEYS
 
 
 def free_port() -> int:
@@ -84,7 +84,7 @@ def terminate(proc: subprocess.Popen[bytes] | None) -> None:
 
 
 class WorkerProcess:
-    """``python -m workers.main`` (or ``module``) as its own OS process, killable with
+    """``python -m petitionflow.workers.main`` (or ``module``) as its own OS process, killable with
     SIGKILL. ``server`` is the dev server or its address."""
 
     def __init__(
@@ -93,7 +93,7 @@ class WorkerProcess:
         store_url: str,
         task_queue: str,
         log: Path,
-        module: str = "workers.main",
+        module: str = "petitionflow.workers.main",
         **env: str,
     ) -> None:
         self.module = module
@@ -117,7 +117,7 @@ class WorkerProcess:
                 env=self.env,
                 stdout=log,
                 stderr=log,
-                cwd=Path(__file__).parents[2],
+                cwd=Path(__file__).parents[1],
             )
 
     def kill(self) -> None:

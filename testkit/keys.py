@@ -1,8 +1,8 @@
 """Fixed keys for tests and replay fixtures only (never used outside tests)."""
 
-from security.codec import data_converter
-from security.keys import KeyRing, Keys
-from security.sealing import Sealer
+from petitionflow.security.codec import data_converter
+from petitionflow.security.keys import KeyRing, Keys
+from petitionflow.security.sealing import Sealer
 
 TEST_KEYS = Keys(
     payload=KeyRing((("test-payload-1", bytes(range(32))),)),
