@@ -36,7 +36,7 @@ async def dev_stack(prefix: str) -> AsyncIterator[Stack]:
     server = DevServer(workdir)
     server.start()
     store_url = f"sqlite:///{workdir / 'events.db'}"
-    store = EventStore(store_url)
+    store = EventStore(store_url, create=True)
     try:
         client = await Client.connect(server.address, data_converter=CONVERTER)
         yield Stack(workdir, server, store_url, store, client)

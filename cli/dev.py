@@ -10,14 +10,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from temporalio.client import Client
 from temporalio.testing import TimeSkipper, TimeSkippingConfig
 
 from petitionflow.client import PetitionClient
+from petitionflow.config import Settings
 from petitionflow.eventstore import EventStore
 from petitionflow.security.codec import EncryptionCodec, data_converter
 from petitionflow.security.codec_server import CodecServer
@@ -56,8 +57,10 @@ async def _connect(
 ) -> Client:
     for _ in range(120):
         if server.returncode is not None:
-            with open(log_path, encoding="utf-8", errors="replace") as f:
-                tail = f.read()[-600:].strip().splitlines()
+            text = await asyncio.to_thread(
+                Path(log_path).read_text, encoding="utf-8", errors="replace"
+            )
+            tail = text[-600:].strip().splitlines()
             raise DevError(
                 f"the Temporal dev server exited ({server.returncode}): "
                 f"{tail[-1] if tail else 'no output'}; full log in {log_path}"
@@ -71,13 +74,14 @@ async def _connect(
     )
 
 
-def _die_with_parent() -> None:
-    """In the server's child process: get SIGTERM if ``petition dev`` dies, even by SIGKILL."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass  # not Linux: Ctrl-C still stops it through the normal path
+def _die_with_parent(command: list[str]) -> list[str]:
+    """``command`` under util-linux's ``setpriv --pdeathsig``: the server gets SIGTERM if
+    ``petition dev`` dies, even by SIGKILL. setpriv sets it in its own process before it
+    execs the server, where a ``preexec_fn`` would run Python in a child forked from a
+    process with threads (unsafe, as Python's documentation says). Without setpriv
+    (not Linux), Ctrl-C still stops the server through the normal path."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--", *command] if setpriv else command
 
 
 async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
@@ -86,7 +90,8 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens
 
-    data_dir = args.data_dir
+    settings: Settings = args.settings
+    data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     for port in (args.port, args.ui_port, args.codec_port):
         if not _port_free(port):
@@ -94,7 +99,10 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
                 f"port {port} is in use (another Temporal server or `petition dev`?); "
                 "stop it or pass --port / --ui-port / --codec-port"
             )
-    keys = ensure_keys_file(data_dir / "keys.json")
+    if settings.payload_keys or settings.sealing_keys:
+        keys = settings.keys()  # the environment's keys, as a worker would use them
+    else:
+        keys = ensure_keys_file(settings.default_keys_file)
     token = secrets.token_urlsafe(24)
     ui_origins = [f"http://127.0.0.1:{args.ui_port}", f"http://localhost:{args.ui_port}"]
     codec_server = await CodecServer(
@@ -134,10 +142,13 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
         "warn",
     ]
     logs.configure("WARNING")
-    with open(log_path, "ab") as log_file:
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
         server = await asyncio.create_subprocess_exec(
-            *command, stdout=log_file, stderr=log_file, preexec_fn=_die_with_parent
+            *_die_with_parent(command), stdout=log_fd, stderr=log_fd
         )
+    finally:
+        os.close(log_fd)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -147,7 +158,7 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
         print(f"starting Temporal dev server ({data_dir / 'temporal.db'}, log {log_path}) ...")
         temporal = await _connect(address, server, log_path, keys)
         print(f"Temporal UI:  http://127.0.0.1:{args.ui_port}/namespaces/default/workflows")
-        print(f"event store:  {store.url}")
+        print(f"event store:  {store.safe_url}")
         print(
             f"codec server: http://127.0.0.1:{codec_server.port} (payloads are AES-GCM "
             f"encrypted; keys in {data_dir / 'keys.json'}, endpoint and token in {codec_file})"
@@ -230,7 +241,7 @@ async def _demo(
     # case's clock, so a 60-day handling period passes in a second and its timer fires.
     skipper = TimeSkipper(temporal, config=TimeSkippingConfig(enabled=False))
     petitions = PetitionClient(skipper.client, store=store, sealer=sealer)
-    prefix = "DEMO-" + datetime.now().strftime("%m%d-%H%M%S")
+    prefix = "DEMO-" + datetime.now(UTC).astimezone().strftime("%m%d-%H%M%S")
     print(f"demo: {len(SCENARIOS)} cases, prefix {prefix} ...")
     runs = await run_demo(
         petitions, skipper.fast_forward, prefix, progress=lambda m: print("  " + m)
@@ -243,7 +254,7 @@ async def _demo(
         )
         for rejection in run.rejections:
             print(f"      refused as it should be: {rejection}")
-    report = store.verify()
+    report = await asyncio.to_thread(store.verify)  # reads every event: off the event loop
     print(
         f"demo done; event store verified: {report.streams} streams, {report.events} events, "
         f"{'intact' if report.ok else 'BROKEN'}"
@@ -268,11 +279,12 @@ def _petition_command(args: argparse.Namespace) -> tuple[str, str]:
 
     command = _venv_script("petition")
     address = f"127.0.0.1:{args.port}"
-    if os.environ.get("TEMPORAL_ADDRESS", "127.0.0.1:7233") != address:
+    settings: Settings = args.settings
+    if settings.temporal_address != address:
         command = f"TEMPORAL_ADDRESS={address} {command}"
     options = ""
-    if str(args.data_dir) != "data":
-        options += f" --data-dir {shlex.quote(str(args.data_dir))}"
+    if settings.data_dir != Path("data") and not os.environ.get("PETITIONFLOW_DATA_DIR"):
+        options += f" --data-dir {shlex.quote(str(settings.data_dir))}"
     if args.store:
         options += f" --store {shlex.quote(args.store)}"
     return command, options

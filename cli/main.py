@@ -1,9 +1,11 @@
 """``petition``: the command line of petitionflow.
 
-Commands talk to Temporal at $TEMPORAL_ADDRESS (default 127.0.0.1:7233) and to the
-event store at --store / $PETITIONFLOW_STORE_URL (default: the SQLite file
-``data/events.db``). Every command takes ``--json``. Errors are one line on stderr
-and exit code 2.
+Settings come from :class:`petitionflow.config.Settings`: flags, then the environment
+(Temporal through the SDK's ``TEMPORAL_*`` variables; the event store at --store /
+$PETITIONFLOW_STORE_URL, by default the SQLite file ``data/events.db``). A command
+opens only what it uses: ``codec-server`` and ``setup-cluster`` no event store, and no
+command but ``migrate`` and ``dev`` changes the store's schema. Every command takes
+``--json``. Errors are one line on stderr and exit code 2.
 
 The ``petition`` program is :func:`entry`, which ends the process with ``os._exit``
 once the output is flushed; :func:`main` returns the exit code (the tests call it).
@@ -21,24 +23,25 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from petitionflow.activities.records import from_record, stream_id
+from petitionflow.config import ConfigError, Settings
 from petitionflow.domain.intake import Intake, field_errors
 from petitionflow.domain.state import fold
 from petitionflow.domain.values import Actor
-from petitionflow.eventstore import EventStore
-from petitionflow.security.keys import KeyConfigError, Keys, load_keys
+from petitionflow.eventstore import EventStore, SchemaError
+from petitionflow.security.keys import KeyConfigError, Keys
 from petitionflow.security.sealing import SealedError, Sealer
 
-DEFAULT_DATA_DIR = Path("data")
 DEFAULT_ACTOR = {"unit": "信访工作机构", "person": "petition-cli"}
 
 
@@ -46,13 +49,9 @@ class CliError(Exception):
     """A one-line error for the user; exit code 2."""
 
 
-def _store_url(args: argparse.Namespace) -> str:
-    if args.store:
-        return str(args.store)
-    if env := os.environ.get("PETITIONFLOW_STORE_URL"):
-        return env
-    args.data_dir.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{args.data_dir / 'events.db'}"
+def _settings(args: argparse.Namespace) -> Settings:
+    settings: Settings = args.settings
+    return settings
 
 
 def _dump(value: Any) -> Any:
@@ -74,8 +73,14 @@ def _out(args: argparse.Namespace, payload: Any, text: str) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace, store: EventStore) -> int:
-    applied = store.migrate()
-    _out(args, {"applied": applied}, f"schema up to date (applied now: {applied or 'none'})")
+    """Opened with ``create=True``: the migrations have run; say which."""
+    applied = store.applied_now
+    _out(
+        args,
+        {"applied": applied, "version": store.schema_version()},
+        f"schema of {store.safe_url} up to date at version {store.schema_version()} "
+        f"(applied now: {', '.join(map(str, applied)) or 'none'})",
+    )
     return 0
 
 
@@ -85,7 +90,7 @@ def cmd_history(args: argparse.Namespace, store: EventStore) -> int:
     records = store.read_stream(stream_id(args.case))
     if not records:
         raise CliError(
-            f"case_not_found: no events for case {args.case!r} in {store.url}; "
+            f"case_not_found: no events for case {args.case!r} in {store.safe_url}; "
             "check the case id and --store"
         )
     events = [from_record(r, _sealer(args)) for r in records]
@@ -122,7 +127,7 @@ def cmd_verify(args: argparse.Namespace, store: EventStore) -> int:
     report = store.verify(stream)
     if args.case and report.streams == 0:
         raise CliError(
-            f"case_not_found: there is no case {args.case!r} in the event store {store.url}; "
+            f"case_not_found: there is no case {args.case!r} in the event store {store.safe_url}; "
             "check the case id and --store"
         )
     text = f"{plural(report.streams, 'stream')}, {plural(report.events, 'event')}: " + (
@@ -228,7 +233,7 @@ def _deadlines_text(state: Any) -> str:
 
 def _keys(args: argparse.Namespace) -> Keys:
     try:
-        return load_keys(args.data_dir / "keys.json")
+        return _settings(args).keys()
     except KeyConfigError as exc:
         raise CliError(str(exc)) from None
 
@@ -236,16 +241,16 @@ def _keys(args: argparse.Namespace) -> Keys:
 def _sealer(args: argparse.Namespace) -> Sealer | None:
     """The sealing key if this process has one; reading an accusation needs it."""
     try:
-        return Sealer(load_keys(args.data_dir / "keys.json").sealing)
+        return Sealer(_settings(args).keys().sealing)
     except KeyConfigError:
         return None
 
 
 async def _petitions(args: argparse.Namespace, store: EventStore | None = None) -> Any:
     from petitionflow.client import PetitionClient
-    from petitionflow.workers.main import Settings, connect
+    from petitionflow.workers.main import connect
 
-    settings = Settings()
+    settings = _settings(args)
     keys = _keys(args)
     try:
         temporal = await connect(settings, keys)
@@ -317,14 +322,14 @@ async def cmd_submit(args: argparse.Namespace, store: EventStore) -> int:
     return 0
 
 
-async def cmd_send(args: argparse.Namespace, store: EventStore) -> int:
+async def cmd_send(args: argparse.Namespace) -> int:
     data = read_json(args.data, "--data") if args.data else {}
     if not isinstance(data, dict):
         raise CliError("--data must be a JSON object with the command's fields")
     data.setdefault("command_id", f"cli-{uuid.uuid4()}")
     data.setdefault("actor", DEFAULT_ACTOR)
     data.setdefault("issued_at", datetime.now(UTC).isoformat())
-    petitions = await _petitions(args, store)
+    petitions = await _petitions(args)
     result = await petitions.send(args.case, args.command, data, wait=not args.no_wait)
     if result is None:
         _out(
@@ -343,10 +348,10 @@ async def cmd_send(args: argparse.Namespace, store: EventStore) -> int:
     return 0
 
 
-async def cmd_show(args: argparse.Namespace, store: EventStore) -> int:
+async def cmd_show(args: argparse.Namespace) -> int:
     from petitionflow.cli import render
 
-    petitions = await _petitions(args, store)
+    petitions = await _petitions(args)
     state = await petitions.state(args.case)
     if args.json:
         payload = state.model_dump(mode="json", exclude={"commands"})
@@ -356,10 +361,10 @@ async def cmd_show(args: argparse.Namespace, store: EventStore) -> int:
     return 0
 
 
-async def cmd_list(args: argparse.Namespace, store: EventStore) -> int:
+async def cmd_list(args: argparse.Namespace) -> int:
     from petitionflow.cli import render
 
-    petitions = await _petitions(args, store)
+    petitions = await _petitions(args)
     rows = render.sort_rows(await petitions.list(args.query, limit=args.limit), args.sort)
     if args.json:
         _out(args, rows, "")
@@ -371,29 +376,28 @@ async def cmd_list(args: argparse.Namespace, store: EventStore) -> int:
     return 0
 
 
-async def cmd_worker(args: argparse.Namespace, store: EventStore) -> int:
+def cmd_worker(args: argparse.Namespace) -> int:
     from petitionflow.workers import logs
-    from petitionflow.workers.main import Settings, run
+    from petitionflow.workers.main import serve
 
     logs.configure()
-    store.close()
-    await run(Settings(store_url=store.url))
-    return 0
+    return serve(_settings(args))
 
 
-async def cmd_codec_server(args: argparse.Namespace, store: EventStore) -> int:
+async def cmd_codec_server(args: argparse.Namespace) -> int:
     from petitionflow.security.codec import EncryptionCodec
     from petitionflow.security.codec_server import CodecServer
     from petitionflow.workers import logs
 
-    token = os.environ.get("PETITIONFLOW_CODEC_TOKEN", "")
+    settings = _settings(args)
+    token = settings.codec_token.get_secret_value() if settings.codec_token else ""
     if len(token) < 16:
         raise CliError(
             "set PETITIONFLOW_CODEC_TOKEN (16+ characters) to the bearer token the "
             "operators' UI requests must carry"
         )
     logs.configure()
-    namespaces = args.namespace or [os.environ.get("TEMPORAL_NAMESPACE", "default")]
+    namespaces = args.namespace or [settings.namespace]
     server = CodecServer(
         EncryptionCodec(_keys(args).payload),
         token,
@@ -421,15 +425,13 @@ async def cmd_codec_server(args: argparse.Namespace, store: EventStore) -> int:
     return 0
 
 
-async def cmd_setup_cluster(args: argparse.Namespace, store: EventStore) -> int:
-    from petitionflow.workers.main import Settings, connect
+async def cmd_setup_cluster(args: argparse.Namespace) -> int:
+    from petitionflow.workers.main import connect
     from petitionflow.workflows.search import ensure_namespace, register_search_attributes
 
-    settings = Settings()
+    settings = _settings(args)
     temporal = await connect(settings, _keys(args))
-    created = await ensure_namespace(
-        temporal, settings.namespace, int(os.environ.get("TEMPORAL_RETENTION_DAYS", "30"))
-    )
+    created = await ensure_namespace(temporal, settings.namespace, settings.retention_days)
     added = await register_search_attributes(temporal, settings.namespace)
     _out(
         args,
@@ -455,8 +457,7 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--data-dir",
         type=Path,
-        default=DEFAULT_DATA_DIR,
-        help="where local state lives (default: ./data)",
+        help="where local state lives (default: $PETITIONFLOW_DATA_DIR or ./data)",
     )
     common.add_argument("--json", action="store_true", help="machine-readable output")
     p = argparse.ArgumentParser(prog="petition", description=(__doc__ or "").splitlines()[0])
@@ -547,23 +548,44 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-SYNC = {
-    "migrate": cmd_migrate,
+# What each command opens: the event store (checked, never migrated), the store
+# migrated first (``migrate``, ``dev``), or no store at all.
+WITH_STORE: dict[str, Callable[[argparse.Namespace, EventStore], int]] = {
     "history": cmd_history,
     "verify": cmd_verify,
     "project": cmd_project,
     "report": cmd_report,
 }
-ASYNC = {
-    "dev": cmd_dev,
-    "worker": cmd_worker,
-    "submit": cmd_submit,
+WITHOUT_STORE: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "send": cmd_send,
     "show": cmd_show,
     "list": cmd_list,
     "codec-server": cmd_codec_server,
     "setup-cluster": cmd_setup_cluster,
 }
+MIGRATING = {"migrate", "dev"}
+
+
+def _run(args: argparse.Namespace) -> int:
+    name = args.command_name
+    if name == "worker":  # opens its own store before its event loop starts
+        return cmd_worker(args)
+    if name in WITHOUT_STORE:
+        return asyncio.run(WITHOUT_STORE[name](args))
+    settings = _settings(args)
+    if settings.store_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = EventStore(settings.store, create=name in MIGRATING)
+    try:
+        if name == "migrate":
+            return cmd_migrate(args, store)
+        if name == "dev":
+            return asyncio.run(cmd_dev(args, store))
+        if name == "submit":
+            return asyncio.run(cmd_submit(args, store))
+        return WITH_STORE[name](args, store)
+    finally:
+        store.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -572,20 +594,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from petitionflow.client import PetitionError
 
     args = parser().parse_args(argv)
-    url = _store_url(args)
     try:
-        store = EventStore(url)
-        try:
-            if args.command_name in SYNC:
-                return SYNC[args.command_name](args, store)
-            return asyncio.run(ASYNC[args.command_name](args, store))
-        finally:
-            store.close()
+        args.settings = Settings.load(store_url=args.store, data_dir=args.data_dir)
+        return _run(args)
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        url = args.settings.store if hasattr(args, "settings") else "?"
         return _fail(
-            f"event store {url}: {reason}; check --store / PETITIONFLOW_STORE_URL "
-            "and that the database is running"
+            f"event store {_hide_password(url)}: {reason}; check --store / "
+            "PETITIONFLOW_STORE_URL and that the database is running"
         )
     except PetitionError as exc:
         return _fail(str(exc))
@@ -594,13 +611,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             "query_failed: a worker took the query but could not answer it; see the "
             "worker's log (a worker running older code than workflows/ on disk?)"
         )
-    except (CliError, SealedError, KeyConfigError) as exc:
+    except (CliError, SealedError, KeyConfigError, ConfigError, SchemaError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. piped into head
         sys.stderr.close()
         return 0
+
+
+def _hide_password(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparsable URL)"
 
 
 def entry() -> NoReturn:

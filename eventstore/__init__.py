@@ -7,6 +7,7 @@ from .store import (
     NewEvent,
     Problem,
     RecordedEvent,
+    SchemaError,
     Upcasters,
     VerifyReport,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "NewEvent",
     "Problem",
     "RecordedEvent",
+    "SchemaError",
     "Upcasters",
     "VerifyReport",
 ]

@@ -4,10 +4,9 @@ Migrations are plain, numbered DDL per dialect, applied in order inside one
 transaction and recorded in ``schema_migrations``; running ``migrate`` again applies
 nothing. On PostgreSQL an advisory lock keeps two processes from migrating at once.
 
-Production: the application role should own nothing and hold only what it uses::
-
-    GRANT SELECT, INSERT ON events TO petitionflow_app;
-    REVOKE UPDATE, DELETE, TRUNCATE ON events FROM petitionflow_app;
+Production: the database owner runs the migrations (``petition migrate``); the worker,
+the projector and the CLI each connect as a role that owns nothing and holds only the
+rights it uses. ``deploy/grants.sql`` grants them; ``tests/test_grants.py`` proves them.
 
 The triggers below stop even the owner; the grants stop a role that could drop them.
 """
@@ -162,6 +161,36 @@ outbox = Table(
     Column("sent_at", DateTime(timezone=True)),
     Column("sender", String),
 )
+
+# The read models (projections/readmodel.py holds their Table shapes). Created here,
+# with the rest of the database, so the projector's role needs no CREATE right. IF NOT
+# EXISTS: databases from before this migration had them created by the projector.
+_READ_MODELS = (
+    """CREATE TABLE IF NOT EXISTS case_list (
+    case_id VARCHAR PRIMARY KEY,
+    stage VARCHAR NOT NULL,
+    region VARCHAR, prefecture VARCHAR, county VARCHAR, township VARCHAR, unit VARCHAR,
+    classification VARCHAR, channel VARCHAR,
+    received_on VARCHAR, accepted_on VARCHAR, replied_on VARCHAR, closed_on VARCHAR,
+    closed_reason VARCHAR, diverted_to VARCHAR,
+    overdue BOOLEAN NOT NULL, supervised BOOLEAN NOT NULL, extension_days INTEGER NOT NULL,
+    rating VARCHAR, decision VARCHAR,
+    review_level INTEGER NOT NULL, review_outcome VARCHAR, re_review_outcome VARCHAR,
+    escalations INTEGER NOT NULL,
+    deadlines JSON NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS deadline_outcomes (
+    case_id VARCHAR NOT NULL, seq INTEGER NOT NULL,
+    kind VARCHAR NOT NULL, due VARCHAR NOT NULL, met BOOLEAN NOT NULL,
+    unit VARCHAR, prefecture VARCHAR, county VARCHAR, decided_on VARCHAR NOT NULL,
+    PRIMARY KEY (case_id, seq)
+)""",
+    """CREATE TABLE IF NOT EXISTS projection_checkpoints (
+    name VARCHAR PRIMARY KEY, position BIGINT NOT NULL, events BIGINT NOT NULL
+)""",
+)
+
+MIGRATIONS += (Migration(4, "read models", sqlite=_READ_MODELS, postgresql=_READ_MODELS),)
 
 LATEST = MIGRATIONS[-1].version
 

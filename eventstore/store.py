@@ -25,6 +25,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     literal,
     select,
     text,
@@ -33,8 +34,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from .schema import LATEST, migrate
 from .schema import events as t
-from .schema import migrate
 
 GENESIS = "0" * 64
 _HEAD_CACHE_SIZE = 100_000
@@ -246,8 +247,16 @@ def _engine(url: str, *, autocommit: bool = False) -> Engine:
     )
 
 
+class SchemaError(Exception):
+    """The database's schema is not the one this code needs; the message says what to run."""
+
+
 class EventStore:
-    def __init__(self, url: str, *, upcasters: Upcasters | None = None, create: bool = True):
+    """The event store at ``url``. Opening it checks the schema and changes nothing:
+    only ``migrate`` (``petition migrate``, ``petition dev``, or ``create=True``)
+    creates or upgrades it, so a role that may only read and append can open it."""
+
+    def __init__(self, url: str, *, upcasters: Upcasters | None = None, create: bool = False):
         self.url = url
         self.engine = _engine(url)
         # Appends are single statements: their own engine keeps its connections in
@@ -256,8 +265,38 @@ class EventStore:
         self.dialect = self.engine.dialect.name
         self.upcasters = upcasters or Upcasters()
         self._heads: dict[str, tuple[int, str]] = {}  # stream -> (version, hash) written here
-        if create:
-            self.migrate()
+        self.applied_now: list[int] = []  # migrations this instance applied (create=True)
+        try:
+            if create:
+                self.applied_now = self.migrate()
+            else:
+                self.check_schema()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def safe_url(self) -> str:
+        """The URL without its password, for logs and messages."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def schema_version(self) -> int:
+        """The newest migration applied here; 0 for a database never migrated."""
+        with self.engine.connect() as conn:
+            if not inspect(conn).has_table("schema_migrations"):
+                return 0
+            return int(
+                conn.execute(text("SELECT max(version) FROM schema_migrations")).scalar() or 0
+            )
+
+    def check_schema(self) -> None:
+        have = self.schema_version()
+        if have < LATEST:
+            state = "has no schema" if have == 0 else f"has schema version {have} of {LATEST}"
+            raise SchemaError(
+                f"the event store {self.safe_url} {state}: run `petition migrate` "
+                "as the database owner (the deployment's eventstore-migrate), then start again"
+            )
 
     def migrate(self) -> list[int]:
         with self._write() as conn, conn.begin():

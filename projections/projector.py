@@ -22,7 +22,8 @@ class Projector:
     def __init__(self, store: EventStore, name: str = NAME) -> None:
         self.store = store
         self.name = name
-        metadata.create_all(store.engine)
+        # The tables come from the store's migrations (``petition migrate``); opening
+        # the store has already checked that they ran.
 
     def position(self) -> tuple[int, int]:
         with self.store.engine.connect() as conn:
@@ -50,9 +51,13 @@ class Projector:
             yield conn
 
     def rebuild(self) -> None:
-        """Drop the read models; the next run projects everything from position 0."""
-        metadata.drop_all(self.store.engine)
-        metadata.create_all(self.store.engine)
+        """Empty the read models; the next run projects everything from position 0.
+
+        Rows are deleted, not tables dropped: the projector's role holds no DDL rights.
+        """
+        with self._locked() as conn:
+            for table in reversed(metadata.sorted_tables):
+                conn.execute(table.delete())
 
     def run_once(
         self,

@@ -1,6 +1,7 @@
 """Key rings for AES-256-GCM: the newest key encrypts, every key still decrypts.
 
-Keys come from the environment, the same way in development and production:
+Keys come from the settings (``petitionflow.config``), the same way in development and
+production:
 
 - ``PETITIONFLOW_PAYLOAD_KEYS``: Temporal payloads, ``id:base64key,id:base64key``,
   newest first;
@@ -54,11 +55,23 @@ class KeyRing:
     @classmethod
     def parse(cls, text: str) -> KeyRing:
         pairs = []
-        for item in filter(None, (part.strip() for part in text.split(","))):
+        items = [part.strip() for part in text.split(",")]
+        for n, item in enumerate(filter(None, items), start=1):
             key_id, sep, b64 = item.partition(":")
             if not sep:
-                raise KeyConfigError(f"key ring entry {item[:12]!r}... is not id:base64key")
-            pairs.append((key_id, base64.b64decode(b64)))
+                # Never echo the entry: without its colon it may be the key itself.
+                raise KeyConfigError(
+                    f"key ring entry {n} of {text.count(',') + 1} is not id:base64key "
+                    f"({len(item)} characters, no ':'); write each key as id:base64"
+                )
+            try:
+                key = base64.b64decode(b64, validate=True)
+            except ValueError:
+                raise KeyConfigError(
+                    f"key {key_id!r} (entry {n}) is not valid base64; generate one with "
+                    '`python3 -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"`'
+                ) from None
+            pairs.append((key_id, key))
         return cls(tuple(pairs))
 
     def dump(self) -> list[list[str]]:
@@ -75,20 +88,29 @@ class Keys:
     sealing: KeyRing
 
 
-def load_keys(default_file: Path | None = None) -> Keys:
-    payload, sealing = (
-        os.environ.get("PETITIONFLOW_PAYLOAD_KEYS"),
-        os.environ.get("PETITIONFLOW_SEALING_KEYS"),
-    )
+def load_keys(payload: str | None, sealing: str | None, file: Path | None) -> Keys:
+    """Both rings from their texts (``id:base64,...``), else from ``file``."""
     if payload and sealing:
         return Keys(KeyRing.parse(payload), KeyRing.parse(sealing))
-    file = os.environ.get("PETITIONFLOW_KEYS_FILE") or (str(default_file) if default_file else None)
-    if file and Path(file).exists():
-        body = json.loads(Path(file).read_text(encoding="utf-8"))
-        return Keys(
-            KeyRing(tuple((k, base64.b64decode(v)) for k, v in body["payload"])),
-            KeyRing(tuple((k, base64.b64decode(v)) for k, v in body["sealing"])),
+    if payload or sealing:
+        missing = "PETITIONFLOW_SEALING_KEYS" if payload else "PETITIONFLOW_PAYLOAD_KEYS"
+        raise KeyConfigError(
+            f"{missing} is not set: set both key rings, or neither and a keys file"
         )
+    if file and file.exists():
+        try:
+            body = json.loads(file.read_text(encoding="utf-8"))
+            return Keys(
+                KeyRing(tuple((k, base64.b64decode(v, validate=True)) for k, v in body["payload"])),
+                KeyRing(tuple((k, base64.b64decode(v, validate=True)) for k, v in body["sealing"])),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise KeyConfigError(
+                f'keys file {file} is not {{"payload": [[id, base64]...], "sealing": [...]}} '
+                f"({type(exc).__name__})"
+            ) from None
+        except OSError as exc:
+            raise KeyConfigError(f"cannot read keys file {file}: {exc.strerror}") from None
     raise KeyConfigError(
         "no encryption keys: set PETITIONFLOW_PAYLOAD_KEYS and PETITIONFLOW_SEALING_KEYS "
         "(id:base64 of 32 random bytes, newest first) or PETITIONFLOW_KEYS_FILE; "
@@ -108,5 +130,4 @@ def ensure_keys_file(path: Path) -> Keys:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(body, f, indent=1)
-    os.environ.setdefault("PETITIONFLOW_KEYS_FILE", str(path))
-    return load_keys(path)
+    return load_keys(None, None, path)

@@ -72,7 +72,7 @@ async def _save(
 async def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        store = EventStore(f"sqlite:///{tmp}/events.db")
+        store = EventStore(f"sqlite:///{tmp}/events.db", create=True)
         async with await _env() as env:
             harness = Harness(env, store, "record")
             async with build_worker(env.client, store, SEALER, "record"):

@@ -31,7 +31,7 @@ def test_records_round_trip_every_event_of_a_case(store: EventStore) -> None:
 
 
 def _cases_in(store_url: str, n: int = 3) -> list[str]:
-    store = EventStore(store_url)
+    store = EventStore(store_url, create=True)
     ids = []
     for i in range(n):
         d = CaseDriver(case_id=f"CLI-{i}").replied()
@@ -60,7 +60,7 @@ def test_verify_exits_non_zero_and_names_the_broken_stream(
     _cases_in(store_url)
     assert main(["verify", "--store", store_url]) == 0
     assert capsys.readouterr().out.startswith("3 streams, ")
-    store = EventStore(store_url)
+    store = EventStore(store_url, create=True)
     with store.engine.begin() as conn:
         victim = conn.execute(
             text("SELECT stream_id FROM events WHERE version = 3 LIMIT 1")
@@ -88,16 +88,47 @@ def test_verify_exits_non_zero_and_names_the_broken_stream(
 
 
 def test_unreachable_store_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["verify", "--store", "postgresql://nobody@127.0.0.1:1/none"]) == 2
+    assert main(["verify", "--store", "postgresql://nobody:s3cret-pw@127.0.0.1:1/none"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: event store postgresql://") and err.count("\n") == 1
+    assert "s3cret" not in err and "nobody:***@" in err
+
+
+def test_a_command_without_a_store_opens_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """codec-server and setup-cluster never touch the event store: here its URL points
+    nowhere and the data folder cannot be created, and the error is about what each
+    command does need."""
+    monkeypatch.setenv("PETITIONFLOW_STORE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    missing = tmp_path / "no" / "such"
+    for argv in (
+        ["codec-server", "--origin", "http://ui", "--data-dir", str(missing)],
+        ["setup-cluster", "--data-dir", str(missing)],
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "event store" not in err and ("CODEC_TOKEN" in err or "keys" in err), err
+    assert not (tmp_path / "no").exists()
+
+
+def test_a_store_that_was_never_migrated_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    assert main(["history", "X-1", "--store", url]) == 2
+    assert "has no schema: run `petition migrate`" in capsys.readouterr().err
+    assert main(["migrate", "--store", url]) == 0
+    assert "up to date at version" in capsys.readouterr().out
+    assert main(["history", "X-1", "--store", url]) == 2
+    assert "case_not_found" in capsys.readouterr().err
 
 
 def test_verify_names_every_kind_of_tampering_with_the_triggers_disabled(
     store_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     edited, deleted, reordered = (stream_id(c) for c in _cases_in(store_url))
-    store = EventStore(store_url)
+    store = EventStore(store_url, create=True)
     with store.engine.begin() as conn:
         if store.dialect == "postgresql":  # as a superuser could
             conn.execute(text("ALTER TABLE events DISABLE TRIGGER USER"))
@@ -181,7 +212,7 @@ def test_history_says_what_each_event_says_and_masks_personal_data(
     assert main(["history", case, "--store", sqlite_url]) == 0
     out = capsys.readouterr().out
     d = CaseDriver(case_id=case).replied()
-    name = d.events[0].intake.petitioner.name  # type: ignore[union-attr]
+    name = d.events[0].intake.petitioner.name
     assert name not in out and render.mask_name(name) in out
     assert "transferred to " in out and "decision, " in out
     assert d.events[0].day.isoformat() in out and d.events[0].actor.person in out

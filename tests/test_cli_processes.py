@@ -73,7 +73,7 @@ def test_verify_live_names_every_wedged_case(tmp_path: Path) -> None:
         assert agree.returncode == 0, agree.stderr
         assert "live: 3 open cases compared with their workflows: all agree" in agree.stdout
         # LIVE-2: an event in the store that its workflow never applied
-        store = EventStore(stack.store_url)
+        store = EventStore(stack.store_url, create=True)
         transfer = CaseDriver(case_id="LIVE-2").in_handling().events[1]
         store.append(stream_id("LIVE-2"), 1, [to_record(transfer)])
         store.close()

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import random
+import sqlite3
 import threading
 import uuid
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from petitionflow.eventstore import ConcurrencyError, EventStore, NewEvent, Upcasters
-from petitionflow.eventstore.schema import APPEND_ONLY_MESSAGE, MIGRATIONS
+from petitionflow.eventstore import ConcurrencyError, EventStore, NewEvent, SchemaError, Upcasters
+from petitionflow.eventstore.schema import APPEND_ONLY_MESSAGE, LATEST, MIGRATIONS
 
 
 def new(type_: str = "Happened", **data: object) -> NewEvent:
@@ -163,7 +165,7 @@ def test_read_all_is_gap_free_under_concurrent_writers(store: EventStore) -> Non
 
 @pytest.mark.postgres
 def test_read_all_waits_for_an_open_transaction_with_a_lower_position(pg_url: str) -> None:
-    store = EventStore(pg_url)
+    store = EventStore(pg_url, create=True)
     try:
         slow, fast = new("Slow"), new("Fast")
         with store.engine.connect() as conn:
@@ -199,7 +201,7 @@ def test_triggers_reject_update_and_delete(store: EventStore, statement: str) ->
 
 @pytest.mark.postgres
 def test_truncate_is_rejected_on_postgres(pg_url: str) -> None:
-    store = EventStore(pg_url)
+    store = EventStore(pg_url, create=True)
     store.append(stream(), 0, [new()])
     with pytest.raises(DBAPIError, match="TRUNCATE is not allowed"), store.engine.begin() as conn:
         conn.execute(text("TRUNCATE events"))
@@ -275,7 +277,7 @@ def test_verify_names_reordered_rows(store: EventStore) -> None:
 
 def test_old_schema_versions_are_upcast_on_read(store_url: str) -> None:
     # Version 1 stored the petitioner's rating as Chinese text; version 2 uses codes.
-    store = EventStore(store_url)
+    store = EventStore(store_url, create=True)
     s = stream()
     store.append(s, 0, [NewEvent(uuid.uuid4(), "Rated", 1, {"rating": "满意"}, {})])
     store.close()
@@ -297,8 +299,27 @@ def test_migrations_are_versioned_and_repeatable(store: EventStore) -> None:
     assert store.migrate() == []
     with store.engine.connect() as conn:
         versions = [r[0] for r in conn.execute(text("SELECT version FROM schema_migrations"))]
-    assert versions == [m.version for m in MIGRATIONS] == [1, 2, 3]
-    assert EventStore(store.url).migrate() == []
+    assert versions == [m.version for m in MIGRATIONS] == [1, 2, 3, 4]
+    assert EventStore(store.url, create=True).migrate() == []
+
+
+def test_opening_a_store_changes_no_schema_and_says_when_it_is_behind(tmp_path: Path) -> None:
+    """Only ``create=True`` (``petition migrate``, ``petition dev``) migrates; any other
+    process refuses a schema that is missing or behind, in one line naming the fix."""
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    with pytest.raises(SchemaError, match=r"has no schema: run `petition migrate`"):
+        EventStore(url)
+    with sqlite3.connect(tmp_path / "events.db") as conn:
+        assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
+    created = EventStore(url, create=True)
+    assert created.applied_now == [m.version for m in MIGRATIONS]
+    with created.engine.begin() as conn:
+        conn.execute(text("DELETE FROM schema_migrations WHERE version = :v"), {"v": LATEST})
+    created.close()
+    with pytest.raises(SchemaError, match=rf"schema version {LATEST - 1} of {LATEST}: run"):
+        EventStore(url)
+    EventStore(url, create=True).close()
+    EventStore(url).close()  # up to date: opens
 
 
 def test_the_hashed_form_is_the_canonical_json_of_the_row() -> None:

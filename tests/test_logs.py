@@ -59,7 +59,7 @@ class LogRefusals(Interceptor):
 async def test_sandbox_log_lines_are_json(
     temporal_env: WorkflowEnvironment, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = EventStore(sqlite_url)  # the store plays no part here: SQLite only
+    store = EventStore(sqlite_url, create=True)  # the store plays no part here: SQLite only
     out = io.StringIO()
     root = logging.getLogger()
     sdk = logging.getLogger("temporalio.worker._workflow_instance")

@@ -181,7 +181,7 @@ def test_project_and_report_from_the_command_line(
 
     from petitionflow.cli.main import main
 
-    store = EventStore(store_url)
+    store = EventStore(store_url, create=True)
     random_workload(store, cases=10, seed=5)
     events = len(store.read_all(0, 100_000))
     store.close()
@@ -202,7 +202,7 @@ def test_html_report_is_one_file_with_inline_svg(store_url: str, tmp_path: Any) 
 
     from petitionflow.cli.main import main
 
-    store = EventStore(store_url)
+    store = EventStore(store_url, create=True)
     late = CaseDriver(case_id="H-1").in_handling()
     late.at(70).ok(c.ExpireDeadline, deadline="handling")  # one case in the backlog
     rated = CaseDriver(case_id="H-2").replied()
@@ -239,7 +239,7 @@ def test_html_report_renders_in_headless_chromium(store_url: str, tmp_path: Any)
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
-    store = EventStore(store_url)
+    store = EventStore(store_url, create=True)
     random_workload(store, cases=20, seed=2)
     Projector(store).run_once()
     store.close()

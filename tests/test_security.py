@@ -3,6 +3,7 @@ and accusation material in the event store and in notifications."""
 
 from __future__ import annotations
 
+import base64
 import hmac
 import io
 import json
@@ -24,6 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from petitionflow.activities.records import from_record, stream_id
 from petitionflow.client import PetitionClient
 from petitionflow.domain import commands as c
+from petitionflow.domain import events as ev
 from petitionflow.eventstore import EventStore
 from petitionflow.eventstore.outbox import Outbox
 from petitionflow.security.codec import KEY_ID, EncryptionCodec, data_converter
@@ -67,7 +69,8 @@ async def test_temporal_history_holds_no_personal_data(petitions: Harness) -> No
         assert secret not in history
         assert json.dumps(secret)[1:-1] not in history  # nor JSON-escaped
     assert "binary/encrypted" in history or "YmluYXJ5L2VuY3J5cHRlZA" in history
-    assert (await case.state()).intake.petitioner.name == NAME  # readable with the key
+    intake = (await case.state()).intake
+    assert intake is not None and intake.petitioner.name == NAME  # readable with the key
 
 
 # ---- the codec server ------------------------------------------------------------------
@@ -376,7 +379,9 @@ async def test_accusation_material_is_sealed_in_the_store(petitions: Harness) ->
         assert secret not in stored
     assert "sealed:v1:test-sealing-1:" in stored and '"accusation"' in stored
     (record, *_) = petitions.store.read_stream(stream_id(case.case_id))
-    assert from_record(record, SEALER).intake.request == ACCUSATION
+    registered = from_record(record, SEALER)
+    assert isinstance(registered, ev.PetitionRegistered)
+    assert registered.intake.request == ACCUSATION
     with pytest.raises(SealedError, match="sealing key"):
         from_record(record)
     other = Sealer(KeyRing((("another", bytes(32)),)))
@@ -410,3 +415,28 @@ def test_an_accusation_is_never_stored_unsealed(store: EventStore) -> None:
     d.ok(c.RegisterPetition, case_id="ACC-1", intake=make_intake(classification="accusation"))
     with pytest.raises(SealedError, match="only sealed"):
         to_record(d.events[0])
+
+
+@pytest.mark.parametrize(
+    "ring",
+    [
+        # a key pasted without its id: the whole entry is key material
+        base64.b64encode(bytes(range(32))).decode(),
+        # an id, but the key is not base64
+        "k1:" + "Zm9v!!" + base64.b64encode(bytes(range(32))).decode()[6:],
+        # the second entry is the bare key
+        "k1:"
+        + base64.b64encode(bytes(32)).decode()
+        + ","
+        + base64.b64encode(bytes(range(32))).decode(),
+    ],
+)
+def test_a_malformed_key_ring_is_refused_without_echoing_key_material(ring: str) -> None:
+    with pytest.raises(KeyConfigError) as caught:
+        KeyRing.parse(ring)
+    message = str(caught.value)
+    material = [part.partition(":")[2] or part for part in ring.split(",")]
+    for secret in material:
+        for i in range(0, len(secret) - 5):
+            assert secret[i : i + 6] not in message, message
+    assert "id:base64" in message or "base64" in message

@@ -1,40 +1,35 @@
 """The worker: petition workflows plus the store and notifier activities.
 
-Configured from the environment, the same way in development and production:
-
-- ``TEMPORAL_ADDRESS`` (default ``127.0.0.1:7233``), ``TEMPORAL_NAMESPACE`` (``default``)
-- ``PETITIONFLOW_TASK_QUEUE`` (``petitions``)
-- ``PETITIONFLOW_STORE_URL`` (the SQLite file ``data/events.db``)
-- the keys: see :mod:`security.keys`
-- a real cluster or Temporal Cloud: ``TEMPORAL_TLS_CERT`` and ``TEMPORAL_TLS_KEY`` (mTLS
-  client certificate and key files), ``TEMPORAL_TLS_CA`` (server CA file, optional),
-  ``TEMPORAL_TLS=1`` (TLS without a client certificate), ``TEMPORAL_API_KEY``
+Configured by :class:`petitionflow.config.Settings` (the environment, the same way in
+development and production): the Temporal connection through the SDK's
+``TEMPORAL_*`` variables, ``PETITIONFLOW_TASK_QUEUE``, ``PETITIONFLOW_STORE_URL`` and
+the keys. It opens the event store without migrating it: a store whose schema is
+behind stops the worker with one line (run ``petition migrate``) and exit code 2.
 """
 
 from __future__ import annotations
 
 import asyncio
 import compileall
-import os
 import signal
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 import structlog
 from temporalio.client import Client
-from temporalio.service import TLSConfig
 from temporalio.worker import Interceptor, Worker
 
 import petitionflow.workflows
 from petitionflow.activities.notify import NotifyActivities, Sender
 from petitionflow.activities.store import StoreActivities
-from petitionflow.eventstore import EventStore
+from petitionflow.config import ConfigError, Settings
+from petitionflow.eventstore import EventStore, SchemaError
 from petitionflow.eventstore.outbox import Outbox
 from petitionflow.security.codec import data_converter
-from petitionflow.security.keys import Keys, load_keys
+from petitionflow.security.keys import KeyConfigError, Keys
 from petitionflow.security.sealing import Sealer
 from petitionflow.workers.ui_metadata import CommandNamesInterceptor
 from petitionflow.workflows.contract import TASK_QUEUE
@@ -43,44 +38,10 @@ from petitionflow.workflows.petition import PetitionWorkflow
 log = structlog.get_logger("petitionflow.worker")
 
 
-@dataclass
-class Settings:
-    temporal_address: str = field(
-        default_factory=lambda: os.environ.get("TEMPORAL_ADDRESS", "127.0.0.1:7233")
-    )
-    namespace: str = field(default_factory=lambda: os.environ.get("TEMPORAL_NAMESPACE", "default"))
-    task_queue: str = field(
-        default_factory=lambda: os.environ.get("PETITIONFLOW_TASK_QUEUE", TASK_QUEUE)
-    )
-    store_url: str = field(
-        default_factory=lambda: os.environ.get("PETITIONFLOW_STORE_URL", "sqlite:///data/events.db")
-    )
-
-
-def tls_config() -> TLSConfig | bool:
-    env = os.environ
-    cert, key, ca = (
-        env.get("TEMPORAL_TLS_CERT"),
-        env.get("TEMPORAL_TLS_KEY"),
-        env.get("TEMPORAL_TLS_CA"),
-    )
-    if cert or key or ca:
-        return TLSConfig(
-            client_cert=Path(cert).read_bytes() if cert else None,
-            client_private_key=Path(key).read_bytes() if key else None,
-            server_root_ca_cert=Path(ca).read_bytes() if ca else None,
-        )
-    return bool(env.get("TEMPORAL_API_KEY")) or env.get("TEMPORAL_TLS") == "1"
-
-
 async def connect(settings: Settings, keys: Keys) -> Client:
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.namespace,
-        data_converter=data_converter(keys.payload),
-        tls=tls_config(),
-        api_key=os.environ.get("TEMPORAL_API_KEY") or None,
-    )
+    """A client for the settings' Temporal (:mod:`temporalio.envconfig`), with the
+    payload codec."""
+    return await Client.connect(**settings.temporal(), data_converter=data_converter(keys.payload))
 
 
 def compile_workflow_modules() -> bool:
@@ -127,14 +88,17 @@ def build_worker(
     )
 
 
-async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run until SIGTERM or SIGINT (or ``stop``), then finish the tasks in hand."""
+async def run(settings: Settings, store: EventStore, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM or SIGINT (or ``stop``), then finish the tasks in hand.
+
+    ``store`` is opened (and its schema checked) by the caller, before the event loop
+    runs: opening it does blocking I/O.
+    """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    keys = load_keys(Path("data") / "keys.json")
-    store = EventStore(settings.store_url)
+    keys = settings.keys()
     client = await connect(settings, keys)
     worker = build_worker(client, store, Sealer(keys.sealing), settings.task_queue)
     log.info(
@@ -142,20 +106,35 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         task_queue=settings.task_queue,
         temporal=settings.temporal_address,
         namespace=settings.namespace,
-        store=store.url,
+        store=store.safe_url,
     )
     async with worker:
         await stop.wait()
         log.info("worker stopping: finishing the tasks in hand")
-    store.close()
     log.info("worker stopped")
+
+
+def serve(settings: Settings) -> int:
+    """Open the store, run the worker until it is stopped; the exit code."""
+    try:
+        settings.keys()  # wrong keys stop the worker here, before it takes any task
+        store = EventStore(settings.store)
+    except (KeyConfigError, ConfigError, SchemaError) as exc:
+        log.error("worker cannot start", reason=str(exc))
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(run(settings, store))
+    finally:
+        store.close()
+    return 0
 
 
 def main() -> None:
     from petitionflow.workers import logs
 
     logs.configure()
-    asyncio.run(run(Settings()))
+    sys.exit(serve(Settings.load()))
 
 
 if __name__ == "__main__":
