@@ -72,7 +72,7 @@ async def check_live(args: argparse.Namespace, store: EventStore, stream: str | 
     from petitionflow.cli.main import _petitions
 
     petitions: PetitionClient = await _petitions(args, store)
-    versions = store.stream_heads(stream, containing="CaseClosed")
+    versions = await asyncio.to_thread(store.stream_heads, stream, containing="CaseClosed")
     cases = {s.removeprefix("petition-") for s, (_, closed) in versions.items() if not closed}
     if stream:
         cases = {stream.removeprefix("petition-")}  # asked for by name: open or not
@@ -130,7 +130,7 @@ async def _compare(
             return None
         if attempt < RECHECKS:
             await asyncio.sleep(0.5)
-            stored = store.stream_version(stream_id(case_id))
+            stored = await asyncio.to_thread(store.stream_version, stream_id(case_id))
     return Mismatch(
         case_id,
         stored,

@@ -7,6 +7,7 @@ update and one signal per command, queries ``state`` and ``deadlines``.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from petitionflow.activities.records import from_record, stream_id
+from petitionflow.client.visibility import QueryError, check_filter
 from petitionflow.domain import commands as c
 from petitionflow.domain.decide import Rejection, decide, parse
 from petitionflow.domain.events import Event
@@ -84,7 +86,9 @@ class PetitionClient:
         check = decide(CaseState(), register, now, policy)
         if isinstance(check, Rejection):
             raise PetitionError(check.code, check.message)
-        if self.store is not None and self.store.stream_version(stream_id(case_id)):
+        if self.store is not None and await asyncio.to_thread(
+            self.store.stream_version, stream_id(case_id)
+        ):
             # Temporal forgets a closed workflow after its retention; the store never
             # does (the worker refuses it too, should this client have no store).
             raise PetitionError(
@@ -181,7 +185,10 @@ class PetitionClient:
         """Cases from Temporal visibility, e.g. ``Stage = "handling" AND Overdue = true``."""
         q = f'WorkflowType = "{WORKFLOW_TYPE}"'
         if query:
-            q += f" AND ({query})"
+            try:
+                q += f" AND ({check_filter(query)})"
+            except QueryError as exc:
+                raise PetitionError("bad_query", str(exc)) from None
         rows = []
         async for wf in self.client.list_workflows(q, limit=limit):
             attrs = wf.typed_search_attributes

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from html import escape
 from typing import Any
 
 from sqlalchemy import Engine, select
+
+from petitionflow.domain.policy import DeadlinePolicy
 
 from .readmodel import case_list, deadline_outcomes
 
@@ -26,7 +28,10 @@ def backlog_over_time(
             ).all()
         )
         closed = dict(conn.execute(select(case_list.c.case_id, case_list.c.closed_on)).all())
-    end = today or max([date.fromisoformat(d) for d in missed.values()] or [date.today()])
+    end = today or max(
+        [date.fromisoformat(d) for d in missed.values()]
+        or [DeadlinePolicy().local_date(datetime.now(UTC))]
+    )
     series = []
     for w in range(weeks - 1, -1, -1):
         day = (end - timedelta(weeks=w)).isoformat()
