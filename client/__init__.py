@@ -86,9 +86,10 @@ class PetitionClient:
         check = decide(CaseState(), register, now, policy)
         if isinstance(check, Rejection):
             raise PetitionError(check.code, check.message)
-        if self.store is not None and await asyncio.to_thread(
-            self.store.stream_version, stream_id(case_id)
-        ):
+        stored = 0
+        if self.store is not None:
+            stored = await asyncio.to_thread(self.store.stream_version, stream_id(case_id))
+        if stored:
             # Temporal forgets a closed workflow after its retention; the store never
             # does (the worker refuses it too, should this client have no store).
             raise PetitionError(
