@@ -46,7 +46,7 @@ async def main(cases: int) -> None:
                         issued_at=datetime.now(UTC),
                         **fields,
                     )
-                    await pc.send(case_id, command.kind, command)  # type: ignore[attr-defined]
+                    await pc.send(case_id, command.kind, command)
                 await handle.result()
                 history = await handle.fetch_history()
                 totals.append(sum(e.ByteSize() for e in history.events))

@@ -63,7 +63,7 @@ async def petition_round(
                     command_id=f"{case_id}-{n}", actor=actor, issued_at=datetime.now(UTC), **fields
                 )
                 t0 = time.perf_counter()
-                await pc.send(case_id, command.kind, command)  # type: ignore[attr-defined]
+                await pc.send(case_id, command.kind, command)
                 latencies.append(time.perf_counter() - t0)
             await handle.result()
 

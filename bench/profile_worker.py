@@ -80,7 +80,8 @@ class _NamedHandlers(WorkflowInboundInterceptor):
 
 def _delegates(instance: Any, kind: str) -> tuple[Any, Any, Any]:
     async def update(payload: RawValue) -> CommandResult:
-        return await instance.command(kind, [payload])  # type: ignore[no-any-return]
+        result: CommandResult = await instance.command(kind, [payload])
+        return result
 
     def validate(payload: RawValue) -> None:
         instance.validate_command(kind, [payload])

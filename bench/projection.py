@@ -48,7 +48,7 @@ def fill(store: EventStore, events: int, seed: int = 1) -> int:
 
 def measure(store: EventStore) -> tuple[float, float]:
     started = time.perf_counter()
-    scanned = sum(len(b) for b in iter(lambda p=[0]: _batch(store, p), []))
+    scanned = _scan(store)
     scan = scanned / (time.perf_counter() - started)
     projector = Projector(store)
     projector.rebuild()
@@ -57,11 +57,13 @@ def measure(store: EventStore) -> tuple[float, float]:
     return scan, done / (time.perf_counter() - started)
 
 
-def _batch(store: EventStore, cursor: list[int]) -> list[object]:
-    batch = store.read_all(cursor[0], 2000)
-    if batch:
-        cursor[0] = batch[-1].position
-    return batch
+def _scan(store: EventStore) -> int:
+    """Reads every event in batches of 2000, as a rebuild does; returns how many."""
+    scanned, position = 0, 0
+    while batch := store.read_all(position, 2000):
+        scanned += len(batch)
+        position = batch[-1].position
+    return scanned
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypedDict
 
 from petitionflow.domain import commands as c
 from petitionflow.domain.decide import Accepted, Rejection, decide
@@ -39,6 +39,13 @@ OTHER_COUNTY_UNIT = Unit(
 BUREAU = Actor(unit="喀什地区信访局", person="阿依古丽")
 HANDLER = Actor(unit=COUNTY_UNIT.name, person="王建国")
 PETITIONER = Actor(unit="信访人", person="portal")
+
+
+class DecisionText(TypedDict):
+    """The written decision's fields of a decision command, besides its outcome."""
+
+    decision: str
+    legal_basis: str
 
 
 def id_with_check(first17: str) -> str:

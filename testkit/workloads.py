@@ -9,6 +9,7 @@ from typing import Any
 
 from petitionflow.domain import commands as c
 from petitionflow.domain.state import Stage
+from petitionflow.domain.values import Actor
 from testkit.builders import (
     BUREAU,
     COUNTY_UNIT,
@@ -17,10 +18,17 @@ from testkit.builders import (
     PREFECTURE_UNIT,
     REGION_UNIT,
     CaseDriver,
+    DecisionText,
 )
 
-LIFECYCLE_DECISION = {"decision": "责令公司补发工资", "legal_basis": "《保障农民工工资支付条例》"}
-LIFECYCLE: list[tuple[type[c.CommandBase], Any, dict[str, Any]]] = [
+# A command class, who sends it, and its fields.
+Step = tuple[type[c.Command], Actor, dict[str, Any]]
+
+LIFECYCLE_DECISION: DecisionText = {
+    "decision": "责令公司补发工资",
+    "legal_basis": "《保障农民工工资支付条例》",
+}
+LIFECYCLE: list[Step] = [
     (c.TransferPetition, BUREAU, {"to_unit": COUNTY_UNIT}),
     (c.AcknowledgeReceipt, HANDLER, {}),
     (c.AcceptPetition, HANDLER, {}),
@@ -29,7 +37,7 @@ LIFECYCLE: list[tuple[type[c.CommandBase], Any, dict[str, Any]]] = [
     (c.RecordRating, PETITIONER, {"rating": "satisfied"}),
 ]
 
-DECISION = {"decision": "意见", "legal_basis": "依据"}
+DECISION: DecisionText = {"decision": "意见", "legal_basis": "依据"}
 PREF = BUREAU.model_copy(update={"unit": PREFECTURE_UNIT.name})
 
 
@@ -42,7 +50,7 @@ def next_step(d: CaseDriver, rng: random.Random) -> None:
         d.send(c.ExpireDeadline, deadline=timers[0].kind)
         return
     d.now += timedelta(days=rng.choice([0, 1, 2, 5]))
-    options: dict[Stage, list[tuple[type[c.CommandBase], Any, dict[str, Any]]]] = {
+    by_stage: dict[Stage, list[Step]] = {
         Stage.REGISTERED: [
             (c.TransferPetition, BUREAU, {"to_unit": COUNTY_UNIT}),
             (c.DivertPetition, BUREAU, {"destination": "litigation"}),
@@ -84,7 +92,8 @@ def next_step(d: CaseDriver, rng: random.Random) -> None:
             (c.DecideReReview, BUREAU, {"outcome": "explain", **DECISION}),
             (c.ReplyReReview, BUREAU, {}),
         ],
-    }.get(s.stage, [])
+    }
+    options = by_stage.get(s.stage, [])
     if options:
         cls, actor, fields = rng.choice(options)
         d.send(cls, actor, **fields)

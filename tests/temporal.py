@@ -10,29 +10,31 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from petitionflow.activities.records import from_record, stream_id
-from petitionflow.client import CommandResult, PetitionClient, PetitionError
+from petitionflow.client import PetitionClient, PetitionError
 from petitionflow.domain import commands as c
 from petitionflow.domain.state import CaseState, fold
 from petitionflow.domain.values import Actor
 from petitionflow.eventstore import EventStore
 from petitionflow.eventstore.outbox import Outbox
-from petitionflow.workflows.contract import workflow_id
+from petitionflow.workflows.contract import CommandResult, workflow_id
 from testkit.builders import BUREAU, make_intake
 from testkit.keys import SEALER
+
+CommandT = TypeVar("CommandT", bound=c.CommandBase)
 
 
 class Case:
     def __init__(self, harness: Harness, case_id: str, handle: WorkflowHandle[Any, Any]) -> None:
         self.h, self.case_id, self.handle = harness, case_id, handle
 
-    def cmd(self, cls: type[c.CommandBase], actor: Actor = BUREAU, **fields: Any) -> Any:
+    def cmd(self, cls: type[CommandT], actor: Actor = BUREAU, **fields: Any) -> CommandT:
         return cls(
             command_id=f"t-{uuid.uuid4().hex[:16]}",
             actor=actor,
@@ -40,15 +42,13 @@ class Case:
             **fields,
         )
 
-    async def ok(
-        self, cls: type[c.CommandBase], actor: Actor = BUREAU, **fields: Any
-    ) -> CommandResult:
+    async def ok(self, cls: type[c.Command], actor: Actor = BUREAU, **fields: Any) -> CommandResult:
         command = self.cmd(cls, actor, **fields)
         result = await self.h.client.send(self.case_id, command.kind, command)
         assert result is not None
         return result
 
-    async def rejected(self, cls: type[c.CommandBase], actor: Actor = BUREAU, **fields: Any) -> str:
+    async def rejected(self, cls: type[c.Command], actor: Actor = BUREAU, **fields: Any) -> str:
         command = self.cmd(cls, actor, **fields)
         try:
             await self.h.client.send(self.case_id, command.kind, command)
@@ -56,8 +56,8 @@ class Case:
             return exc.code
         raise AssertionError(f"{command.kind} was accepted")
 
-    async def signal(self, command: c.CommandBase) -> None:
-        await self.h.client.send(self.case_id, command.kind, command, wait=False)  # type: ignore[attr-defined]
+    async def signal(self, command: c.Command) -> None:
+        await self.h.client.send(self.case_id, command.kind, command, wait=False)
 
     async def advance(self, days: float) -> None:
         await self.h.env.fast_forward(self.handle, timedelta(days=days))

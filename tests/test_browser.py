@@ -150,7 +150,7 @@ def _put_a_case_in_handling(stack: DevStack) -> str:
                 issued_at=datetime.now(UTC),
                 **fields,
             )
-            await petitions.send(case_id, command.kind, command)  # type: ignore[attr-defined]
+            await petitions.send(case_id, command.kind, command)
         state = await petitions.state(case_id)
         assert state.stage.value == "handling", state.stage
 
@@ -170,14 +170,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         _missing("Playwright is missing")
     data_dir = tmp_path_factory.mktemp("browser") / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "PETITIONFLOW_"))}
-    ports = [free_port() for _ in range(3)]
+    port, ui_port, codec_port = free_port(), free_port(), free_port()
     proc = subprocess.Popen(
         [str(PETITION), "dev", "--demo", "--data-dir", str(data_dir),
-         "--port", str(ports[0]), "--ui-port", str(ports[1]), "--codec-port", str(ports[2])],
+         "--port", str(port), "--ui-port", str(ui_port), "--codec-port", str(codec_port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
         start_new_session=True,
     )  # fmt: skip
-    dev = DevStack(proc, data_dir, *ports)
+    dev = DevStack(proc, data_dir, port, ui_port, codec_port)
 
     def read() -> None:
         assert proc.stdout is not None

@@ -228,11 +228,12 @@ def test_show_masks_and_flags_an_overdue_deadline() -> None:
     handling = state.deadlines[next(k for k in state.deadlines if k.value == "handling")]
     late = handling.due_at + timedelta(days=2)
     out = _text(render.show("C-1", state, reveal=False, now=late))
-    petitioner = state.intake.petitioner  # type: ignore[union-attr]
+    assert state.intake is not None
+    petitioner = state.intake.petitioner
     assert petitioner.phone not in out and render.mask_number(petitioner.phone) in out
     assert petitioner.address not in out and petitioner.name not in out
     assert "handling unit" in out and handling.due.isoformat() in out
-    assert "OVERDUE" in out and state.intake.request in out  # type: ignore[union-attr]
+    assert "OVERDUE" in out and state.intake.request in out
     revealed = _text(
         render.show("C-1", state, reveal=True, now=handling.due_at - timedelta(days=3))
     )

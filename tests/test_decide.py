@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,7 @@ from petitionflow.domain.decide import CODES, Accepted, Rejection, decide, rejec
 from petitionflow.domain.policy import DeadlineKind as K
 from petitionflow.domain.policy import DeadlinePolicy
 from petitionflow.domain.state import CaseState, Stage, fold
+from petitionflow.domain.values import Rating
 from testkit.builders import (
     BUREAU,
     COUNTY_UNIT,
@@ -22,10 +24,11 @@ from testkit.builders import (
     REGION_UNIT,
     T0,
     CaseDriver,
+    DecisionText,
     make_intake,
 )
 
-DECISION = {"decision": "不予支持", "legal_basis": "《信访工作条例》第三十二条"}
+DECISION: DecisionText = {"decision": "不予支持", "legal_basis": "《信访工作条例》第三十二条"}
 
 
 def types(result: Accepted | Rejection) -> list[str]:
@@ -99,7 +102,9 @@ def test_assignment_sets_its_own_handling_period() -> None:
         (c.WithdrawPetition, {"reason": "已协商解决"}, "PetitionWithdrawn"),
     ],
 )
-def test_routing_can_end_the_case(cls: type, fields: dict, last: str) -> None:
+def test_routing_can_end_the_case(
+    cls: type[c.CommandBase], fields: dict[str, Any], last: str
+) -> None:
     d = CaseDriver().registered()
     assert types(d.send(cls, **fields)) == [last, "CaseClosed"]
     assert d.state.stage is Stage.CLOSED and d.state.deadlines == {}
@@ -178,7 +183,8 @@ def test_failed_mediation_allows_escalation() -> None:
     d.ok(c.StartMediation, mediator="调解员", petitioner_consents=True, other_party_consents=True)
     d.ok(c.RecordMediation, agreed=False)
     d.ok(c.EscalateToConference, reason="mediation_failed")
-    assert d.state.stage is Stage.CONFERENCE
+    at_conference = d.state
+    assert at_conference.stage is Stage.CONFERENCE
     assert d.rejected(c.EscalateToConference, reason="major_or_urgent") == "already_at_conference"
     d.at(5).ok(
         c.RecordConferenceDecision,
@@ -203,7 +209,8 @@ def test_conference_on_a_competence_dispute_routes_the_case() -> None:
         == "unit_outside_jurisdiction"
     )
     d.at(3).ok(c.RecordConferenceDecision, lead_unit=COUNTY_UNIT, plan="由县人社局受理")
-    assert d.state.stage is Stage.ROUTED and set(d.state.deadlines) == {K.NOTIFICATION}
+    routed = d.state
+    assert routed.stage is Stage.ROUTED and set(routed.deadlines) == {K.NOTIFICATION}
     d.ok(c.AcceptPetition, HANDLER)
     assert d.state.stage is Stage.HANDLING
 
@@ -304,7 +311,7 @@ def test_unanswered_evaluation_is_recorded_as_not_evaluated() -> None:
         "evaluation_window_closed"
     )
     d.ok(c.ExpireDeadline, deadline="evaluation")
-    assert d.state.rating.value == "not_evaluated" and d.state.stage is Stage.REPLIED
+    assert d.state.rating is Rating.NOT_EVALUATED and d.state.stage is Stage.REPLIED
     assert types(d.send(c.ExpireDeadline, deadline="review_request")) == [
         "WindowClosed",
         "CaseClosed",

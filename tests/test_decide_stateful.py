@@ -4,7 +4,7 @@ and no deadline precedes its start."""
 from __future__ import annotations
 
 import itertools
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, settings
@@ -14,9 +14,15 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from petitionflow.domain import EVENT_ADAPTER
 from petitionflow.domain import commands as c
 from petitionflow.domain.decide import Accepted, Rejection, decide
-from petitionflow.domain.policy import DeadlineKind
-from petitionflow.domain.state import Stage, fold
-from petitionflow.domain.values import Actor, DecisionOutcome, DivertDestination, EscalationReason
+from petitionflow.domain.policy import DeadlineKind, DeadlinePolicy
+from petitionflow.domain.state import CaseState, Stage, fold
+from petitionflow.domain.values import (
+    Actor,
+    DecisionOutcome,
+    DivertDestination,
+    EscalationReason,
+    Unit,
+)
 from testkit.builders import (
     BUREAU,
     COUNTY_UNIT,
@@ -78,8 +84,8 @@ PAYLOADS: dict[type[c.CommandBase], dict[str, Any]] = {
     c.ExpireDeadline: {"deadline": st.sampled_from(DeadlineKind)},
 }
 
-TERMINAL = [c.DivertPetition, c.NotAcceptPetition, c.WithdrawPetition]
-FORWARD = [
+TERMINAL: list[type[c.CommandBase]] = [c.DivertPetition, c.NotAcceptPetition, c.WithdrawPetition]
+FORWARD: list[type[c.CommandBase]] = [
     c.TransferPetition,
     c.AcknowledgeReceipt,
     c.AcceptPetition,
@@ -98,7 +104,7 @@ FORWARD = [
 
 
 @st.composite
-def commands(draw: st.DrawFn, ids: itertools.count, now: Any) -> c.CommandBase:
+def commands(draw: st.DrawFn, ids: itertools.count[int], now: datetime) -> c.CommandBase:
     # Lean towards the commands that move a case forward and away from the ones that end
     # it at once, so that runs reach the appeals.
     if draw(st.integers(0, 39)) == 0:
@@ -130,10 +136,25 @@ class CaseMachine(RuleBasedStateMachine):
         )
 
     # the driver keeps the case: its state, its events and its clock
-    state = property(lambda self: self.d.state)
-    events = property(lambda self: self.d.events)
-    policy = property(lambda self: self.d.policy)
-    now = property(lambda self: self.d.now, lambda self, value: setattr(self.d, "now", value))
+    @property
+    def state(self) -> CaseState:
+        return self.d.state
+
+    @property
+    def events(self) -> list[Any]:
+        return self.d.events
+
+    @property
+    def policy(self) -> DeadlinePolicy:
+        return self.d.policy
+
+    @property
+    def now(self) -> datetime:
+        return self.d.now
+
+    @now.setter
+    def now(self, value: datetime) -> None:
+        self.d.now = value
 
     def apply(self, command: c.CommandBase) -> Accepted | Rejection:
         self.sent.append(command)
@@ -141,7 +162,8 @@ class CaseMachine(RuleBasedStateMachine):
 
     def plausible(self, command: c.CommandBase) -> c.CommandBase:
         """Fill in the actor and review unit a real caller would use."""
-        s, changes = self.state, {}
+        s = self.state
+        changes: dict[str, Actor | Unit] = {}
         receiving = (c.AcceptPetition, c.AcknowledgeReceipt, c.ObjectToRouting)
         if isinstance(command, receiving) and s.handling_unit is not None:
             changes["actor"] = Actor(unit=s.handling_unit.name, person="经办人")
@@ -166,7 +188,7 @@ class CaseMachine(RuleBasedStateMachine):
     def take_the_next_step(self, data: st.DataObject) -> None:
         """What a well-behaved caller would send next in this stage."""
         s = self.state
-        options: list[type[c.CommandBase]] = {
+        by_stage: dict[Stage, list[type[c.CommandBase]]] = {
             Stage.REGISTERED: [c.TransferPetition, c.AssignPetition, c.EscalateToConference],
             Stage.ROUTED: [c.AcknowledgeReceipt, c.AcceptPetition, c.ObjectToRouting],
             Stage.HANDLING: [
@@ -182,7 +204,8 @@ class CaseMachine(RuleBasedStateMachine):
             Stage.REVIEW: [c.DecideReview, c.ReplyReview],
             Stage.REVIEW_REPLIED: [c.RequestReReview],
             Stage.RE_REVIEW: [c.RecordHearing, c.DecideReReview, c.ReplyReReview],
-        }.get(s.stage, [])
+        }
+        options = by_stage.get(s.stage, [])
         if not options:
             return
         cls = data.draw(st.sampled_from(options))

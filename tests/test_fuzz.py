@@ -63,7 +63,7 @@ NASTY_TIME = st.sampled_from(
 
 def valid_payload(kind: str) -> dict[str, Any]:
     unit = COUNTY_UNIT.model_dump(mode="json")
-    fields: dict[str, Any] = {
+    payloads: dict[str, dict[str, Any]] = {
         "transfer_petition": {"to_unit": unit},
         "assign_petition": {"to_unit": unit, "due_days": 20},
         "divert_petition": {"destination": "litigation"},
@@ -92,7 +92,8 @@ def valid_payload(kind: str) -> dict[str, Any]:
             "reasons": "不服",
         },
         "decide_re_review": {"outcome": "explain", "decision": "意见", "legal_basis": "依据"},
-    }.get(kind, {})
+    }
+    fields = payloads.get(kind, {})
     return {
         "command_id": f"fz-{uuid.uuid4().hex[:12]}",
         "actor": HANDLER.model_dump(),

@@ -45,7 +45,9 @@ def test_leader_channels_are_sub_channels() -> None:
         ({"jurisdiction": {"region": "新疆维吾尔自治区", "county": "疏附县"}}, "jurisdiction"),
     ],
 )
-def test_bad_fields_are_rejected_with_their_location(overrides: dict, field: str) -> None:
+def test_bad_fields_are_rejected_with_their_location(
+    overrides: dict[str, object], field: str
+) -> None:
     lines = errors(**overrides)
     assert any(line.startswith(f"{field}:") for line in lines), lines
 

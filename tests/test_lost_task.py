@@ -31,6 +31,7 @@ from temporalio.worker import Replayer
 
 from petitionflow.activities.records import stream_id, to_record
 from petitionflow.domain import commands as c
+from petitionflow.domain import events as ev
 from petitionflow.domain.decide import Accepted, decide
 from petitionflow.domain.policy import DeadlineKind, DeadlinePolicy
 from petitionflow.eventstore import EventStore
@@ -215,7 +216,8 @@ async def test_a_rejection_for_clock_skew_committed_and_retried_past_the_limit(
         state = await case.settled(marker.command_id)
     rejected = state.commands[withdraw.command_id]
     assert [e.type for e in rejected] == ["CommandRejected"]
-    assert rejected[0].code == "timestamp_in_future"  # type: ignore[union-attr]
+    assert isinstance(rejected[0], ev.CommandRejected)
+    assert rejected[0].code == "timestamp_in_future"
     assert state.closed_reason is None
 
 

@@ -30,11 +30,12 @@ from testkit.builders import (
     PETITIONER,
     PREFECTURE_UNIT,
     REGION_UNIT,
+    DecisionText,
 )
 from testkit.keys import CONVERTER, SEALER
 from tests.temporal import Case, Harness, grow_history
 
-DECISION = {"decision": "不予支持", "legal_basis": "《信访工作条例》第三十二条"}
+DECISION: DecisionText = {"decision": "不予支持", "legal_basis": "《信访工作条例》第三十二条"}
 PREFECTURE_ACTOR = BUREAU.model_copy(update={"unit": PREFECTURE_UNIT.name})
 
 

@@ -11,11 +11,12 @@ SIGKILL can only hit by chance.
 from __future__ import annotations
 
 import os
+from unittest import mock
 
 from temporalio import activity
 
-import petitionflow.workers.main
 from petitionflow.activities.store import AppendEvents, AppendResult, StoreActivities
+from petitionflow.workers import main as worker_main
 
 CRASH_AFTER = os.environ.get("PETITIONFLOW_CRASH_AFTER", "")
 EXIT_CODE = 75
@@ -33,5 +34,5 @@ class CrashingStoreActivities(StoreActivities):
 
 
 if __name__ == "__main__":
-    petitionflow.workers.main.StoreActivities = CrashingStoreActivities  # type: ignore[misc]
-    petitionflow.workers.main.main()
+    with mock.patch.object(worker_main, "StoreActivities", CrashingStoreActivities):
+        worker_main.main()

@@ -11,6 +11,7 @@ import asyncio
 import platform
 import statistics
 import subprocess
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,7 +33,7 @@ def _recovery(r: FaultResult) -> str:
 
 
 async def main() -> None:
-    runs = [
+    runs: list[tuple[str, Callable[[], Awaitable[FaultResult]]]] = [
         ("worker_crash", lambda: scenarios.worker_crash(cases=200, kills=5)),
         ("server_restart", lambda: scenarios.server_restart(cases=30)),
         ("store_outage", lambda: scenarios.store_outage(cases=50, seconds=20)),

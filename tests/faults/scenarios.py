@@ -9,6 +9,7 @@ took to make progress again after each fault. The tests assert the zeros; the re
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import tempfile
 import time
@@ -108,9 +109,7 @@ async def run_case(
         command = cls(
             command_id=f"{case_id}-{n}", actor=actor, issued_at=datetime.now(UTC), **fields
         )
-        await _retry(
-            lambda command=command: petitions.send(case_id, command.kind, command), deadline
-        )
+        await _retry(functools.partial(petitions.send, case_id, command.kind, command), deadline)
 
 
 async def run_all(
@@ -273,7 +272,7 @@ async def server_restart(cases: int = 30) -> FaultResult:
         for case_id in ids:  # the handling period passes: every timer must still fire
             handle = stack.skipper.client.get_workflow_handle(f"petition-{case_id}")
             await _retry(
-                lambda h=handle: stack.skipper.fast_forward(h, timedelta(days=70)),
+                functools.partial(stack.skipper.fast_forward, handle, timedelta(days=70)),
                 time.monotonic() + 120,
             )
         recovered = await watch

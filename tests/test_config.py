@@ -1,0 +1,133 @@
+"""One settings model: flags over the environment over ``.env`` over one default each;
+Temporal's connection through the SDK's envconfig."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.service import TLSConfig
+
+from petitionflow.config import ConfigError, Settings
+
+VARIABLES = [
+    "PETITIONFLOW_STORE_URL",
+    "PETITIONFLOW_DATA_DIR",
+    "PETITIONFLOW_TASK_QUEUE",
+    "PETITIONFLOW_PAYLOAD_KEYS",
+    "PETITIONFLOW_SEALING_KEYS",
+    "PETITIONFLOW_KEYS_FILE",
+    "PETITIONFLOW_CODEC_TOKEN",
+    "TEMPORAL_RETENTION_DAYS",
+    "TEMPORAL_ADDRESS",
+    "TEMPORAL_NAMESPACE",
+    "TEMPORAL_API_KEY",
+    "TEMPORAL_TLS",
+    "TEMPORAL_TLS_CERT",
+    "TEMPORAL_TLS_KEY",
+    "TEMPORAL_TLS_CA",
+    "TEMPORAL_TLS_CLIENT_CERT_PATH",
+    "TEMPORAL_TLS_CLIENT_KEY_PATH",
+    "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+    "TEMPORAL_CONFIG_FILE",
+    "TEMPORAL_PROFILE",
+]
+
+
+@pytest.fixture(autouse=True)
+def clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("HOME", str(tmp_path / "no-home"))  # no ~/.config/temporalio
+
+
+def test_one_default_for_each_setting() -> None:
+    s = Settings.load()
+    assert s.data_dir == Path("data")
+    assert s.store == "sqlite:///data/events.db"
+    assert s.task_queue == "petitions"
+    assert s.default_keys_file == Path("data/keys.json")
+    assert s.retention_days == 30
+    assert s.temporal() == {"target_host": "127.0.0.1:7233", "namespace": "default"}
+
+
+def test_flags_over_environment_over_dotenv(monkeypatch: pytest.MonkeyPatch) -> None:
+    Path(".env").write_text(
+        "PETITIONFLOW_TASK_QUEUE=from-dotenv\nPETITIONFLOW_DATA_DIR=dotenv-data\n",
+        encoding="utf-8",
+    )
+    assert Settings.load().task_queue == "from-dotenv"
+    assert Settings.load().store == "sqlite:///dotenv-data/events.db"  # follows the folder
+    monkeypatch.setenv("PETITIONFLOW_DATA_DIR", "env-data")
+    assert Settings.load().data_dir == Path("env-data")
+    assert Settings.load(data_dir=Path("flag-data")).data_dir == Path("flag-data")
+    assert Settings.load(store_url=None).data_dir == Path("env-data")  # an absent flag
+    monkeypatch.setenv("PETITIONFLOW_STORE_URL", "postgresql://app@db/petitions")
+    assert Settings.load(data_dir=Path("x")).store == "postgresql://app@db/petitions"
+
+
+def test_a_wrong_value_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEMPORAL_RETENTION_DAYS", "thirty")
+    with pytest.raises(ConfigError, match="TEMPORAL_RETENTION_DAYS"):
+        Settings.load()
+
+
+def test_temporal_through_the_sdks_envconfig(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "petitions.example:7233")
+    monkeypatch.setenv("TEMPORAL_NAMESPACE", "petitions")
+    monkeypatch.setenv("TEMPORAL_API_KEY", "k-123")
+    config = Settings.load().temporal()
+    assert config["target_host"] == "petitions.example:7233"
+    assert config["namespace"] == "petitions"
+    assert config["api_key"] == "k-123" and config["tls"] is True
+
+    monkeypatch.delenv("TEMPORAL_API_KEY")
+    (tmp_path / "client.pem").write_bytes(b"CERT")
+    (tmp_path / "client.key").write_bytes(b"KEY")
+    monkeypatch.setenv("TEMPORAL_TLS_CLIENT_CERT_PATH", str(tmp_path / "client.pem"))
+    monkeypatch.setenv("TEMPORAL_TLS_CLIENT_KEY_PATH", str(tmp_path / "client.key"))
+    tls = Settings.load().temporal()["tls"]
+    assert isinstance(tls, TLSConfig)
+    assert (tls.client_cert, tls.client_private_key) == (b"CERT", b"KEY")
+
+
+def test_a_profile_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "temporal.toml").write_text(
+        '[profile.prod]\naddress = "prod.example:7233"\nnamespace = "petitions"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("TEMPORAL_CONFIG_FILE", str(tmp_path / "temporal.toml"))
+    monkeypatch.setenv("TEMPORAL_PROFILE", "prod")
+    s = Settings.load()
+    assert (s.temporal_address, s.namespace) == ("prod.example:7233", "petitions")
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("TEMPORAL_TLS_CERT", "TEMPORAL_TLS_CLIENT_CERT_PATH"),
+        ("TEMPORAL_TLS_KEY", "TEMPORAL_TLS_CLIENT_KEY_PATH"),
+        ("TEMPORAL_TLS_CA", "TEMPORAL_TLS_SERVER_CA_CERT_PATH"),
+    ],
+)
+def test_an_earlier_variable_name_is_refused_with_its_new_name(
+    monkeypatch: pytest.MonkeyPatch, old: str, new: str
+) -> None:
+    """A worker must not connect without its certificate because a variable was renamed."""
+    monkeypatch.setenv(old, "/etc/petitionflow/client.pem")
+    with pytest.raises(ConfigError, match=f"{old} is now {new}"):
+        Settings.load().temporal()
+
+
+def test_keys_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+
+    key = base64.b64encode(bytes(range(32))).decode()
+    monkeypatch.setenv("PETITIONFLOW_PAYLOAD_KEYS", f"p1:{key}")
+    monkeypatch.setenv("PETITIONFLOW_SEALING_KEYS", f"s1:{key}")
+    keys = Settings.load().keys()
+    assert (keys.payload.newest[0], keys.sealing.newest[0]) == ("p1", "s1")
+    assert key not in repr(Settings.load())  # secrets are not in a repr or a log line
