@@ -233,7 +233,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     try:
         for name, url in targets.items():
-            store = EventStore(url)
+            store = EventStore(url, create=True)
             for writers in (1, 4):
                 raws, appends, libs = [], [], []
                 for _ in range(args.rounds):

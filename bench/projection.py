@@ -82,7 +82,7 @@ def main() -> None:
     print("|---|---|---|---|")
     try:
         for name, url in targets.items():
-            store = EventStore(url)
+            store = EventStore(url, create=True)
             total = fill(store, args.events)
             scan, rebuild = measure(store)
             print(f"| {name} | {total:,} | {scan:,.0f} | {rebuild:,.0f} |", flush=True)

@@ -63,6 +63,9 @@ class CliStack:
 
     def __enter__(self) -> CliStack:
         self.server.start()
+        # As a deployment does it: the schema first (the worker only checks it).
+        migrated = self.run("migrate")
+        assert migrated.returncode == 0, f"{migrated}\n{migrated.stderr}"
         self.worker.start()
         return self
 

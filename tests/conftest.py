@@ -75,7 +75,7 @@ def store_url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def store(store_url: str) -> Iterator[EventStore]:
-    s = EventStore(store_url)
+    s = EventStore(store_url, create=True)
     yield s
     s.close()
 

@@ -187,7 +187,7 @@ class Stack:
 
     async def __aenter__(self) -> Stack:
         self.server.start()
-        self.store = EventStore(self.store_url)
+        self.store = EventStore(self.store_url, create=True)
         self.client = await Client.connect(self.server.address, data_converter=CONVERTER)
         self.skipper = TimeSkipper(self.client, config=TimeSkippingConfig(enabled=False))
         self.petitions = PetitionClient(
