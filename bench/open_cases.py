@@ -43,6 +43,10 @@ def memory_mib(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
+def _text(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
 async def gather_limited(
     count: int, concurrency: int, label: str, one: Callable[[int], Awaitable[None]]
 ) -> float:
@@ -72,7 +76,7 @@ async def fresh_worker(
     started = time.perf_counter()
     worker.start()
     assert worker.proc is not None
-    while "worker started" not in (log.read_text() if log.exists() else ""):
+    while "worker started" not in await asyncio.to_thread(_text, log):
         if worker.proc.poll() is not None:
             raise RuntimeError(f"the worker exited; see {log}")
         await asyncio.sleep(0.01)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, TypedDict
 
 from petitionflow.domain import commands as c
@@ -46,6 +46,11 @@ class DecisionText(TypedDict):
 
     decision: str
     legal_basis: str
+
+
+def today() -> date:
+    """Today where the cases are handled (Beijing), whatever the machine's zone."""
+    return DeadlinePolicy().local_date(datetime.now(UTC))
 
 
 def id_with_check(first17: str) -> str:

@@ -24,7 +24,7 @@ from petitionflow.domain.values import Actor
 from petitionflow.eventstore import EventStore
 from petitionflow.eventstore.outbox import Outbox
 from petitionflow.workflows.contract import CommandResult, workflow_id
-from testkit.builders import BUREAU, make_intake
+from testkit.builders import BUREAU, make_intake, today
 from testkit.keys import SEALER
 
 CommandT = TypeVar("CommandT", bound=c.CommandBase)
@@ -81,7 +81,6 @@ class Case:
 async def grow_history(case: Case, rounds: int = 12) -> None:
     """Lengthen a case's history without moving it: a rejected signal and a hearing a
     round (for continue-as-new on a server that suggests it early)."""
-    from datetime import date
 
     from testkit.builders import HANDLER
 
@@ -89,8 +88,8 @@ async def grow_history(case: Case, rounds: int = 12) -> None:
         await case.signal(case.cmd(c.AcceptPetition, HANDLER))
         await case.ok(
             c.RecordHearing,
-            held_from=date.today(),
-            held_to=date.today(),
+            held_from=today(),
+            held_to=today(),
             summary=f"第{i + 1}次听证",
         )
 

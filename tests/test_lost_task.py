@@ -20,7 +20,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -37,7 +37,15 @@ from petitionflow.domain.policy import DeadlineKind, DeadlinePolicy
 from petitionflow.eventstore import EventStore
 from petitionflow.workers.main import build_worker
 from petitionflow.workflows.petition import PetitionWorkflow
-from testkit.builders import BUREAU, COUNTY_UNIT, HANDLER, PETITIONER, PREFECTURE_UNIT, make_intake
+from testkit.builders import (
+    BUREAU,
+    COUNTY_UNIT,
+    HANDLER,
+    PETITIONER,
+    PREFECTURE_UNIT,
+    make_intake,
+    today,
+)
 from testkit.keys import CONVERTER, SEALER
 from testkit.processes import WorkerProcess
 from tests.faults.crash_after_append import EXIT_CODE
@@ -141,9 +149,7 @@ async def to_handling_near_its_deadline(case: Case, seconds_left: int) -> None:
 
 
 def hearing(case: Case) -> c.RecordHearing:
-    return case.cmd(
-        c.RecordHearing, HANDLER, held_from=date.today(), held_to=date.today(), summary="听证会"
-    )
+    return case.cmd(c.RecordHearing, HANDLER, held_from=today(), held_to=today(), summary="听证会")
 
 
 @pytest.mark.crash_after("HearingRecorded")
@@ -208,8 +214,10 @@ async def test_a_rejection_for_clock_skew_committed_and_retried_past_the_limit(
     await case.signal(withdraw)
     await crash.died()
     assert crash.stored_types(case)[-1] == "CommandRejected"
-    while datetime.now(UTC) < issued_at - skew + timedelta(seconds=1):
-        await asyncio.sleep(0.1)  # the case's clock, the wall clock, passes the limit first
+    # The case's clock, the wall clock, passes the limit first.
+    await asyncio.sleep(
+        (issued_at - skew + timedelta(seconds=1) - datetime.now(UTC)).total_seconds()
+    )
     marker = case.cmd(c.AcknowledgeReceipt, HANDLER)  # handled after the retried signal
     await case.signal(marker)
     async with good_worker(crash):

@@ -7,6 +7,7 @@ changes behind ``workflow.patched`` (see the README) and record new fixtures wit
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def test_fixtures_cover_the_main_paths() -> None:
 
 @pytest.mark.parametrize("path", FIXTURES, ids=[f.stem for f in FIXTURES])
 async def test_history_replays(path: Path) -> None:
-    body = json.loads(path.read_text(encoding="utf-8"))
+    body = json.loads(await asyncio.to_thread(path.read_text, encoding="utf-8"))
     history = WorkflowHistory.from_json(body["workflow_id"], body["history"])
     replayer = Replayer(workflows=[PetitionWorkflow], data_converter=CONVERTER)
     await replayer.replay_workflow(history)
@@ -62,7 +63,7 @@ def test_both_sides_of_the_local_append_patch_are_replayed() -> None:
 
 async def _append_results(path: Path) -> list[dict[str, object]]:
     """The append's results recorded in a history's local-activity markers, decrypted."""
-    body = json.loads(path.read_text(encoding="utf-8"))
+    body = json.loads(await asyncio.to_thread(path.read_text, encoding="utf-8"))
     history = WorkflowHistory.from_json(body["workflow_id"], body["history"])
     results = []
     for e in history.events:

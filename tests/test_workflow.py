@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -31,6 +31,7 @@ from testkit.builders import (
     PREFECTURE_UNIT,
     REGION_UNIT,
     DecisionText,
+    today,
 )
 from testkit.keys import CONVERTER, SEALER
 from tests.temporal import Case, Harness, grow_history
@@ -223,7 +224,7 @@ async def test_re_review_is_final(petitions: Harness) -> None:
     await case.ok(c.DecideReview, PREFECTURE_ACTOR, outcome="not_support", **DECISION)
     await case.ok(c.ReplyReview, PREFECTURE_ACTOR)
     await case.ok(c.RequestReReview, PETITIONER, review_unit=REGION_UNIT, reasons="仍不服")
-    await case.ok(c.RecordHearing, held_from=date.today(), held_to=date.today(), summary="听证")
+    await case.ok(c.RecordHearing, held_from=today(), held_to=today(), summary="听证")
     await case.ok(c.DecideReReview, outcome="not_support", **DECISION)
     result = await case.ok(c.ReplyReReview)
     assert result.events == ["ReviewReplied", "CaseClosed"]

@@ -45,8 +45,14 @@ async def main() -> None:
         result = await run()
         print(f"  {result}", flush=True)
         results.append(result)
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    commit = (
+        await asyncio.to_thread(
+            subprocess.run,
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     ).stdout.strip()
     lines = [
         "# Reliability",

@@ -129,10 +129,10 @@ def event_count(store: EventStore) -> int:
         return int(conn.execute(text("SELECT count(*) FROM events")).scalar() or 0)
 
 
-async def progress_after(store: EventStore, since: float, timeout: float = 120) -> float | None:
+async def progress_after(store: EventStore, since: float, within: float = 120) -> float | None:
     """Seconds from ``since`` until a new event is in the store (None if none came)."""
     start = event_count(store)
-    while time.monotonic() - since < timeout:
+    while time.monotonic() - since < within:
         if event_count(store) > start:
             return round(time.monotonic() - since, 2)
         await asyncio.sleep(0.1)
