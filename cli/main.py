@@ -73,14 +73,37 @@ def _out(args: argparse.Namespace, payload: Any, text: str) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace, store: EventStore) -> int:
-    """Opened with ``create=True``: the migrations have run; say which."""
-    applied = store.applied_now
-    _out(
-        args,
-        {"applied": applied, "version": store.schema_version()},
-        f"schema of {store.safe_url} up to date at version {store.schema_version()} "
-        f"(applied now: {', '.join(map(str, applied)) or 'none'})",
+    """Opened with ``create=True``: the migrations have run; say which, then grant the
+    roles given (--grant-worker... or $PETITIONFLOW_WORKER_ROLE...) their rights."""
+    from petitionflow.eventstore.grants import GrantError, Roles, apply_grants
+
+    settings = _settings(args)
+    roles = Roles(
+        worker=args.grant_worker or settings.worker_role,
+        projector=args.grant_projector or settings.projector_role,
+        reader=args.grant_reader or settings.reader_role,
     )
+    applied, version = store.applied_now, store.schema_version()
+    text = (
+        f"schema of {store.safe_url} up to date at version {version} "
+        f"(applied now: {', '.join(map(str, applied)) or 'none'})"
+    )
+    granted = roles.named()
+    if granted and store.dialect != "postgresql":
+        print(
+            f"grants do not apply to {store.dialect}: roles "
+            f"{', '.join(granted.values())} ignored (PostgreSQL only)",
+            file=sys.stderr,
+        )
+        granted = {}
+    elif granted:
+        try:
+            with store.engine.begin() as conn:
+                apply_grants(conn, roles)
+        except GrantError as exc:
+            raise CliError(f"{exc} (the schema is migrated; no rights were granted)") from None
+        text += "; granted " + ", ".join(f"{k} {v}" for k, v in granted.items()) + " their rights"
+    _out(args, {"applied": applied, "version": version, "granted": granted}, text)
     return 0
 
 
@@ -496,7 +519,22 @@ def parser() -> argparse.ArgumentParser:
         help="register the search attributes on a real cluster (idempotent)",
     )
     sub.add_parser("worker", parents=[common], help="run a worker (until SIGTERM)")
-    sub.add_parser("migrate", parents=[common], help="create or upgrade the event store schema")
+    mg = sub.add_parser(
+        "migrate",
+        parents=[common],
+        help="create or upgrade the event store schema (as its owner) and grant the roles",
+    )
+    for purpose, rights in (
+        ("worker", "append events, write the outbox"),
+        ("projector", "read events, write the read models"),
+        ("reader", "read events and read models: the CLI"),
+    ):
+        mg.add_argument(
+            f"--grant-{purpose}",
+            metavar="ROLE",
+            help=f"PostgreSQL: grant this existing role the {purpose}'s rights ({rights}) "
+            f"and no others (default: $PETITIONFLOW_{purpose.upper()}_ROLE)",
+        )
     pj = sub.add_parser(
         "project", parents=[common], help="bring the read models up to date from the event store"
     )

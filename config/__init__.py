@@ -16,6 +16,9 @@ PETITIONFLOW_PAYLOAD_KEYS  Temporal payload keys, ``id:base64,…`` newest    (n
 PETITIONFLOW_SEALING_KEYS  the event store's sealing keys, same format      (none)
 PETITIONFLOW_KEYS_FILE     or both rings in a JSON file                     data dir/keys.json
 PETITIONFLOW_CODEC_TOKEN   the bearer token the Temporal UI sends           (none)
+PETITIONFLOW_WORKER_ROLE   the PostgreSQL role ``petition migrate`` grants  (none)
+                           the worker's rights to (eventstore/grants.py),
+                           and ``..._PROJECTOR_ROLE``, ``..._READER_ROLE``
 TEMPORAL_RETENTION_DAYS    closed-workflow retention ``setup-cluster``      ``30``
                            gives a new namespace
 ========================== ================================================ ===================
@@ -73,6 +76,10 @@ class Settings(BaseSettings):
     sealing_keys: SecretStr | None = None
     keys_file: Path | None = None
     codec_token: SecretStr | None = None
+    # PostgreSQL login roles that `petition migrate` grants their rights to.
+    worker_role: str | None = None
+    projector_role: str | None = None
+    reader_role: str | None = None
     retention_days: int = Field(default=30, ge=1, validation_alias="TEMPORAL_RETENTION_DAYS")
 
     @classmethod
