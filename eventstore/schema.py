@@ -4,11 +4,15 @@ Migrations are plain, numbered DDL per dialect, applied in order inside one
 transaction and recorded in ``schema_migrations``; running ``migrate`` again applies
 nothing. On PostgreSQL an advisory lock keeps two processes from migrating at once.
 
-Production: the database owner runs the migrations (``petition migrate``); the worker,
-the projector and the CLI each connect as a role that owns nothing and holds only the
-rights it uses. ``deploy/grants.sql`` grants them; ``tests/test_grants.py`` proves them.
+Production: the database owner runs the migrations (``petition migrate``, with the
+owner in the store URL); the worker, the projector and the CLI each connect as a role
+that owns nothing and holds only the rights it uses. ``eventstore/grants.py`` says
+which and ``petition migrate --grant-worker ROLE ...`` (or ``PETITIONFLOW_*_ROLE``)
+grants them after migrating; the README has the same statements for psql, and
+``tests/test_grants.py`` runs each process as its role and shows every refusal.
 
-The triggers below stop even the owner; the grants stop a role that could drop them.
+The triggers below stop even the owner; the grants stop every other role before a
+trigger runs, and keep the right to drop a trigger with the owner alone.
 """
 
 from __future__ import annotations

@@ -1,0 +1,365 @@
+"""Least privilege, proved on PostgreSQL: the worker, the projector and the CLI run as
+roles that own nothing and hold only what ``petition migrate`` grants them
+(eventstore/grants.py), and an event cannot be changed or removed by privilege as
+well as by the triggers.
+
+A fresh database owned by a fresh owner role, three login roles, all with names of
+this run's own (roles are cluster-wide), dropped afterwards. The owner takes PUBLIC's
+CONNECT on the database and USAGE on its schema away first, as a hardened database
+does, so the roles rely on the grants alone. The worker runs as its own process
+against a dev server; ``petition`` runs as a subprocess, as a person runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from petitionflow.eventstore.grants import EXAMPLE_ROLES, Roles, script
+from petitionflow.eventstore.schema import APPEND_ONLY_MESSAGE
+from testkit.processes import DevServer, WorkerProcess
+from tests.clistack import PETITION, ROOT, Call
+from tests.conftest import PG_DSN
+
+LABOUR = {"unit": "疏附县人力资源和社会保障局", "person": "王建国"}
+PURPOSES = ("worker", "projector", "reader")
+DENIED = "42501"  # insufficient_privilege: a missing grant, and the triggers' errcode
+
+
+@dataclass(frozen=True)
+class Database:
+    name: str
+    owner: str
+    roles: dict[str, str]  # purpose -> role
+
+    def url(self, role: str) -> str:
+        return f"postgresql://{role}@127.0.0.1:5432/{self.name}"
+
+    def connect(self, role: str) -> psycopg.Connection[tuple[object, ...]]:
+        params = psycopg.conninfo.conninfo_to_dict(PG_DSN)
+        return psycopg.connect(
+            host=params.get("host", "127.0.0.1"),
+            port=params.get("port", 5432),
+            dbname=self.name,
+            user=role,
+            autocommit=True,
+        )
+
+
+@pytest.fixture(scope="module")
+def database(pg_available: None) -> Iterator[Database]:
+    tag = f"pf_grants_{uuid.uuid4().hex[:8]}"
+    db = Database(tag, f"{tag}_owner", {p: f"{tag}_{p}" for p in PURPOSES})
+    try:
+        with psycopg.connect(PG_DSN, autocommit=True) as admin:
+            for role in (db.owner, *db.roles.values()):
+                admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+            admin.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(db.name), sql.Identifier(db.owner)
+                )
+            )
+        with db.connect(db.owner) as owner:
+            owner.execute(
+                sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(db.name))
+            )
+            owner.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
+        yield db
+    finally:
+        with psycopg.connect(PG_DSN, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db.name))
+            )
+            for role in (*db.roles.values(), db.owner):
+                admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    dev = DevServer(tmp_path_factory.mktemp("grants-temporal"))
+    dev.start()
+    yield dev
+    dev.stop()
+
+
+class Runner:
+    """``petition`` as one role, with the worker's Temporal address, queue and keys."""
+
+    def __init__(self, db: Database, env: dict[str, str]) -> None:
+        self.db, self.env = db, env
+
+    def __call__(self, role: str, *args: str, **env: str) -> Call:
+        started = time.monotonic()
+        done = subprocess.run(
+            [str(PETITION), *args],
+            capture_output=True,
+            text=True,
+            env={**self.env, "PETITIONFLOW_STORE_URL": self.db.url(role), **env},
+            cwd=ROOT,
+            timeout=120,
+        )
+        return Call(
+            list(args), done.returncode, done.stdout, done.stderr, time.monotonic() - started
+        )
+
+
+def _refused(db: Database, role: str, statement: str) -> psycopg.Error:
+    with db.connect(role) as conn, pytest.raises(psycopg.Error) as caught:
+        conn.execute(statement)
+    assert caught.value.sqlstate == DENIED, f"{role}: {statement}: {caught.value}"
+    return caught.value
+
+
+def _value(conn: psycopg.Connection[tuple[object, ...]], query: str, *params: object) -> object:
+    row = conn.execute(query, params).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def _wait_for_outbox(db: Database, case_id: str) -> list[tuple[object, ...]]:
+    deadline = time.monotonic() + 60
+    with db.connect(db.owner) as owner:
+        while True:
+            rows = owner.execute(
+                "SELECT kind, sent_at, sender FROM outbox WHERE case_id = %s", (case_id,)
+            ).fetchall()
+            if rows and all(r[1] is not None for r in rows):
+                return rows
+            assert time.monotonic() < deadline, f"no notification sent for {case_id}: {rows}"
+            time.sleep(0.5)
+
+
+# The rights each role must hold on each table, and no others (has_table_privilege).
+RIGHTS = {
+    "worker": {
+        "schema_migrations": {"SELECT"},
+        "events": {"SELECT", "INSERT"},
+        "outbox": {"SELECT", "INSERT"},  # and UPDATE of sent_at, sender: checked apart
+    },
+    "projector": {
+        "schema_migrations": {"SELECT"},
+        "events": {"SELECT"},
+        "case_list": {"SELECT", "INSERT", "UPDATE", "DELETE"},
+        "projection_checkpoints": {"SELECT", "INSERT", "UPDATE", "DELETE"},
+        "deadline_outcomes": {"SELECT", "INSERT", "DELETE"},
+    },
+    "reader": {
+        "schema_migrations": {"SELECT"},
+        "events": {"SELECT"},
+        "case_list": {"SELECT"},
+        "deadline_outcomes": {"SELECT"},
+        "projection_checkpoints": {"SELECT"},
+    },
+}
+TABLES = (
+    "schema_migrations",
+    "events",
+    "outbox",
+    "case_list",
+    "deadline_outcomes",
+    "projection_checkpoints",
+)
+PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
+
+
+@pytest.mark.postgres
+def test_each_process_runs_with_only_its_rights(
+    database: Database, server: DevServer, tmp_path: Path
+) -> None:
+    db = database
+    worker = WorkerProcess(
+        server, db.url(db.roles["worker"]), f"grants-{uuid.uuid4().hex[:6]}", tmp_path / "w.log"
+    )
+    petition = Runner(db, {**worker.env, "COLUMNS": "160"})
+    roles_env = {f"PETITIONFLOW_{p.upper()}_ROLE": r for p, r in db.roles.items()}
+
+    # A role that does not exist: one line, exit 2, nothing granted.
+    missing = petition(db.owner, "migrate", "--grant-reader", f"{db.name}_nobody")
+    assert missing.returncode == 2, missing
+    assert missing.stderr.count("\n") == 1 and "does not exist" in missing.stderr, missing.stderr
+
+    # The owner migrates and grants, from the environment's role settings.
+    migrated = petition(db.owner, "migrate", "--json", **roles_env)
+    assert migrated.returncode == 0, migrated.stderr
+    assert json.loads(migrated.stdout)["granted"] == db.roles
+
+    with db.connect(db.owner) as owner:
+        for purpose, role in db.roles.items():
+            held = {
+                (table, p)
+                for table in TABLES
+                for p in PRIVILEGES
+                if _value(owner, "SELECT has_table_privilege(%s, %s, %s)", role, table, p)
+            }
+            wanted = {(t, p) for t, ps in RIGHTS[purpose].items() for p in ps}
+            assert held == wanted, purpose
+            columns = {
+                c
+                for c in ("id", "case_id", "kind", "recipient", "message", "sent_at", "sender")
+                if _value(owner, "SELECT has_column_privilege(%s, 'outbox', %s, 'UPDATE')", role, c)
+            }
+            assert columns == ({"sent_at", "sender"} if purpose == "worker" else set()), purpose
+
+    # The worker, as its role, appends a case's events and sends its reminders (the
+    # petition was received 40 days ago: the routing deadline has passed). The CLI
+    # submits and sends as the reader: it reads the store, Temporal does the writing.
+    worker.start()
+    try:
+        case = f"GR-{uuid.uuid4().hex[:6]}"
+        body = json.loads((ROOT / "examples" / "intake.json").read_text(encoding="utf-8"))
+        body["case_id"] = case
+        body["intake"]["received_at"] = (datetime.now(UTC) - timedelta(days=40)).isoformat()
+        intake = tmp_path / "intake.json"
+        intake.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
+        reader = db.roles["reader"]
+        steps = [
+            ("submit", str(intake)),
+            ("send", case, "transfer_petition", "--data", "@examples/transfer.json"),
+            ("send", case, "acknowledge_receipt", "--data", json.dumps({"actor": LABOUR})),
+            ("send", case, "accept_petition", "--data", json.dumps({"actor": LABOUR})),
+            ("send", case, "issue_decision", "--data", "@examples/decision.json"),
+            (
+                "send",
+                case,
+                "report_implementation",
+                "--data",
+                json.dumps({"actor": LABOUR, "report": "工资已补发"}),
+            ),
+            (
+                "send",
+                case,
+                "record_rating",
+                "--data",
+                json.dumps({"actor": {"unit": "信访人", "person": "短信"}, "rating": "satisfied"}),
+            ),
+        ]
+        for step in steps:
+            call = petition(reader, *step)
+            assert call.returncode == 0, call
+        assert "stage closed" in call.stdout
+        sent = _wait_for_outbox(db, case)
+        assert {r[0] for r in sent} >= {"reminder"} and {r[2] for r in sent} == {"log"}
+
+        live = petition(reader, "verify", case, "--live")
+        assert live.returncode == 0 and "intact" in live.stdout, live
+    finally:
+        worker.stop()
+    assert "permission denied" not in worker.log.read_text(encoding="utf-8")
+
+    # The reader reports the read models as they are and says why they are behind.
+    behind = petition(reader, "report", "--format", "csv")
+    assert behind.returncode == 0, behind
+    assert "this role may only read them" in behind.stderr
+    assert "`petition project`" in behind.stderr and behind.stderr.count("\n") == 1
+    assert LABOUR["unit"] not in behind.stdout
+
+    # The projector brings them up to date, from scratch too; then the reader's report
+    # counts the case and has nothing to say on stderr.
+    with db.connect(db.owner) as owner:
+        events = _value(owner, "SELECT count(*) FROM events")
+    projector = db.roles["projector"]
+    for args in (("project",), ("project", "--rebuild")):
+        projected = petition(projector, *args)
+        assert projected.returncode == 0, projected
+        assert f"projected {events} events" in projected.stdout, projected.stdout
+    report = petition(reader, "report", "--format", "csv")
+    assert report.returncode == 0 and report.stderr == "", report
+    assert LABOUR["unit"] in report.stdout
+    history = petition(reader, "history", case)
+    assert history.returncode == 0 and "CaseClosed" in history.stdout, history
+    verified = petition(reader, "verify")
+    assert verified.returncode == 0 and f"1 stream, {events} events: intact" in verified.stdout
+
+    # What each role may not do: refused by privilege (42501, "permission denied").
+    insert_event = (
+        "INSERT INTO events (stream_id, version, event_id, type, schema_version, data,"
+        " metadata, recorded_at, prev_hash, hash) SELECT stream_id, version + 100,"
+        " event_id || 'x', type, schema_version, data, metadata, recorded_at, prev_hash,"
+        " hash FROM events LIMIT 1"
+    )
+    denied = {
+        "reader": [
+            insert_event,
+            "INSERT INTO case_list SELECT * FROM case_list",
+            "UPDATE case_list SET stage = 'closed'",
+            "DELETE FROM deadline_outcomes",
+            "UPDATE projection_checkpoints SET position = 0",
+            "SELECT * FROM outbox",
+        ],
+        "projector": [
+            insert_event,
+            "SELECT * FROM outbox",
+            "UPDATE deadline_outcomes SET met = true",
+        ],
+        "worker": [
+            "UPDATE outbox SET message = 'x'",
+            "DELETE FROM outbox",
+            "SELECT * FROM case_list",
+        ],
+    }
+    for purpose, statements in denied.items():
+        for statement in statements:
+            assert "permission denied" in str(_refused(db, db.roles[purpose], statement))
+
+    # No role may change or remove an event: the privilege is missing, before any
+    # trigger runs. The owner holds it, and the triggers stop the owner.
+    tamper = ("UPDATE events SET type = 'Forged'", "DELETE FROM events", "TRUNCATE events")
+    for role in db.roles.values():
+        for statement in tamper:
+            error = _refused(db, role, statement)
+            assert "permission denied for table events" in str(error), error
+    for statement in tamper:
+        error = _refused(db, db.owner, statement)
+        assert APPEND_ONLY_MESSAGE in str(error), error
+    with db.connect(db.owner) as owner:
+        assert _value(owner, "SELECT count(*) FROM events") == events
+
+
+@pytest.mark.postgres
+def test_migrate_converges_on_the_rights(database: Database) -> None:
+    """Rights granted by hand are taken back when ``migrate`` grants again."""
+    db = database
+    petition = Runner(db, dict(os.environ))
+    reader = db.roles["reader"]
+    assert petition(db.owner, "migrate").returncode == 0
+    with db.connect(db.owner) as owner:
+        owner.execute(sql.SQL("GRANT ALL ON events, outbox TO {}").format(sql.Identifier(reader)))
+    again = petition(db.owner, "migrate", "--grant-reader", reader)
+    assert again.returncode == 0, again
+    assert "applied now: none" in again.stdout
+    _refused(db, reader, "SELECT * FROM outbox")
+    _refused(db, reader, "DELETE FROM events")
+
+
+def test_sqlite_says_grants_do_not_apply(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [str(PETITION), "migrate", "--grant-worker", "petitionflow_worker"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PETITIONFLOW_STORE_URL": f"sqlite:///{tmp_path / 'events.db'}"},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("\n") == 1 and "grants do not apply" in done.stderr
+
+
+def test_the_readme_grants_are_the_ones_migrate_issues() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```sql\n(.*?)```", readme, re.S)
+    grants = [b for b in blocks if "GRANT USAGE ON SCHEMA" in b]
+    assert grants == [script(EXAMPLE_ROLES) + "\n"]
+    # Each role alone gets the shared grants and its own.
+    only_reader = script(Roles(reader="r"))
+    assert "GRANT SELECT ON events, case_list" in only_reader and "outbox TO" not in only_reader
