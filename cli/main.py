@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
+import psycopg
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -648,7 +649,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.settings = Settings.load(store_url=args.store, data_dir=args.data_dir)
         return _run(args)
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, psycopg.Error) as exc:
+        # psycopg.Error: the projector's COPY goes to psycopg directly.
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         url = args.settings.store if hasattr(args, "settings") else "?"
         return _fail(

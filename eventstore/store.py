@@ -281,13 +281,37 @@ class EventStore:
         return make_url(self.url).render_as_string(hide_password=True)
 
     def schema_version(self) -> int:
-        """The newest migration applied here; 0 for a database never migrated."""
+        """The newest migration applied here; 0 for a database never migrated.
+
+        SchemaError when this role may not read it: a missing grant is not a missing
+        schema, and the fix is another command.
+        """
         with self.engine.connect() as conn:
             if not inspect(conn).has_table("schema_migrations"):
+                if (
+                    self.dialect == "postgresql"
+                    and not conn.execute(
+                        text("SELECT has_schema_privilege(current_schema(), 'USAGE')")
+                    ).scalar()
+                ):
+                    raise self._not_granted(conn, "USAGE on the schema")
                 return 0
-            return int(
-                conn.execute(text("SELECT max(version) FROM schema_migrations")).scalar() or 0
-            )
+            try:
+                version = conn.execute(text("SELECT max(version) FROM schema_migrations"))
+                return int(version.scalar() or 0)
+            except DBAPIError as exc:
+                if getattr(exc.orig, "sqlstate", None) == "42501":  # insufficient_privilege
+                    conn.rollback()  # the failed statement ended the transaction
+                    raise self._not_granted(conn, "SELECT on schema_migrations") from None
+                raise
+
+    def _not_granted(self, conn: Connection, right: str) -> SchemaError:
+        role = conn.execute(text("SELECT current_user")).scalar()
+        return SchemaError(
+            f"the role {role} lacks {right} in the event store {self.safe_url}: the owner "
+            "grants each process's role with `petition migrate --grant-worker ROLE` "
+            "(--grant-projector, --grant-reader)"
+        )
 
     def check_schema(self) -> None:
         have = self.schema_version()

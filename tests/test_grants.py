@@ -343,6 +343,44 @@ def test_migrate_converges_on_the_rights(database: Database) -> None:
     _refused(db, reader, "DELETE FROM events")
 
 
+@pytest.mark.postgres
+def test_a_role_without_its_grants_is_told_which_grant_not_to_migrate(
+    database: Database,
+) -> None:
+    """A missing grant is not a missing schema: the message names the right and the
+    command that grants it."""
+    db = database
+    petition = Runner(db, dict(os.environ))
+    assert petition(db.owner, "migrate").returncode == 0
+    reader = db.roles["reader"]
+    with db.connect(db.owner) as owner:
+        owner.execute(
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                sql.Identifier(db.name), sql.Identifier(reader)
+            )
+        )
+        owner.execute(sql.SQL("REVOKE ALL ON SCHEMA public FROM {}").format(sql.Identifier(reader)))
+    try:
+        call = petition(reader, "history", "X-1")
+        assert call.returncode == 2
+        assert f"the role {reader} lacks USAGE on the schema" in call.stderr, call.stderr
+        assert (
+            "petition migrate --grant-worker" in call.stderr and "has no schema" not in call.stderr
+        )
+        with db.connect(db.owner) as owner:
+            owner.execute(
+                sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(sql.Identifier(reader))
+            )
+            owner.execute(
+                sql.SQL("REVOKE ALL ON schema_migrations FROM {}").format(sql.Identifier(reader))
+            )
+        call = petition(reader, "history", "X-1")
+        assert call.returncode == 2
+        assert "lacks SELECT on schema_migrations" in call.stderr, call.stderr
+    finally:
+        assert petition(db.owner, "migrate", "--grant-reader", reader).returncode == 0
+
+
 def test_sqlite_says_grants_do_not_apply(tmp_path: Path) -> None:
     done = subprocess.run(
         [str(PETITION), "migrate", "--grant-worker", "petitionflow_worker"],
