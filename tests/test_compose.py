@@ -14,11 +14,19 @@ import yaml
 ROOT = Path(__file__).parents[1]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 SERVICES: dict[str, Any] = COMPOSE["services"]
+PLACEHOLDER = re.compile(r"<([A-Z][A-Z0-9_]*)>")
 LONG_RUNNING = ["temporal-db", "temporal", "temporal-ui", "eventstore-db", "worker", "codec-server"]
 
 
 def env(service: str) -> dict[str, str]:
     return {k: str(v) for k, v in (SERVICES[service].get("environment") or {}).items()}
+
+
+def example_env(name: str) -> dict[str, str]:
+    """deploy/NAME.example's variables."""
+    text = (ROOT / "deploy" / f"{name}.example").read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    return dict(line.partition("=")[::2] for line in lines)
 
 
 def depends(service: str) -> dict[str, str]:
@@ -80,12 +88,58 @@ def test_wiring_ports_and_environment() -> None:
         assert env(name)["TEMPORAL_ADDRESS"] == "temporal:7233"
         assert env(name)["PETITIONFLOW_TASK_QUEUE"] == "petitions"
     ui = env("temporal-ui")
-    assert ui["TEMPORAL_ADDRESS"] == "temporal:7233" and ui["TEMPORAL_CODEC_ENDPOINT"]
+    assert ui["TEMPORAL_ADDRESS"] == "temporal:7233"
     assert SERVICES["worker"]["command"] == ["worker"]
     assert SERVICES["worker"]["deploy"]["replicas"]
     assert SERVICES["worker"]["stop_signal"] == "SIGTERM"
     assert "--origin" in SERVICES["codec-server"]["command"]
     assert "setup-cluster" in SERVICES["temporal-setup"]["command"]
+    # the codec server decodes the namespace the workers run in, not "default"
+    assert env("codec-server")["TEMPORAL_NAMESPACE"] == env("worker")["TEMPORAL_NAMESPACE"]
+
+
+def test_each_process_connects_to_the_event_store_as_its_own_role() -> None:
+    """The owner migrates and grants; the worker connects as a role that owns nothing,
+    which the database's init script creates and eventstore-migrate grants its rights."""
+    roles = env("eventstore-migrate")
+    assert set(roles) == {
+        "PETITIONFLOW_WORKER_ROLE",
+        "PETITIONFLOW_PROJECTOR_ROLE",
+        "PETITIONFLOW_READER_ROLE",
+    }
+    assert env("eventstore-db") == roles  # the init script creates the roles migrate grants
+    assert SERVICES["eventstore-migrate"]["env_file"] == ["deploy/secrets/eventstore-db.env"]
+    assert "deploy/secrets/eventstore-worker.env" in SERVICES["worker"]["env_file"]
+    assert "deploy/secrets/eventstore-db.env" not in SERVICES["worker"]["env_file"]
+    owner = example_env("eventstore-db.env")
+    assert owner["PETITIONFLOW_STORE_URL"].startswith(f"postgresql://{owner['POSTGRES_USER']}:")
+    worker_url = example_env("eventstore-worker.env")["PETITIONFLOW_STORE_URL"]
+    assert worker_url.startswith(f"postgresql://{roles['PETITIONFLOW_WORKER_ROLE']}:")
+    assert worker_url.endswith(f"@eventstore-db:5432/{owner['POSTGRES_DB']}")
+    assert set(example_env("eventstore-roles.env")) == {
+        key.replace("PETITIONFLOW_", "EVENTSTORE_").replace("_ROLE", "_PASSWORD") for key in roles
+    }
+    script = ROOT / "deploy" / "eventstore-db-init.sh"
+    assert script.stat().st_mode & 0o111, "executable, or the postgres image sources it"
+    assert (
+        "./deploy/eventstore-db-init.sh:/docker-entrypoint-initdb.d/10-roles.sh:ro"
+        in (SERVICES["eventstore-db"]["volumes"])
+    )
+    assert "deploy/secrets/eventstore-roles.env" in SERVICES["eventstore-db"]["env_file"]
+
+
+def test_the_ui_reaches_the_codec_server_with_its_token() -> None:
+    """The Temporal UI sends no Authorization header of its own: with
+    TEMPORAL_CODEC_PASS_ACCESS_TOKEN it sends its sign-on's access token, and to an
+    http:// endpoint nothing at all (it does not decode). The token is in the endpoint's
+    path, from an env file."""
+    ui = env("temporal-ui")
+    assert ui.get("TEMPORAL_CODEC_PASS_ACCESS_TOKEN", "false") == "false"
+    assert "TEMPORAL_CODEC_ENDPOINT" not in ui  # environment would override the env file
+    assert SERVICES["temporal-ui"]["env_file"] == ["deploy/secrets/temporal-ui.env"]
+    endpoint = example_env("temporal-ui.env")["TEMPORAL_CODEC_ENDPOINT"]
+    assert endpoint.endswith(":8081/<PETITIONFLOW_CODEC_TOKEN>")
+    assert "PETITIONFLOW_CODEC_TOKEN" in example_env("codec.env")
 
 
 def test_secrets_only_through_env_files() -> None:
@@ -93,7 +147,7 @@ def test_secrets_only_through_env_files() -> None:
     for name, s in SERVICES.items():
         for key, value in env(name).items():
             if value in ("true", "false"):
-                continue  # a switch such as TEMPORAL_CODEC_PASS_ACCESS_TOKEN, not a secret
+                continue  # a switch, not a secret
             assert not secretish.search(key), f"{name} sets {key} inline"
         for path in s.get("env_file", []):
             assert path.startswith("deploy/secrets/"), path
@@ -106,8 +160,21 @@ def test_secrets_only_through_env_files() -> None:
                         secretish.search(key) is None
                         or value.endswith(":")
                         or not value
-                        or "<password>" in value
+                        or PLACEHOLDER.search(value)
                     ), f"{example.name}: {key} has a value"
+    # A placeholder names the variable whose value goes there (in the same file, or the
+    # only one of that name in another): <POSTGRES_PASSWORD>, <EVENTSTORE_WORKER_PASSWORD>.
+    variables = {
+        path.name: example_env(path.name.removesuffix(".example"))
+        for path in (ROOT / "deploy").glob("*.env.example")
+    }
+    for name, variables_here in variables.items():
+        for key, value in variables_here.items():
+            for placeholder in PLACEHOLDER.findall(value):
+                found = sum(placeholder in v for v in variables.values())
+                assert placeholder in variables_here or found == 1, (
+                    f"{name}: {key}: <{placeholder}>"
+                )
     assert "deploy/secrets/" in (ROOT / ".gitignore").read_text(encoding="utf-8")
 
 
