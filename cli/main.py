@@ -27,12 +27,15 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import psycopg
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 from petitionflow.activities.records import from_record, stream_id
 from petitionflow.config import ConfigError, Settings
@@ -283,19 +286,26 @@ def _sealer(args: argparse.Namespace) -> Sealer | None:
         return None
 
 
-async def _petitions(args: argparse.Namespace, store: EventStore | None = None) -> Any:
-    from petitionflow.client import PetitionClient
+async def _temporal(args: argparse.Namespace, keys: Keys) -> Client:
+    """A Temporal client, or one line saying which address did not answer."""
     from petitionflow.workers.main import connect
 
     settings = _settings(args)
-    keys = _keys(args)
     try:
-        temporal = await connect(settings, keys)
+        return await connect(settings, keys)
     except RuntimeError as exc:
         raise CliError(
             f"cannot reach Temporal at {settings.temporal_address} ({exc}); start it with "
             "`petition dev` or set TEMPORAL_ADDRESS"
         ) from None
+
+
+async def _petitions(args: argparse.Namespace, store: EventStore | None = None) -> Any:
+    from petitionflow.client import PetitionClient
+
+    settings = _settings(args)
+    keys = _keys(args)
+    temporal = await _temporal(args, keys)
     return PetitionClient(
         temporal, task_queue=settings.task_queue, store=store, sealer=Sealer(keys.sealing)
     )
@@ -463,11 +473,10 @@ async def cmd_codec_server(args: argparse.Namespace) -> int:
 
 
 async def cmd_setup_cluster(args: argparse.Namespace) -> int:
-    from petitionflow.workers.main import connect
     from petitionflow.workflows.search import ensure_namespace, register_search_attributes
 
     settings = _settings(args)
-    temporal = await connect(settings, _keys(args))
+    temporal = await _temporal(args, _keys(args))
     created = await ensure_namespace(temporal, settings.namespace, settings.retention_days)
     added = await register_search_attributes(temporal, settings.namespace)
     _out(
