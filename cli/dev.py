@@ -27,6 +27,7 @@ from temporalio.testing import TimeSkipper, TimeSkippingConfig
 from petitionflow.client import PetitionClient
 from petitionflow.config import Settings
 from petitionflow.eventstore import EventStore
+from petitionflow.eventstore.store import safe_url
 from petitionflow.security.codec import EncryptionCodec, data_converter
 from petitionflow.security.codec_server import CodecServer
 from petitionflow.security.keys import Keys, ensure_keys_file
@@ -283,8 +284,8 @@ def _petition_command(args: argparse.Namespace) -> tuple[str, str]:
     if settings.temporal_address != address:
         command = f"TEMPORAL_ADDRESS={address} {command}"
     options = ""
-    if settings.data_dir != Path("data") and not os.environ.get("PETITIONFLOW_DATA_DIR"):
+    if settings.data_dir != Path("data"):
         options += f" --data-dir {shlex.quote(str(settings.data_dir))}"
-    if args.store:
-        options += f" --store {shlex.quote(args.store)}"
+    if args.store:  # the password, if any, stays off the screen: the user has it
+        options += f" --store {shlex.quote(safe_url(args.store))}"
     return command, options

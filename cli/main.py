@@ -31,8 +31,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import psycopg
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -43,6 +42,7 @@ from petitionflow.domain.intake import Intake, field_errors
 from petitionflow.domain.state import fold
 from petitionflow.domain.values import Actor
 from petitionflow.eventstore import EventStore, SchemaError
+from petitionflow.eventstore.store import safe_url
 from petitionflow.security.keys import KeyConfigError, Keys
 from petitionflow.security.sealing import SealedError, Sealer
 
@@ -247,7 +247,10 @@ def cmd_report(args: argparse.Namespace, store: EventStore) -> int:
             datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         )
         path = Path(args.output or "report.html")
-        path.write_text(page, encoding="utf-8")
+        try:
+            path.write_text(page, encoding="utf-8")
+        except OSError as exc:
+            raise CliError(f"cannot write {path}: {exc.strerror}; pass --output PATH") from None
         print(f"wrote {path} ({len(page):,} bytes, no external assets)")
         return 0
     text = render(report, args.by, "json" if args.json else args.format)
@@ -286,18 +289,14 @@ def _sealer(args: argparse.Namespace) -> Sealer | None:
         return None
 
 
-async def _temporal(args: argparse.Namespace, keys: Keys) -> Client:
+async def _temporal(args: argparse.Namespace, keys: Keys | None) -> Client:
     """A Temporal client, or one line saying which address did not answer."""
-    from petitionflow.workers.main import connect
+    from petitionflow.workers.main import TemporalUnreachable, connect
 
-    settings = _settings(args)
     try:
-        return await connect(settings, keys)
-    except RuntimeError as exc:
-        raise CliError(
-            f"cannot reach Temporal at {settings.temporal_address} ({exc}); start it with "
-            "`petition dev` or set TEMPORAL_ADDRESS"
-        ) from None
+        return await connect(_settings(args), keys)
+    except TemporalUnreachable as exc:
+        raise CliError(str(exc)) from None
 
 
 async def _petitions(args: argparse.Namespace, store: EventStore | None = None) -> Any:
@@ -476,7 +475,7 @@ async def cmd_setup_cluster(args: argparse.Namespace) -> int:
     from petitionflow.workflows.search import ensure_namespace, register_search_attributes
 
     settings = _settings(args)
-    temporal = await _temporal(args, _keys(args))
+    temporal = await _temporal(args, None)  # namespace and search attributes: no payloads
     created = await ensure_namespace(temporal, settings.namespace, settings.retention_days)
     added = await register_search_attributes(temporal, settings.namespace)
     _out(
@@ -634,7 +633,7 @@ def _run(args: argparse.Namespace) -> int:
     if name in WITHOUT_STORE:
         return asyncio.run(WITHOUT_STORE[name](args))
     settings = _settings(args)
-    if settings.store_url is None:
+    if settings.store_url is None and name in MIGRATING:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = EventStore(settings.store, create=name in MIGRATING)
     try:
@@ -663,7 +662,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         url = args.settings.store if hasattr(args, "settings") else "?"
         return _fail(
-            f"event store {_hide_password(url)}: {reason}; check --store / "
+            f"event store {safe_url(url)}: {reason}; check --store / "
             "PETITIONFLOW_STORE_URL and that the database is running"
         )
     except PetitionError as exc:
@@ -680,13 +679,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. piped into head
         sys.stderr.close()
         return 0
-
-
-def _hide_password(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(unparsable URL)"
 
 
 def entry() -> NoReturn:

@@ -13,6 +13,7 @@ from typing import Any
 
 from temporalio.client import (
     Client,
+    WorkflowExecution,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
@@ -191,22 +192,29 @@ class PetitionClient:
             except QueryError as exc:
                 raise PetitionError("bad_query", str(exc)) from None
         rows = []
-        async for wf in self.client.list_workflows(q, limit=limit):
-            attrs = wf.typed_search_attributes
-            rows.append(
-                {
-                    "case_id": wf.id.removeprefix("petition-"),
-                    "status": wf.status.name
-                    if isinstance(wf.status, WorkflowExecutionStatus)
-                    else None,
-                    "stage": attrs.get(search.STAGE),
-                    "handling_unit": attrs.get(search.HANDLING_UNIT),
-                    "overdue": attrs.get(search.OVERDUE),
-                    "next_deadline": attrs.get(search.NEXT_DEADLINE),
-                    "started": wf.start_time,
-                }
-            )
+        try:
+            async for wf in self.client.list_workflows(q, limit=limit):
+                rows.append(self._row(wf))
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.INVALID_ARGUMENT:  # well formed, but not to Temporal
+                raise PetitionError(
+                    "bad_query", f"Temporal refused the filter: {exc.message}"
+                ) from None
+            raise
         return rows
+
+    @staticmethod
+    def _row(wf: WorkflowExecution) -> dict[str, Any]:
+        attrs = wf.typed_search_attributes
+        return {
+            "case_id": wf.id.removeprefix("petition-"),
+            "status": wf.status.name if isinstance(wf.status, WorkflowExecutionStatus) else None,
+            "stage": attrs.get(search.STAGE),
+            "handling_unit": attrs.get(search.HANDLING_UNIT),
+            "overdue": attrs.get(search.OVERDUE),
+            "next_deadline": attrs.get(search.NEXT_DEADLINE),
+            "started": wf.start_time,
+        }
 
     # ---- one method per command ---------------------------------------------------
 

@@ -29,6 +29,15 @@ SYSTEM_ATTRIBUTES = frozenset(
         "TaskQueue",
         "TemporalChangeVersion",
         "BuildIds",
+        # what the Web UI's own filters use
+        "WorkflowType",
+        "ParentWorkflowId",
+        "RootWorkflowId",
+        "TemporalScheduledById",
+        "TemporalScheduledStartTime",
+        "TemporalWorkerDeployment",
+        "TemporalWorkerDeploymentVersion",
+        "TemporalWorkflowVersioningBehavior",
     }
 )
 KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "BETWEEN", "IS", "NULL", "STARTS_WITH"})
@@ -43,7 +52,7 @@ _TOKEN = re.compile(
     | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
     | `(?P<quoted>[A-Za-z_][A-Za-z0-9_]*)`
     )""",
-    re.VERBOSE,
+    re.VERBOSE | re.ASCII,  # \\s and \\d: no Unicode spaces or digits the server cannot read
 )
 
 
@@ -65,7 +74,7 @@ def check_filter(query: str) -> str:
     while pos < len(query):
         m = _TOKEN.match(query, pos)
         if not m or m.end() == pos:
-            pos += len(query[pos:]) - len(query[pos:].lstrip())
+            pos += len(query[pos:]) - len(query[pos:].lstrip(" \t\r\n"))
             raise QueryError(
                 f"the filter cannot be read at character {pos + 1} ({query[pos : pos + 12]!r}); "
                 f"write it like {EXAMPLE}"

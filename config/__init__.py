@@ -34,10 +34,11 @@ with ``TEMPORAL_PROFILE``; the same names the ``temporal`` CLI reads.
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.envconfig import ClientConfigProfile, ClientConnectConfig
 
@@ -54,6 +55,11 @@ RENAMED = {
     "TEMPORAL_TLS_KEY": "TEMPORAL_TLS_CLIENT_KEY_PATH",
     "TEMPORAL_TLS_CA": "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
 }
+
+
+def _variable(field: str) -> str:
+    """The environment variable a setting is read from."""
+    return field if field.isupper() else f"PETITIONFLOW_{field.upper()}"
 
 
 class ConfigError(Exception):
@@ -90,8 +96,12 @@ class Settings(BaseSettings):
             given["TEMPORAL_RETENTION_DAYS"] = given.pop("retention_days")
         try:
             return cls(**given)
-        except ValueError as exc:
-            raise ConfigError(f"configuration: {exc}") from None
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{_variable(str(e['loc'][0]) if e['loc'] else '')}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise ConfigError(f"configuration: {problems}") from None
 
     @property
     def store(self) -> str:
@@ -111,17 +121,26 @@ class Settings(BaseSettings):
         return load_keys(text(self.payload_keys), text(self.sealing_keys), self.default_keys_file)
 
     def temporal(self) -> ClientConnectConfig:
-        """``Client.connect``'s keyword arguments, from :mod:`temporalio.envconfig`."""
+        """``Client.connect``'s keyword arguments, from :mod:`temporalio.envconfig` (read
+        once: the profile file and the certificates are files)."""
+        return cast(ClientConnectConfig, dict(self._temporal))
+
+    @cached_property
+    def _temporal(self) -> ClientConnectConfig:
         if old := sorted(k for k in RENAMED if os.environ.get(k)):
             raise ConfigError(
                 "; ".join(f"{k} is now {RENAMED[k]} (a file path)" for k in old)
                 + ": rename the variable (the Temporal SDK's own configuration names)"
             )
         try:
-            profile = ClientConfigProfile.load()
+            config = ClientConfigProfile.load().to_client_connect_config()
+        except OSError as exc:  # a certificate or key file named but not readable
+            raise ConfigError(
+                f"Temporal TLS: cannot read {exc.filename}: {exc.strerror}; check the "
+                "TEMPORAL_TLS_*_PATH variables"
+            ) from None
         except Exception as exc:  # the SDK's loader raises its own RuntimeError/ValueError
             raise ConfigError(f"Temporal client configuration: {exc}") from None
-        config = profile.to_client_connect_config()
         config.setdefault("target_host", DEFAULT_TEMPORAL_ADDRESS)
         config.setdefault("namespace", DEFAULT_NAMESPACE)
         return config

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -32,7 +33,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 
 from .schema import LATEST, migrate
 from .schema import events as t
@@ -247,6 +248,17 @@ def _engine(url: str, *, autocommit: bool = False) -> Engine:
     )
 
 
+def safe_url(url: str) -> str:
+    """``url`` with its password (in the authority or the query) masked."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "(an event store URL that cannot be parsed)"
+    if "password" in parsed.query:
+        parsed = parsed.update_query_dict({"password": "***"})
+    return parsed.render_as_string(hide_password=True)
+
+
 class SchemaError(Exception):
     """The database's schema is not the one this code needs; the message says what to run."""
 
@@ -257,6 +269,18 @@ class EventStore:
     creates or upgrades it, so a role that may only read and append can open it."""
 
     def __init__(self, url: str, *, upcasters: Upcasters | None = None, create: bool = False):
+        parsed = make_url(url)
+        if (
+            not create
+            and parsed.get_backend_name() == "sqlite"
+            and parsed.database not in (None, "", ":memory:")
+            and not Path(str(parsed.database)).exists()
+        ):
+            # Opening would create an empty file: a store that does not exist says so.
+            raise SchemaError(
+                f"there is no event store at {safe_url(url)}: run `petition migrate` "
+                "(or `petition dev`) to create it, or check --store / PETITIONFLOW_STORE_URL"
+            )
         self.url = url
         self.engine = _engine(url)
         # Appends are single statements: their own engine keeps its connections in
@@ -278,7 +302,7 @@ class EventStore:
     @property
     def safe_url(self) -> str:
         """The URL without its password, for logs and messages."""
-        return make_url(self.url).render_as_string(hide_password=True)
+        return safe_url(self.url)
 
     def schema_version(self) -> int:
         """The newest migration applied here; 0 for a database never migrated.

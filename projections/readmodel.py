@@ -6,8 +6,9 @@
 - ``projection_checkpoints``: how far each projector has read, written in the same
   transaction as the rows, so a crash mid-batch neither skips nor double-counts.
 
-Read models are disposable: a change of their shape is deployed by ``--rebuild``,
-which drops them and projects the whole store again.
+Read models are disposable: ``--rebuild`` deletes their rows and projects the whole
+store again. Their tables are created by the store's migrations (migration 4 in
+``eventstore/schema.py``), so a change of shape is a new migration there, then a rebuild.
 
 Events are applied from the stored records' JSON (no pydantic on this path: a rebuild
 reads every event there is). Dates are ISO strings, which sort and compare as dates.

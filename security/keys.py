@@ -18,8 +18,17 @@ from __future__ import annotations
 import base64
 import json
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
+
+_PLAIN_ID = re.compile(r"[A-Za-z0-9._-]{1,32}")
+
+
+def shown(key_id: str) -> str:
+    """A key id for a message: quoted if it is a plain id; a 32-byte key in base64 is 44
+    characters, so an entry written the wrong way round is never printed."""
+    return repr(key_id) if _PLAIN_ID.fullmatch(key_id) else f"(an id of {len(key_id)} characters)"
 
 
 class KeyConfigError(Exception):
@@ -28,16 +37,21 @@ class KeyConfigError(Exception):
 
 @dataclass(frozen=True)
 class KeyRing:
-    keys: tuple[tuple[str, bytes], ...]  # newest first
+    keys: tuple[tuple[str, bytes], ...] = field(repr=False)  # newest first
+
+    def __repr__(self) -> str:
+        return f"KeyRing(ids={[shown(k) for k, _ in self.keys]})"
 
     def __post_init__(self) -> None:
         if not self.keys:
             raise KeyConfigError("a key ring needs at least one key")
         for key_id, key in self.keys:
             if len(key) != 32:
-                raise KeyConfigError(f"key {key_id!r} is {len(key)} bytes; AES-256 needs 32")
+                raise KeyConfigError(f"key {shown(key_id)} is {len(key)} bytes; AES-256 needs 32")
             if not key_id or ":" in key_id or "," in key_id:
-                raise KeyConfigError(f"key id {key_id!r} must be non-empty, without ':' or ','")
+                raise KeyConfigError(
+                    f"key id {shown(key_id)} must be non-empty, without ':' or ','"
+                )
 
     @property
     def newest(self) -> tuple[str, bytes]:
@@ -68,7 +82,7 @@ class KeyRing:
                 key = base64.b64decode(b64, validate=True)
             except ValueError:
                 raise KeyConfigError(
-                    f"key {key_id!r} (entry {n}) is not valid base64; generate one with "
+                    f"key {shown(key_id)} (entry {n}) is not valid base64; generate one with "
                     '`python3 -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"`'
                 ) from None
             pairs.append((key_id, key))

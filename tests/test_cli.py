@@ -15,6 +15,7 @@ from petitionflow.cli import render
 from petitionflow.cli.main import CliError, main, read_json
 from petitionflow.eventstore import EventStore
 from testkit.builders import CaseDriver
+from testkit.keys import TEST_KEYS
 
 
 def test_records_round_trip_every_event_of_a_case(store: EventStore) -> None:
@@ -99,8 +100,9 @@ def test_a_command_without_a_store_opens_none(
 ) -> None:
     """codec-server and setup-cluster never touch the event store: here its URL points
     nowhere and the data folder cannot be created, and the error is about what each
-    command does need."""
+    command does need (setup-cluster: Temporal, and no keys: it sends no payloads)."""
     monkeypatch.setenv("PETITIONFLOW_STORE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:1")
     missing = tmp_path / "no" / "such"
     for argv in (
         ["codec-server", "--origin", "http://ui", "--data-dir", str(missing)],
@@ -108,8 +110,30 @@ def test_a_command_without_a_store_opens_none(
     ):
         assert main(argv) == 2
         err = capsys.readouterr().err
-        assert "event store" not in err and ("CODEC_TOKEN" in err or "keys" in err), err
+        assert "event store" not in err, err
+        assert "CODEC_TOKEN" in err or "cannot reach Temporal" in err, err  # what each needs
     assert not (tmp_path / "no").exists()
+    monkeypatch.delenv("PETITIONFLOW_STORE_URL")
+    monkeypatch.chdir(tmp_path)
+    assert main(["history", "X-1"]) == 2  # a read: it creates no data folder, no empty store
+    assert "there is no event store at sqlite:///data/events.db" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_worker_that_cannot_reach_temporal_says_where_in_one_line(
+    store: EventStore,
+    store_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for ring, keys in (("PAYLOAD", TEST_KEYS.payload), ("SEALING", TEST_KEYS.sealing)):
+        monkeypatch.setenv(
+            f"PETITIONFLOW_{ring}_KEYS", ",".join(f"{k}:{v}" for k, v in keys.dump())
+        )
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:1")
+    assert main(["worker", "--store", store_url]) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach Temporal at 127.0.0.1:1" in err and "Traceback" not in err
 
 
 def test_a_store_that_was_never_migrated_says_so(
@@ -117,7 +141,7 @@ def test_a_store_that_was_never_migrated_says_so(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'events.db'}"
     assert main(["history", "X-1", "--store", url]) == 2
-    assert "has no schema: run `petition migrate`" in capsys.readouterr().err
+    assert "there is no event store at" in capsys.readouterr().err
     assert main(["migrate", "--store", url]) == 0
     assert "up to date at version" in capsys.readouterr().out
     assert main(["history", "X-1", "--store", url]) == 2

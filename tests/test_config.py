@@ -69,8 +69,12 @@ def test_flags_over_environment_over_dotenv(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_a_wrong_value_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEMPORAL_RETENTION_DAYS", "thirty")
-    with pytest.raises(ConfigError, match="TEMPORAL_RETENTION_DAYS"):
+    with pytest.raises(ConfigError, match="TEMPORAL_RETENTION_DAYS: ") as caught:
         Settings.load()
+    assert "\n" not in str(caught.value)
+    monkeypatch.delenv("TEMPORAL_RETENTION_DAYS")
+    with pytest.raises(ConfigError, match="TEMPORAL_RETENTION_DAYS: Input should be greater"):
+        Settings.load(retention_days=0)  # the flag's value, named by its variable
 
 
 def test_temporal_through_the_sdks_envconfig(
@@ -131,3 +135,12 @@ def test_keys_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     keys = Settings.load().keys()
     assert (keys.payload.newest[0], keys.sealing.newest[0]) == ("p1", "s1")
     assert key not in repr(Settings.load())  # secrets are not in a repr or a log line
+
+
+def test_a_certificate_that_cannot_be_read_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TEMPORAL_TLS_CLIENT_CERT_PATH", str(tmp_path / "missing.pem"))
+    monkeypatch.setenv("TEMPORAL_TLS_CLIENT_KEY_PATH", str(tmp_path / "missing.key"))
+    with pytest.raises(ConfigError, match=r"Temporal TLS: cannot read .*missing"):
+        Settings.load().temporal()

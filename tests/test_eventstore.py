@@ -307,10 +307,12 @@ def test_opening_a_store_changes_no_schema_and_says_when_it_is_behind(tmp_path: 
     """Only ``create=True`` (``petition migrate``, ``petition dev``) migrates; any other
     process refuses a schema that is missing or behind, in one line naming the fix."""
     url = f"sqlite:///{tmp_path / 'events.db'}"
+    with pytest.raises(SchemaError, match=r"there is no event store at .*: run `petition migrate`"):
+        EventStore(url)
+    assert not (tmp_path / "events.db").exists()  # and opening it created no empty file
+    sqlite3.connect(tmp_path / "events.db").close()
     with pytest.raises(SchemaError, match=r"has no schema: run `petition migrate`"):
         EventStore(url)
-    with sqlite3.connect(tmp_path / "events.db") as conn:
-        assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
     created = EventStore(url, create=True)
     assert created.applied_now == [m.version for m in MIGRATIONS]
     with created.engine.begin() as conn:

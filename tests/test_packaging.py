@@ -17,6 +17,7 @@ import pytest
 
 ROOT = Path(__file__).parents[1]
 FOLDERS = {
+    "config",
     "domain",
     "eventstore",
     "activities",

@@ -18,6 +18,7 @@ from petitionflow.client.visibility import QueryError, check_filter
         'Stage IN ("handling", "review") AND NextDeadline < "2026-12-01T00:00:00Z"',
         'ExecutionStatus = "Running" AND StartTime BETWEEN "2026-01-01" AND "2026-12-31"',
         'Stage = "a ) OR ( b"',  # parentheses inside a string are text
+        'WorkflowType = "PetitionWorkflow" AND ParentWorkflowId IS NULL',  # the Web UI's own
     ],
 )
 def test_filters_over_known_attributes_pass_unchanged(query: str) -> None:
@@ -30,7 +31,9 @@ def test_filters_over_known_attributes_pass_unchanged(query: str) -> None:
         ('true) OR (WorkflowType = "Other"', "closes a parenthesis it did not open"),
         ('Stage = "handling") OR (1 = 1', "closes a parenthesis it did not open"),
         ('(Stage = "handling"', "parenthesis(es) open"),
-        ('WorkflowType = "Other"', "'WorkflowType' is not a search attribute"),
+        ('Handler = "x"', "'Handler' is not a search attribute"),
+        ("Stage\u00a0= 'handling'", "cannot be read at character 6"),  # a pasted no-break space
+        ("ExtensionDays = \u0663", "cannot be read"),  # an Arabic-Indic digit
         ('Stage = "handling" ORDER BY StartTime', "ORDER BY"),
         ('Stage = "handling; DROP', "cannot be read at character 9"),
         ("Stage = handling", "'handling' is not a search attribute"),

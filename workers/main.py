@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 
@@ -28,6 +29,7 @@ from petitionflow.activities.store import StoreActivities
 from petitionflow.config import ConfigError, Settings
 from petitionflow.eventstore import EventStore, SchemaError
 from petitionflow.eventstore.outbox import Outbox
+from petitionflow.eventstore.store import safe_url
 from petitionflow.security.codec import data_converter
 from petitionflow.security.keys import KeyConfigError, Keys
 from petitionflow.security.sealing import Sealer
@@ -38,10 +40,23 @@ from petitionflow.workflows.petition import PetitionWorkflow
 log = structlog.get_logger("petitionflow.worker")
 
 
-async def connect(settings: Settings, keys: Keys) -> Client:
+class TemporalUnreachable(Exception):
+    """Temporal did not answer at the configured address; the message names it."""
+
+
+async def connect(settings: Settings, keys: Keys | None) -> Client:
     """A client for the settings' Temporal (:mod:`temporalio.envconfig`), with the
-    payload codec."""
-    return await Client.connect(**settings.temporal(), data_converter=data_converter(keys.payload))
+    payload codec; without ``keys``, one that only manages the namespace (no payloads)."""
+    config = settings.temporal()
+    try:
+        if keys is None:
+            return await Client.connect(**config)
+        return await Client.connect(**config, data_converter=data_converter(keys.payload))
+    except RuntimeError as exc:  # the SDK's connect error
+        raise TemporalUnreachable(
+            f"cannot reach Temporal at {config['target_host']} ({exc}); start it with "
+            "`petition dev` or set TEMPORAL_ADDRESS"
+        ) from None
 
 
 def compile_workflow_modules() -> bool:
@@ -88,7 +103,9 @@ def build_worker(
     )
 
 
-async def run(settings: Settings, store: EventStore, stop: asyncio.Event | None = None) -> None:
+async def run(
+    settings: Settings, store: EventStore, keys: Keys, stop: asyncio.Event | None = None
+) -> None:
     """Run until SIGTERM or SIGINT (or ``stop``), then finish the tasks in hand.
 
     ``store`` is opened (and its schema checked) by the caller, before the event loop
@@ -98,7 +115,6 @@ async def run(settings: Settings, store: EventStore, stop: asyncio.Event | None 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    keys = settings.keys()
     client = await connect(settings, keys)
     worker = build_worker(client, store, Sealer(keys.sealing), settings.task_queue)
     log.info(
@@ -116,15 +132,25 @@ async def run(settings: Settings, store: EventStore, stop: asyncio.Event | None 
 
 def serve(settings: Settings) -> int:
     """Open the store, run the worker until it is stopped; the exit code."""
+
+    def cannot_start(reason: str) -> int:
+        log.error("worker cannot start", reason=reason)
+        print(f"error: {reason}", file=sys.stderr)
+        return 2
+
     try:
-        settings.keys()  # wrong keys stop the worker here, before it takes any task
+        keys = settings.keys()  # wrong keys stop the worker here, before it takes any task
+        settings.temporal()
         store = EventStore(settings.store)
     except (KeyConfigError, ConfigError, SchemaError) as exc:
-        log.error("worker cannot start", reason=str(exc))
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return cannot_start(str(exc))
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        return cannot_start(f"event store {safe_url(settings.store)}: {reason}")
     try:
-        asyncio.run(run(settings, store))
+        asyncio.run(run(settings, store, keys))
+    except TemporalUnreachable as exc:
+        return cannot_start(str(exc))
     finally:
         store.close()
     return 0
