@@ -24,6 +24,10 @@ update returns once its events are durable.
 - **Deadlines**: one timer, for the earliest open deadline in the state. When it
   fires the workflow decides ``expire_deadline``; a missed obligation is reminded
   (催办) and, per policy, supervised (督办) through the ``notify`` activity.
+- **A stream the case cannot go on with** (events missing, or written from outside
+  and unreadable or not fitting the case) never fails the case: the append waits,
+  flagged in ``NeedsAttention`` and the current details, and tries again after a
+  repair (see ``_until_unblocked``).
 """
 
 from __future__ import annotations
@@ -44,7 +48,13 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
     from petitionflow.activities.notify import Notification
-    from petitionflow.activities.store import AppendEvents, AppendResult
+    from petitionflow.activities.store import (
+        BLOCKED_TYPES,
+        NEEDS_ATTENTION,
+        AppendEvents,
+        AppendResult,
+        Blocked,
+    )
     from petitionflow.domain import events as ev
     from petitionflow.domain.commands import ExpireDeadline
     from petitionflow.domain.decide import (
@@ -83,6 +93,13 @@ APPEND_RETRY = RetryPolicy(
 )
 # An append takes milliseconds; if its worker dies, the retry elsewhere starts this soon.
 ACTIVITY_TIMEOUT = timedelta(seconds=10)
+# A case that needs attention tries its append again after these, doubling (each try
+# adds six events to its history: a month of hourly tries is some 4,300), or at once on
+# the ``resume_case`` signal.
+RECHECK_FIRST = timedelta(minutes=1)
+RECHECK_MAX = timedelta(hours=1)
+RESUME_SIGNAL = "resume_case"
+NEEDS_ATTENTION_CODE = "case_needs_attention"
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5)
 )
@@ -116,9 +133,21 @@ def _error(rejection: Rejection) -> ApplicationError:
 
 
 class StoreBehindWorkflow(RuntimeError):
-    """Stored events are missing. Raised out of the workflow task, which fails and is
-    retried by Temporal with backoff, without growing the history, until the events
-    are restored; the Web UI shows the task failure with this message on the case."""
+    """Stored events are missing. Only for histories without the patch
+    "case-needs-attention" (see ``_until_unblocked``): raised out of the workflow task,
+    which fails and is retried by Temporal until the events are restored."""
+
+
+def _blocked(request: AppendEvents, cause: BaseException | None) -> Blocked | None:
+    """Why the append refused to go on with the stream, when it did (``Blocked``)."""
+    if not isinstance(cause, ApplicationError):
+        return None
+    reason = next((r for r, t in BLOCKED_TYPES.items() if t == cause.type), None)
+    if reason is None:
+        return None
+    with contextlib.suppress(ValidationError, IndexError):
+        return Blocked.model_validate(cause.details[0])
+    return Blocked(reason=reason, expected_version=request.expected_version)
 
 
 def _append_failure(exc: ActivityError) -> Exception:
@@ -150,6 +179,9 @@ class PetitionWorkflow:
         )
         self.inbox: deque[PendingSignal] = deque(self.start.carried_signals if self.start else ())
         self.lock = asyncio.Lock()
+        # Set while the append waits for a repair (see ``_until_unblocked``).
+        self.attention: Blocked | None = None
+        self.resume_requested = False
         # Decided here so that updates arriving while it is written validate against
         # the state it will produce; ``run`` writes exactly these events.
         self.registration = (
@@ -297,7 +329,9 @@ class PetitionWorkflow:
         True when these events are stored (now, or by an earlier attempt of this
         task: then with the first attempt's timestamps). False when the stream had
         moved on: the events after the state's version, written by a task that was
-        lost, are applied instead, and the caller decides its command again.
+        lost (or from outside), are applied instead, and the caller decides its command
+        again. While the stream does not let the case go on, it waits for a repair
+        (``_until_unblocked``).
         """
         request = AppendEvents(
             case_id=self.case_id, expected_version=self.case.version, events=list(events)
@@ -312,34 +346,9 @@ class PetitionWorkflow:
         # Both measured in BENCHMARKS.md. Cases whose history predates the patch keep
         # the old commands until they finish.
         lean = workflow.patched("local-append-changed-attributes")
-        try:
-            if lean:
-                result = await workflow.execute_local_activity(
-                    "append_events",
-                    request,
-                    result_type=AppendResult,
-                    start_to_close_timeout=ACTIVITY_TIMEOUT,
-                    retry_policy=APPEND_RETRY,
-                    summary=summary,
-                )
-            else:
-                # Cases from before that patch. Their recorded results are older shapes
-                # (a list of positions); a result of today's shape is read as one, so
-                # a catch-up is applied here too.
-                raw = await workflow.execute_activity(
-                    "append_events",
-                    request,
-                    start_to_close_timeout=ACTIVITY_TIMEOUT,
-                    retry_policy=APPEND_RETRY,
-                    summary=summary,
-                )
-                result = (
-                    AppendResult.model_validate(raw)
-                    if isinstance(raw, dict) and "appended" in raw
-                    else AppendResult(positions=[])
-                )
-        except ActivityError as exc:
-            raise _append_failure(exc) from exc
+        result = await self._append(request, summary, lean)
+        if isinstance(result, Blocked):
+            result = await self._until_unblocked(request, summary, lean, result)
         if result.stored is not None:  # the store's copy, which is what happened
             events = tuple(result.stored)
         missed: list[tuple[ev.DeadlineMissed, CaseState]] = []
@@ -355,6 +364,124 @@ class PetitionWorkflow:
         for event, at in missed:
             await self._remind(event, at)
         return bool(result.appended)
+
+    async def _append(
+        self, request: AppendEvents, summary: str, lean: bool
+    ) -> AppendResult | Blocked:
+        """The append's result, or why the stream does not let the case go on."""
+        try:
+            if lean:
+                result: AppendResult = await workflow.execute_local_activity(
+                    "append_events",
+                    request,
+                    result_type=AppendResult,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=APPEND_RETRY,
+                    summary=summary,
+                )
+            else:
+                # Cases from before patch "local-append-changed-attributes". Their
+                # recorded results are older shapes (a list of positions); a result of
+                # today's shape is read as one, so a catch-up is applied here too.
+                raw = await workflow.execute_activity(
+                    "append_events",
+                    request,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=APPEND_RETRY,
+                    summary=summary,
+                )
+                result = (
+                    AppendResult.model_validate(raw)
+                    if isinstance(raw, dict) and "appended" in raw
+                    else AppendResult(positions=[])
+                )
+        except (ActivityError, ApplicationError) as exc:
+            # A local activity's failure arrives bare, a regular one's as the cause.
+            blocked = _blocked(request, exc.cause if isinstance(exc, ActivityError) else exc)
+            # Before patch "case-needs-attention" a local append's refusal failed the
+            # workflow, a regular one's the workflow task (see _append_failure).
+            if blocked is None or not workflow.patched("case-needs-attention"):
+                if isinstance(exc, ActivityError):
+                    raise _append_failure(exc) from exc
+                raise
+            return blocked
+        return result
+
+    async def _until_unblocked(
+        self, request: AppendEvents, summary: str, lean: bool, blocked: Blocked
+    ) -> AppendResult:
+        """Wait, flagged, until the stream lets the case go on; then the append's result.
+
+        Since patch "case-needs-attention". The append found the stream behind the
+        case, or events after the case's version that cannot be read or applied to it
+        (``NEEDS_ATTENTION`` in ``activities/store.py``); nothing was written. The
+        verdict is the activity's, recorded in history, so a release that reads the
+        stream differently still replays the case as it ran.
+
+        Failing the workflow would end a case for good over a store an operator can
+        repair, and failing the workflow task would retry out of sight. Instead the
+        case waits here, holding the lock so that nothing else is written:
+        ``NeedsAttention`` holds the reason and the current details say it in plain
+        words; new updates are refused with ``case_needs_attention``; signals wait in
+        the inbox and deadlines that fall due are looked at afterwards. The same append
+        is tried again after RECHECK_FIRST, doubling up to RECHECK_MAX, or at once on
+        the ``resume_case`` signal. Once the stream lets it, its result is handled as
+        any other: written, or a catch-up on the events an operator restored or made
+        readable.
+        """
+        since, tries = workflow.now(), 0
+        while True:
+            delay = min(RECHECK_FIRST * 2 ** min(tries, 6), RECHECK_MAX)
+            if self.attention is None or self.attention.reason != blocked.reason:
+                workflow.upsert_search_attributes(
+                    [search.NEEDS_ATTENTION.value_set(blocked.reason)]
+                )
+                workflow.logger.error(
+                    "case needs attention: reason=%s case_version=%d stream_version=%d "
+                    "event_version=%s detail=%s",
+                    blocked.reason,
+                    blocked.expected_version,
+                    blocked.stream_version,
+                    blocked.event_version,
+                    blocked.detail,
+                )
+            self.attention = blocked
+            workflow.set_current_details(
+                search.attention_details(
+                    blocked.reason,
+                    NEEDS_ATTENTION.get(blocked.reason, ""),
+                    case_version=blocked.expected_version,
+                    stream_version=blocked.stream_version,
+                    event_version=blocked.event_version,
+                    detail=blocked.detail,
+                    since=since,
+                    tries=tries,
+                    next_try=workflow.now() + delay,
+                )
+                + "\n\n"
+                + search.current_details(self.case)
+            )
+            self.resume_requested = False
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self.resume_requested,
+                    timeout=delay,
+                    timeout_summary="needs attention: try the append again",
+                )
+            self.resume_requested = False
+            tries += 1
+            outcome = await self._append(request, summary, lean)
+            if not isinstance(outcome, Blocked):
+                break
+            blocked = outcome
+        self.attention = None
+        workflow.upsert_search_attributes([search.NEEDS_ATTENTION.value_unset()])
+        workflow.logger.warning(
+            "case goes on after needing attention: case_version=%d tries=%d",
+            request.expected_version,
+            tries,
+        )
+        return outcome
 
     async def _remind(self, missed: ev.DeadlineMissed, case: CaseState) -> None:
         """Remind the unit responsible when the deadline was missed (``case``, the state
@@ -416,6 +543,14 @@ class PetitionWorkflow:
 
     @workflow.signal(dynamic=True)
     def command_signal(self, kind: str, args: Sequence[RawValue]) -> None:
+        if kind == RESUME_SIGNAL and (
+            self.attention is not None or workflow.patched("case-needs-attention")
+        ):
+            # The operator's "repaired": the waiting append tries again now. Any input
+            # is ignored, and so is the signal when nothing waits. (Before the patch it
+            # was an unknown command like any other name.)
+            self.resume_requested = self.attention is not None
+            return
         payload = _payload(args)
         if isinstance(payload, Rejection):  # not even JSON: keep what can be said of it
             self.inbox.append(PendingSignal(kind=kind, undecodable=payload.message))
@@ -423,6 +558,14 @@ class PetitionWorkflow:
             self.inbox.append(PendingSignal(kind=kind, payload=payload))
 
     def _validate(self, kind: str, payload: Any) -> None:
+        if self.attention is not None:
+            raise _error(
+                Rejection(
+                    code=NEEDS_ATTENTION_CODE,
+                    message=f"the case waits for a repair ({self.attention.reason}); "
+                    "send the command again once it goes on",
+                )
+            )
         command = parse(kind, payload)
         if isinstance(command, Rejection):
             raise _error(command)

@@ -1,12 +1,13 @@
 """Search attributes and the short texts operators see in the Temporal UI.
 
 No personal data goes here: search attributes are stored unencrypted. Keyword
-budget (PostgreSQL visibility): 9 of 10 Keyword, 2 Bool, 1 Datetime, 1 Int.
+budget (PostgreSQL visibility): 10 of 10 Keyword, 2 Bool, 1 Datetime, 1 Int.
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from temporalio.common import (
@@ -34,6 +35,9 @@ OVERDUE = SearchAttributeKey.for_bool("Overdue")
 SUPERVISED = SearchAttributeKey.for_bool("Supervised")
 NEXT_DEADLINE = SearchAttributeKey.for_datetime("NextDeadline")
 EXTENSION_DAYS = SearchAttributeKey.for_int("ExtensionDays")
+# Why the case waits for a repair of its stream (a reason code); unset while it runs.
+# Not in ``values``: the workflow sets and unsets it itself.
+NEEDS_ATTENTION = SearchAttributeKey.for_keyword("NeedsAttention")
 
 ALL: tuple[SearchAttributeKey[Any], ...] = (
     STAGE,
@@ -49,6 +53,7 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     SUPERVISED,
     NEXT_DEADLINE,
     EXTENSION_DAYS,
+    NEEDS_ATTENTION,
 )
 
 _CLI_TYPE = {"KEYWORD": "Keyword", "BOOL": "Bool", "DATETIME": "Datetime", "INT": "Int"}
@@ -195,5 +200,32 @@ def current_details(state: CaseState) -> str:
         "**Next deadline:** "
         + (f"{timers[0].kind.value}, due {timers[0].due.isoformat()}" if timers else "none"),
         f"**Last event:** {state.last_event_type} (version {state.version})",
+    ]
+    return "\n\n".join(lines)
+
+
+def attention_details(
+    reason: str,
+    meaning: str,
+    *,
+    case_version: int,
+    stream_version: int | None,
+    event_version: int | None,
+    detail: str,
+    since: datetime,
+    tries: int,
+    next_try: datetime,
+) -> str:
+    """What the current details say first while the case needs attention: the reason
+    in plain words, versions and event types, never the petition's material."""
+    at = f", the event at version {event_version}" if event_version is not None else ""
+    lines = [
+        f"**Needs attention:** `{reason}`: {meaning}.",
+        f"**Versions:** the case is at {case_version}, its stream at "
+        f"{'?' if stream_version is None else stream_version}{at}.",
+        *([f"**Detail:** {detail}"] if detail else []),
+        f"**Waiting since:** {since:%Y-%m-%d %H:%M} UTC · tried again: {tries} · next "
+        f"try: {next_try:%Y-%m-%d %H:%M} UTC, or at once on the `resume_case` signal.",
+        "Updates are refused (`case_needs_attention`); signals and deadlines wait.",
     ]
     return "\n\n".join(lines)
