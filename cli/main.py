@@ -120,7 +120,8 @@ def cmd_history(args: argparse.Namespace, store: EventStore) -> int:
             f"case_not_found: no events for case {args.case!r} in {store.safe_url}; "
             "check the case id and --store"
         )
-    events = [from_record(r, _sealer(args)) for r in records]
+    sealer = _sealer(args)  # the keys are read once, not per event
+    events = [from_record(r, sealer) for r in records]
     if args.json:
         payload = [
             {

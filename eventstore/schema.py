@@ -171,7 +171,7 @@ outbox = Table(
 # EXISTS: databases from before this migration had them created by the projector.
 _READ_MODELS = (
     """CREATE TABLE IF NOT EXISTS case_list (
-    case_id VARCHAR PRIMARY KEY,
+    case_id VARCHAR NOT NULL PRIMARY KEY,
     stage VARCHAR NOT NULL,
     region VARCHAR, prefecture VARCHAR, county VARCHAR, township VARCHAR, unit VARCHAR,
     classification VARCHAR, channel VARCHAR,
@@ -190,7 +190,7 @@ _READ_MODELS = (
     PRIMARY KEY (case_id, seq)
 )""",
     """CREATE TABLE IF NOT EXISTS projection_checkpoints (
-    name VARCHAR PRIMARY KEY, position BIGINT NOT NULL, events BIGINT NOT NULL
+    name VARCHAR NOT NULL PRIMARY KEY, position BIGINT NOT NULL, events BIGINT NOT NULL
 )""",
 )
 

@@ -300,3 +300,21 @@ def test_two_projectors_at_once_count_every_event_once(store: EventStore) -> Non
     assert not errors
     assert_projection_equals_recount(store)
     assert Projector(store).position()[1] == len(store.read_all(0, 100_000))
+
+
+def test_the_read_model_migration_creates_the_tables_the_projector_writes(
+    store: EventStore,
+) -> None:
+    """Migration 4 spells the read models' DDL out (migrations are frozen); it must match
+    the Table shapes in projections/readmodel.py that the projector and report use."""
+    from sqlalchemy import inspect
+
+    from petitionflow.projections.readmodel import metadata
+
+    found = inspect(store.engine)
+    for table in metadata.sorted_tables:
+        columns = {c["name"]: c["nullable"] for c in found.get_columns(table.name)}
+        assert columns == {c.name: c.nullable for c in table.columns}, table.name
+        assert found.get_pk_constraint(table.name)["constrained_columns"] == [
+            c.name for c in table.primary_key.columns
+        ], table.name
