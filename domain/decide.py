@@ -21,6 +21,7 @@ from . import events as ev
 from .events import Event
 from .intake import field_errors
 from .policy import Deadline, DeadlineKind, DeadlinePolicy
+from .rules import CURRENT, Rules
 from .state import CaseState, Stage, evolve
 from .values import Actor, Frozen, Rating, Unit
 
@@ -92,9 +93,15 @@ class _Ctx:
     """One decision in progress: emitted events are folded as they are made."""
 
     def __init__(
-        self, state: CaseState, cmd: c.CommandBase, now: datetime, policy: DeadlinePolicy
+        self,
+        state: CaseState,
+        cmd: c.CommandBase,
+        now: datetime,
+        policy: DeadlinePolicy,
+        rules: Rules = CURRENT,
     ) -> None:
         self.state = state
+        self.rules = rules
         self.cmd = cmd
         self.now = now
         self.policy = policy
@@ -186,7 +193,11 @@ def event_id(case_id: str, command_id: str, index: int) -> uuid.UUID:
 
 
 def decide(
-    state: CaseState, command: c.CommandBase, now: datetime, policy: DeadlinePolicy
+    state: CaseState,
+    command: c.CommandBase,
+    now: datetime,
+    policy: DeadlinePolicy,
+    rules: Rules = CURRENT,
 ) -> Decision:
     prior = state.commands.get(command.command_id)
     if prior is not None:
@@ -210,7 +221,7 @@ def decide(
             )
         if kind != "register_petition":
             return _reject("case_closed", f"closed {state.closed_on}: {state.closed_reason}")
-    ctx = _Ctx(state, command, now, policy)
+    ctx = _Ctx(state, command, now, policy, rules)
     rejection = _HANDLERS[kind](ctx, command)
     if rejection is not None:
         return rejection

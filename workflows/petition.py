@@ -68,6 +68,7 @@ with workflow.unsafe.imports_passed_through():
     from petitionflow.domain.events import Event
     from petitionflow.domain.intake import field_errors
     from petitionflow.domain.policy import Deadline, DeadlinePolicy
+    from petitionflow.domain.rules import CURRENT, LEGACY, RULES_PATCH
     from petitionflow.domain.state import CaseState, Stage, evolve, fold
     from petitionflow.domain.values import Actor
     from petitionflow.workflows import search
@@ -182,10 +183,13 @@ class PetitionWorkflow:
         # Set while the append waits for a repair (see ``_until_unblocked``).
         self.attention: Blocked | None = None
         self.resume_requested = False
+        # The process rules this run decides by (see domain/rules.py): asked once, so a
+        # history recorded before the patch replays under the rules it ran by.
+        self.rules = CURRENT if workflow.patched(RULES_PATCH) else LEGACY
         # Decided here so that updates arriving while it is written validate against
         # the state it will produce; ``run`` writes exactly these events.
         self.registration = (
-            decide(self.case, self.start.registration, workflow.now(), self.policy)
+            decide(self.case, self.start.registration, workflow.now(), self.policy, self.rules)
             if self.start and not carried
             else None
         )
@@ -207,7 +211,7 @@ class PetitionWorkflow:
                         break
                     # the stream held events already: a case id used before
                     registration = decide(
-                        self.case, self.start.registration, workflow.now(), self.policy
+                        self.case, self.start.registration, workflow.now(), self.policy, self.rules
                     )
         while True:
             armed = self._next_due()
@@ -267,7 +271,7 @@ class PetitionWorkflow:
                 issued_at=workflow.now(),
                 deadline=due.kind,
             )
-            decision = decide(self.case, command, workflow.now(), self.policy)
+            decision = decide(self.case, command, workflow.now(), self.policy, self.rules)
             if isinstance(decision, Rejection):
                 workflow.logger.error("deadline %s not expired: %s", due.kind.value, decision)
                 return
@@ -316,7 +320,7 @@ class PetitionWorkflow:
                 draw("event"),
             )
             return (event,)
-        decision = decide(self.case, command, now, self.policy)
+        decision = decide(self.case, command, now, self.policy, self.rules)
         if isinstance(decision, Rejection):
             return (rejected_event(self.case, command, decision, now, self.policy),)
         return () if decision.duplicate else decision.events
@@ -572,7 +576,7 @@ class PetitionWorkflow:
         state = self.case
         if state.stage is Stage.NEW and isinstance(self.registration, Accepted):
             state = fold(self.registration.events)  # still being written; the handler waits
-        decision = decide(state, command, workflow.now(), self.policy)
+        decision = decide(state, command, workflow.now(), self.policy, self.rules)
         if isinstance(decision, Rejection):
             raise _error(decision)
 
@@ -586,7 +590,7 @@ class PetitionWorkflow:
             # a lost attempt of this very task stored is this update's own result.
             repeat = command.command_id in self.case.commands
             while True:
-                decision = decide(self.case, command, workflow.now(), self.policy)
+                decision = decide(self.case, command, workflow.now(), self.policy, self.rules)
                 if isinstance(decision, Rejection):
                     raise _error(decision)  # the case moved on since the validator ran
                 assert isinstance(decision, Accepted)
