@@ -114,7 +114,9 @@ async def _handled(r: CaseRun, unit: Unit = LABOUR, person: str = "王建国") -
 async def transfer_satisfied(r: CaseRun) -> None:
     await (await _handled(r)).advance(20)
     await r.send(c.IssueDecision, _act(LABOUR, "王建国"), outcome="support", **DECISION)
-    await r.advance(5)
+    await r.advance(2)
+    await r.send(c.RecordDelivery, _act(LABOUR, "王建国"), document="reply", method="post")
+    await r.advance(3)
     await r.send(c.ReportImplementation, _act(LABOUR, "王建国"), report="已督促公司支付工资48000元")
     await r.send(c.RecordRating, PORTAL, rating="satisfied")
 
@@ -139,7 +141,12 @@ async def mediation_agreed(r: CaseRun) -> None:
         other_party_consents=True,
     )
     await r.advance(6)
-    await r.send(c.RecordMediation, agreed=True, agreement="开发商于30日内修复房屋漏水并赔偿5000元")
+    await r.send(
+        c.RecordMediation,
+        _act(HOUSING, "李娜"),
+        agreed=True,
+        agreement="开发商于30日内修复房屋漏水并赔偿5000元",
+    )
     await r.send(c.RecordRating, PORTAL, rating="basically_satisfied")
 
 
@@ -153,6 +160,7 @@ async def conference_not_evaluated(r: CaseRun) -> None:
     await r.send(c.AcceptPetition, _act(HOUSING, "李娜"))
     await r.advance(30)
     await r.send(c.IssueDecision, _act(HOUSING, "李娜"), outcome="explain", **DECISION)
+    await r.send(c.RecordDelivery, _act(HOUSING, "李娜"), document="reply", method="in_person")
     await r.advance(40)  # neither a rating nor a review request comes: the windows close
 
 
@@ -174,6 +182,7 @@ async def extension_review_window(r: CaseRun) -> None:
     )  # refused: one extension only
     await r.advance(30)
     await r.send(c.IssueDecision, _act(LABOUR, "王建国"), outcome="not_support", **DECISION)
+    await r.send(c.RecordDelivery, _act(LABOUR, "王建国"), document="reply", method="online")
     await r.send(c.RecordRating, PORTAL, rating="dissatisfied")
     await r.advance(40)  # the review window passes unused
     await r.send(c.RequestReview, PORTAL, review_unit=KS_LABOUR, reasons="逾期申请复查")  # refused
@@ -197,13 +206,16 @@ async def overdue_supervised(r: CaseRun) -> None:
 async def re_review_final(r: CaseRun) -> None:
     await (await _handled(r)).advance(25)
     await r.send(c.IssueDecision, _act(LABOUR, "王建国"), outcome="not_support", **DECISION)
+    await r.send(c.RecordDelivery, _act(LABOUR, "王建国"), document="reply", method="in_person")
     await r.send(c.RecordRating, PORTAL, rating="dissatisfied")
     await r.advance(5)
     await r.send(c.RequestReview, PORTAL, review_unit=KS_LABOUR, reasons="认为事实认定不清")
     await r.advance(20)
     await r.send(c.DecideReview, _act(KS_LABOUR, "刘洋"), outcome="not_support", **DECISION)
     await r.send(c.ReplyReview, _act(KS_LABOUR, "刘洋"))
-    await r.advance(10)
+    await r.advance(3)
+    await r.send(c.RecordDelivery, _act(KS_LABOUR, "刘洋"), document="review_reply", method="post")
+    await r.advance(7)
     await r.send(c.RequestReReview, PORTAL, review_unit=XJ_LABOUR, reasons="仍不服复查意见")
     await r.advance(12)
     today = datetime.now(BEIJING).date()
@@ -217,6 +229,10 @@ async def re_review_final(r: CaseRun) -> None:
     await r.advance(15)
     await r.send(c.DecideReReview, _act(XJ_LABOUR, "赵敏"), outcome="not_support", **DECISION)
     await r.send(c.ReplyReReview, _act(XJ_LABOUR, "赵敏"))
+    await r.advance(2)
+    await r.send(
+        c.RecordDelivery, _act(XJ_LABOUR, "赵敏"), document="re_review_reply", method="post"
+    )
     await r.send(c.RequestReview, PORTAL, review_unit=KS_LABOUR, reasons="再次申请")  # 不再受理
 
 

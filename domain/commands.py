@@ -17,6 +17,8 @@ from .policy import DeadlineKind
 from .values import (
     Actor,
     DecisionOutcome,
+    DeliveredDocument,
+    DeliveryMethod,
     DivertDestination,
     EscalationReason,
     Frozen,
@@ -199,6 +201,19 @@ class ReportImplementation(CommandBase):
     report: LongText
 
 
+class RecordDelivery(CommandBase):
+    """送达: the petitioner received a written reply; their windows count from this day.
+
+    Recorded by the unit that issued the document (Arts 35, 36 count the review and
+    re-review windows from the day the reply is received, not the day it is issued).
+    """
+
+    kind: Literal["record_delivery"] = "record_delivery"
+    document: DeliveredDocument
+    delivered_on: date | None = None  # the day it was received; by default, today
+    method: DeliveryMethod
+
+
 # ---- S3 satisfaction ---------------------------------------------------------
 
 
@@ -293,6 +308,7 @@ Command = Annotated[
     | RecordConferenceDecision
     | IssueDecision
     | ReportImplementation
+    | RecordDelivery
     | RecordRating
     | RequestReview
     | DecideReview

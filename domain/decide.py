@@ -23,7 +23,7 @@ from .intake import field_errors
 from .policy import Deadline, DeadlineKind, DeadlinePolicy
 from .rules import CURRENT, Rules
 from .state import CaseState, Stage, evolve
-from .values import Actor, Frozen, Rating, Unit
+from .values import PETITIONER_UNIT, Actor, DeliveredDocument, Frozen, Rating, Unit
 
 EVENT_ID_NAMESPACE = uuid.UUID("5b0c7a52-3d2c-4bb6-9a53-6f1d5c0e9a11")
 
@@ -82,6 +82,29 @@ CODES: dict[str, str] = {
     "invalid_command": "the payload is not a valid command; see the field errors",
     "invalid_start": "the workflow's start input is not a valid petition registration",
     "unknown_command": "there is no command of that name",
+    # who may issue a command (rules.actor_checks)
+    "not_the_registering_office": "only the office that registered the case routes it "
+    "(Arts 22, 23)",
+    "not_the_handling_unit": "only the handling unit, or the lead unit the joint conference "
+    "named, may do this (Arts 32 to 34)",
+    "not_the_review_unit": "only the unit the review or re-review was requested from may do "
+    "this (Arts 35, 36)",
+    "not_the_conference_office": "the joint conference's decision is recorded by the office "
+    "that registered the case, where its secretariat sits (Arts 11 to 13)",
+    "not_allowed_to_escalate": "only the handling unit or the registering office escalates "
+    "a case to the joint conference (Art 24)",
+    "petitioner_only": "only the petitioner, through an authenticated channel (actor unit "
+    f"'{PETITIONER_UNIT}'), rates, requests review or re-review and withdraws (Arts 21, 35, 36)",
+    # delivery (rules.delivery)
+    "reply_not_delivered": "the written reply is not recorded as delivered yet: the unit that "
+    "issued it records record_delivery, and the petitioner's windows count from that day "
+    "(Arts 35, 36)",
+    "no_delivery_pending": "that document is not waiting to be delivered",
+    "delivery_date_invalid": "delivered_on must lie between the day the document was issued "
+    "and today",
+    "concluded_by_satisfied_rating": "the petitioner rated the reply satisfied, which "
+    "concluded the case (办结); review (Art 35) is for a petitioner who disagrees with the "
+    "reply; a new disagreement is a new petition",
 }
 
 
@@ -213,16 +236,29 @@ def decide(
     if state.stage is Stage.CLOSED and kind != "report_implementation":
         if state.final and kind in ("request_review", "request_re_review"):
             return _reject("final_no_further_review", f"final since {state.closed_on}")
-        if kind == "request_review" and state.review_level == 0 and state.decision is not None:
-            return _reject("review_window_closed", f"reply received {state.replied_on}")
-        if kind == "request_re_review" and state.review_level == 1 and state.review_replied_on:
+        if (
+            rules.delivery
+            and kind == "request_review"
+            and state.review_level == 0
+            and state.closed_reason == "resolved"
+            and state.rating in (Rating.SATISFIED, Rating.BASICALLY_SATISFIED)
+            and policy.close_on_satisfied_rating
+        ):
             return _reject(
-                "re_review_window_closed", f"review reply received {state.review_replied_on}"
+                "concluded_by_satisfied_rating",
+                f"rated {state.rating.value}, concluded {state.closed_on}",
             )
+        received = state.delivered
+        if kind == "request_review" and state.review_level == 0 and state.decision is not None:
+            day = received.get(DeliveredDocument.REPLY, state.replied_on)
+            return _reject("review_window_closed", f"reply received {day}")
+        if kind == "request_re_review" and state.review_level == 1 and state.review_replied_on:
+            day = received.get(DeliveredDocument.REVIEW_REPLY, state.review_replied_on)
+            return _reject("re_review_window_closed", f"review reply received {day}")
         if kind != "register_petition":
             return _reject("case_closed", f"closed {state.closed_on}: {state.closed_reason}")
     ctx = _Ctx(state, command, now, policy, rules)
-    rejection = _HANDLERS[kind](ctx, command)
+    rejection = (_who(ctx, kind) if rules.actor_checks else None) or _HANDLERS[kind](ctx, command)
     if rejection is not None:
         return rejection
     return Accepted(events=tuple(ctx.events))
@@ -288,6 +324,69 @@ def invalid_command_event(
         code=rejection.code,
         message=rejection.message[:2000],
     )
+
+
+# ---- who may issue a command (rules.actor_checks) -----------------------------------
+#
+# The actor's unit is compared with the unit the case names for the role. When the case
+# names no unit for it yet, the handler's stage check answers (``wrong_stage``). The
+# receiving unit's commands (acknowledge, accept, object) were always checked in their
+# handlers. The README's table "Who may issue each command" is this table.
+
+_PETITIONER_COMMANDS = frozenset(
+    {"record_rating", "request_review", "request_re_review", "withdraw_petition"}
+)
+_ROUTING_COMMANDS = frozenset(
+    {"transfer_petition", "assign_petition", "divert_petition", "not_accept_petition"}
+)
+_HANDLING_COMMANDS = frozenset(
+    {
+        "start_mediation",
+        "record_mediation",
+        "extend_handling",
+        "issue_decision",
+        "report_implementation",
+    }
+)
+_REVIEW_COMMANDS = frozenset(
+    {"decide_review", "reply_review", "decide_re_review", "reply_re_review"}
+)
+
+
+def _is(x: _Ctx, unit: str | None, code: str, role: str) -> Rejection | None:
+    if unit is None or x.cmd.actor.unit == unit:
+        return None
+    return _reject(code, f"the {role} is {unit}; the actor is {x.cmd.actor.unit}")
+
+
+def _who(x: _Ctx, kind: str) -> Rejection | None:
+    s = x.state
+    handler = s.handling_unit.name if s.handling_unit else None
+    reviewer = s.review_unit.name if s.review_unit else None
+    if kind in _PETITIONER_COMMANDS:
+        if x.cmd.actor.unit == PETITIONER_UNIT:
+            return None
+        return _reject("petitioner_only", f"the actor is {x.cmd.actor.unit}")
+    if kind in _ROUTING_COMMANDS:
+        return _is(x, s.registered_by, "not_the_registering_office", "registering office")
+    if kind == "record_conference_decision":
+        return _is(x, s.registered_by, "not_the_conference_office", "registering office")
+    if kind in _HANDLING_COMMANDS or (kind == "record_hearing" and s.stage is Stage.HANDLING):
+        return _is(x, handler, "not_the_handling_unit", "handling unit")
+    if kind in _REVIEW_COMMANDS or kind == "record_hearing":
+        return _is(x, reviewer, "not_the_review_unit", "review unit")
+    if kind == "record_delivery":
+        document = getattr(x.cmd, "document", None)
+        if document is DeliveredDocument.REPLY:
+            return _is(x, handler, "not_the_handling_unit", "handling unit")
+        return _is(x, reviewer, "not_the_review_unit", "review unit")
+    if kind == "escalate_to_conference" and x.cmd.actor.unit not in (handler, s.registered_by):
+        return _reject(
+            "not_allowed_to_escalate",
+            f"the handling unit is {handler or 'not named yet'} and the registering office "
+            f"{s.registered_by}; the actor is {x.cmd.actor.unit}",
+        )
+    return None
 
 
 # ---- handlers: one per command kind ----------------------------------------------
@@ -560,12 +659,18 @@ def _issue_decision(x: _Ctx, cmd: c.IssueDecision) -> Rejection | None:
         return r
     if x.state.mediation == "in_progress":
         return _reject("mediation_in_progress")
-    x.emit(
-        ev.DecisionIssued,
-        opened=(
+    windows = (
+        # Arts 35, 36: the windows count from delivery (record_delivery opens them)
+        (x.days(DeadlineKind.DELIVERY, x.policy.delivery_days),)
+        if x.rules.delivery
+        else (
             x.days(DeadlineKind.EVALUATION, x.policy.evaluation_days),
             x.days(DeadlineKind.REVIEW_REQUEST, x.policy.review_request_days),
-        ),
+        )
+    )
+    x.emit(
+        ev.DecisionIssued,
+        opened=windows,
         closed=(DeadlineKind.HANDLING, DeadlineKind.SUPERVISION, DeadlineKind.NOTIFICATION),
         outcome=cmd.outcome,
         decision=cmd.decision,
@@ -587,10 +692,59 @@ def _report_implementation(x: _Ctx, cmd: c.ReportImplementation) -> Rejection | 
 def _close_if_settled(x: _Ctx) -> None:
     """After a reply, the case closes once no rating or review request can still come."""
     s = x.state
-    if s.stage is Stage.REPLIED and not (
-        {DeadlineKind.EVALUATION, DeadlineKind.REVIEW_REQUEST} & s.deadlines.keys()
+    if (
+        s.stage is Stage.REPLIED
+        and s.delivery_pending is None
+        and not ({DeadlineKind.EVALUATION, DeadlineKind.REVIEW_REQUEST} & s.deadlines.keys())
     ):
         x.close_case("resolved")
+
+
+def _delivered(x: _Ctx, document: DeliveredDocument) -> Rejection | None:
+    """The petitioner's windows have not started while the reply waits for delivery."""
+    if x.rules.delivery and x.state.delivery_pending is document:
+        return _reject("reply_not_delivered", f"{document.value} issued, not delivered")
+    return None
+
+
+@_handles("record_delivery")
+def _record_delivery(x: _Ctx, cmd: c.RecordDelivery) -> Rejection | None:
+    s = x.state
+    if s.delivery_pending is not cmd.document:
+        waiting = s.delivery_pending.value if s.delivery_pending else "nothing"
+        return _reject("no_delivery_pending", f"{cmd.document.value}; waiting: {waiting}")
+    issued = s.replied_on if cmd.document is DeliveredDocument.REPLY else s.review_replied_on
+    assert issued is not None
+    day = cmd.delivered_on or x.today
+    if not issued <= day <= x.today:
+        return _reject(
+            "delivery_date_invalid", f"delivered_on {day}, issued {issued}, today {x.today}"
+        )
+    opened: tuple[Deadline, ...] = {
+        DeliveredDocument.REPLY: (
+            x.policy.calendar_deadline(DeadlineKind.EVALUATION, day, x.policy.evaluation_days),
+            x.policy.calendar_deadline(
+                DeadlineKind.REVIEW_REQUEST, day, x.policy.review_request_days
+            ),
+        ),
+        DeliveredDocument.REVIEW_REPLY: (
+            x.policy.calendar_deadline(
+                DeadlineKind.RE_REVIEW_REQUEST, day, x.policy.re_review_request_days
+            ),
+        ),
+        DeliveredDocument.RE_REVIEW_REPLY: (),
+    }[cmd.document]
+    x.emit(
+        ev.DeliveryRecorded,
+        opened=opened,
+        closed=(DeadlineKind.DELIVERY,),
+        document=cmd.document,
+        delivered_on=day,
+        method=cmd.method,
+    )
+    if cmd.document is DeliveredDocument.RE_REVIEW_REPLY:
+        x.close_case("final")  # Art 36: the re-review reply is final once received
+    return None
 
 
 @_handles("record_rating")
@@ -599,13 +753,16 @@ def _record_rating(x: _Ctx, cmd: c.RecordRating) -> Rejection | None:
         return _reject("already_rated", f"rated {x.state.rating.value}")
     if x.state.replied_on is None:
         return _reject("not_awaiting_rating", "no written reply has been given yet")
+    if r := _delivered(x, DeliveredDocument.REPLY):
+        return r
     if r := x.window(
         DeadlineKind.EVALUATION, "evaluation_window_closed", f"replied {x.state.replied_on}"
     ):
         return r
     content = cmd.rating in (Rating.SATISFIED, Rating.BASICALLY_SATISFIED)
     closed: tuple[DeadlineKind, ...] = (DeadlineKind.EVALUATION,)
-    if content and x.state.stage is Stage.REPLIED:
+    concludes = x.policy.close_on_satisfied_rating or not x.rules.delivery
+    if content and concludes and x.state.stage is Stage.REPLIED:
         closed += (DeadlineKind.REVIEW_REQUEST,)  # resolved and evaluated: S6
     x.emit(ev.SatisfactionRated, closed=closed, rating=cmd.rating)
     _close_if_settled(x)
@@ -620,7 +777,7 @@ def _request_appeal(
             Stage.REPLIED,
             DeadlineKind.REVIEW_REQUEST,
             "review_window_closed",
-            f"reply received {x.state.replied_on}",
+            f"reply received {x.state.delivered.get(DeliveredDocument.REPLY, x.state.replied_on)}",
         )
         below, decision_kind, days = (
             x.state.handling_unit,
@@ -632,17 +789,23 @@ def _request_appeal(
             Stage.REVIEW_REPLIED,
             DeadlineKind.RE_REVIEW_REQUEST,
             "re_review_window_closed",
-            f"review reply received {x.state.review_replied_on}",
+            "review reply received "
+            f"{x.state.delivered.get(DeliveredDocument.REVIEW_REPLY, x.state.review_replied_on)}",
         )
         below, decision_kind, days = (
             x.state.review_unit,
             DeadlineKind.RE_REVIEW_DECISION,
             x.policy.re_review_decision_days,
         )
+    if level == 2 and x.state.review_level == 2:
+        return _reject("final_no_further_review", "the re-review was decided and replied")
     if r := x.stage(stage):
         return r
     if level == 1 and x.state.mediation == "agreed":
         return _reject("no_review_after_agreement")
+    document = DeliveredDocument.REPLY if level == 1 else DeliveredDocument.REVIEW_REPLY
+    if r := _delivered(x, document):
+        return r
     if r := x.window(window, code, since):
         return r
     assert below is not None
@@ -690,7 +853,11 @@ def _reply_appeal(x: _Ctx, level: int) -> Rejection | None:
         return r
     if not x.state.review_decided:
         return _reject("review_not_decided")
-    if level == 1:
+    if x.rules.delivery:
+        # the re-review window (Art 36), or finality, comes with delivery
+        delivery = x.days(DeadlineKind.DELIVERY, x.policy.delivery_days)
+        x.emit(ev.ReviewReplied, opened=(delivery,), level=level)
+    elif level == 1:
         window = x.days(DeadlineKind.RE_REVIEW_REQUEST, x.policy.re_review_request_days)
         x.emit(ev.ReviewReplied, opened=(window,), level=1)
     else:

@@ -22,6 +22,8 @@ from .policy import Deadline, DeadlineKind
 from .values import (
     Actor,
     DecisionOutcome,
+    DeliveredDocument,
+    DeliveryMethod,
     DivertDestination,
     EscalationReason,
     Frozen,
@@ -153,6 +155,16 @@ class ImplementationReported(EventBase):
     report: str
 
 
+class DeliveryRecorded(EventBase):
+    """送达 of a written reply: the petitioner's windows count from ``delivered_on``."""
+
+    type: Literal["DeliveryRecorded"] = "DeliveryRecorded"
+    schema_version: Literal[1] = 1
+    document: DeliveredDocument
+    delivered_on: date
+    method: DeliveryMethod
+
+
 class SatisfactionRated(EventBase):
     type: Literal["SatisfactionRated"] = "SatisfactionRated"
     schema_version: Literal[1] = 1
@@ -242,6 +254,7 @@ Event = Annotated[
     | ConferenceDecided
     | DecisionIssued
     | ImplementationReported
+    | DeliveryRecorded
     | SatisfactionRated
     | ReviewRequested
     | ReviewDecided

@@ -29,13 +29,14 @@ class DeadlineKind(StrEnum):
     NOTIFICATION = "notification"  # tell the petitioner it was received, 15 days (Art 23)
     HANDLING = "handling"  # 60 days from acceptance (Art 34), +1 extension
     SUPERVISION = "supervision"  # correction deadline set by the joint conference
+    DELIVERY = "delivery"  # deliver the written reply (送达), a policy period
     REVIEW_DECISION = "review_decision"  # 30 days from the review request (Art 35)
     RE_REVIEW_DECISION = "re_review_decision"  # 30 days from the request (Art 36)
     # windows of the petitioner or a unit: when they pass, the chance is gone
     OBJECTION = "objection"  # 5 working days to object to a transfer (Art 23)
-    EVALUATION = "evaluation"  # satisfaction rating (Art 21)
-    REVIEW_REQUEST = "review_request"  # 30 days from the reply (Art 35)
-    RE_REVIEW_REQUEST = "re_review_request"  # 30 days from the review reply (Art 36)
+    EVALUATION = "evaluation"  # satisfaction rating (Art 21), from delivery of the reply
+    REVIEW_REQUEST = "review_request"  # 30 days from receiving the reply (Art 35)
+    RE_REVIEW_REQUEST = "re_review_request"  # 30 days from receiving the review reply (Art 36)
 
     @property
     def is_obligation(self) -> bool:
@@ -48,6 +49,7 @@ _OBLIGATIONS = frozenset(
         DeadlineKind.NOTIFICATION,
         DeadlineKind.HANDLING,
         DeadlineKind.SUPERVISION,
+        DeadlineKind.DELIVERY,
         DeadlineKind.REVIEW_DECISION,
         DeadlineKind.RE_REVIEW_DECISION,
     }
@@ -71,11 +73,18 @@ class DeadlinePolicy(Frozen):
     objection_working_days: int = Field(5, ge=1)
     handling_days: int = Field(60, ge=1)
     max_extension_days: int = Field(30, ge=0)
+    # The regulation sets no period for delivering a written reply; this is the
+    # province's. Missed, it is reminded and supervised like any obligation.
+    delivery_days: int = Field(7, ge=1)
     evaluation_days: int = Field(30, ge=1)
     review_request_days: int = Field(30, ge=1)
     review_decision_days: int = Field(30, ge=1)
     re_review_request_days: int = Field(30, ge=1)
     re_review_decision_days: int = Field(30, ge=1)
+    # A satisfied or basically satisfied rating concludes the case (办结) at once:
+    # review (Art 35) is for a petitioner who disagrees with the reply. False keeps
+    # the review window open until it ends, whatever the rating.
+    close_on_satisfied_rating: bool = True
     # Civil Code Art 203: a period ending on a holiday runs to the next working day.
     roll_to_working_day: bool = True
     # "cn": China's official holidays and adjusted working days; "weekends": Mon-Fri.

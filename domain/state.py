@@ -13,7 +13,7 @@ from . import events as ev
 from .events import Event
 from .intake import Intake
 from .policy import Deadline, DeadlineKind
-from .values import DecisionOutcome, Frozen, Jurisdiction, Rating, Unit
+from .values import DecisionOutcome, DeliveredDocument, Frozen, Jurisdiction, Rating, Unit
 
 
 class Stage(StrEnum):
@@ -52,6 +52,9 @@ class CaseState(Frozen):
     decision: DecisionOutcome | None = None
     implementation_pending: bool = False
     replied_on: date | None = None
+    # The written document waiting to be delivered (送达), and the days each was received.
+    delivery_pending: DeliveredDocument | None = None
+    delivered: dict[DeliveredDocument, date] = Field(default_factory=dict)
     rating: Rating | None = None
     review_level: int = 0  # 0 none, 1 review (复查), 2 re-review (复核)
     review_unit: Unit | None = None
@@ -156,6 +159,12 @@ def evolve(state: CaseState, event: Event) -> CaseState:
                 "decision": event.outcome,
                 "implementation_pending": event.outcome is DecisionOutcome.SUPPORT,
                 "replied_on": day,
+                "delivery_pending": _awaits_delivery(event, DeliveredDocument.REPLY),
+            }
+        case ev.DeliveryRecorded():
+            changes |= {
+                "delivery_pending": None,
+                "delivered": {**state.delivered, event.document: event.delivered_on},
             }
         case ev.ImplementationReported():
             changes["implementation_pending"] = False
@@ -173,7 +182,16 @@ def evolve(state: CaseState, event: Event) -> CaseState:
             if event.outcome is DecisionOutcome.SUPPORT:
                 changes["implementation_pending"] = True
         case ev.ReviewReplied():
-            changes |= {"stage": Stage.REVIEW_REPLIED, "review_replied_on": day}
+            document = (
+                DeliveredDocument.REVIEW_REPLY
+                if event.level == 1
+                else DeliveredDocument.RE_REVIEW_REPLY
+            )
+            changes |= {
+                "stage": Stage.REVIEW_REPLIED,
+                "review_replied_on": day,
+                "delivery_pending": _awaits_delivery(event, document),
+            }
         case ev.DeadlineMissed():
             deadlines[event.deadline] = deadlines[event.deadline].model_copy(
                 update={"missed": True}
@@ -187,6 +205,7 @@ def evolve(state: CaseState, event: Event) -> CaseState:
                 changes["rating"] = Rating.NOT_EVALUATED
             changes |= {
                 "stage": Stage.CLOSED,
+                "delivery_pending": None,
                 "closed_reason": event.reason,
                 "closed_on": day,
                 "final": event.reason == "final",
@@ -194,6 +213,13 @@ def evolve(state: CaseState, event: Event) -> CaseState:
         case ev.PetitionNotAccepted() | ev.PetitionWithdrawn() | ev.CommandRejected():
             pass
     return state.model_copy(update=changes)
+
+
+def _awaits_delivery(event: ev.EventBase, document: DeliveredDocument) -> DeliveredDocument | None:
+    """The document waits for delivery when its event opened a delivery deadline (cases
+    decided under the rules before delivery was recorded never do)."""
+    opened = any(d.kind is DeadlineKind.DELIVERY for d in event.deadlines_opened)
+    return document if opened else None
 
 
 def fold(events: Iterable[Event], state: CaseState | None = None) -> CaseState:

@@ -106,6 +106,11 @@ class Unit(Frozen):
     jurisdiction: Jurisdiction
 
 
+# The actor ``unit`` of a command the petitioner gives through an authenticated channel
+# (the portal, the SMS gateway, the reception desk); ``person`` names the channel.
+PETITIONER_UNIT = "信访人"
+
+
 class Actor(Frozen):
     """Who did it: the unit and the person acting for it (Arts 43-45 need both)."""
 
@@ -166,6 +171,23 @@ class Rating(StrEnum):
     BASICALLY_SATISFIED = "basically_satisfied"  # 基本满意
     DISSATISFIED = "dissatisfied"  # 不满意
     NOT_EVALUATED = "not_evaluated"  # window passed without an answer
+
+
+class DeliveryMethod(StrEnum):
+    """送达: how a written reply reached the petitioner."""
+
+    IN_PERSON = "in_person"  # 直接送达
+    POST = "post"  # 邮寄送达
+    ONLINE = "online"  # 短信 / 网上信访平台
+    ANNOUNCEMENT = "announcement"  # 公告送达
+
+
+class DeliveredDocument(StrEnum):
+    """The written documents whose delivery starts the petitioner's windows."""
+
+    REPLY = "reply"  # 信访处理意见书 (Art 32): evaluation and review windows
+    REVIEW_REPLY = "review_reply"  # 复查意见书 (Art 35): re-review window
+    RE_REVIEW_REPLY = "re_review_reply"  # 复核意见书 (Art 36): final
 
 
 class EscalationReason(StrEnum):

@@ -88,6 +88,7 @@ OBLIGATIONS = {
     "notification",
     "handling",
     "supervision",
+    "delivery",
     "review_decision",
     "re_review_decision",
 }
@@ -172,7 +173,7 @@ def apply(
             }
         case "ReviewDecided":
             row["review_outcome" if data["level"] == 1 else "re_review_outcome"] = data["outcome"]
-        case "ReviewReplied" if data["level"] == 1:
+        case "ReviewReplied":  # a re-review reply closes the case on delivery (or at once)
             row["stage"] = "review_replied"
         case "DeadlineMissed":
             kind = data["deadline"]

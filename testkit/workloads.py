@@ -33,12 +33,14 @@ LIFECYCLE: list[Step] = [
     (c.AcknowledgeReceipt, HANDLER, {}),
     (c.AcceptPetition, HANDLER, {}),
     (c.IssueDecision, HANDLER, {"outcome": "support", **LIFECYCLE_DECISION}),
+    (c.RecordDelivery, HANDLER, {"document": "reply", "method": "online"}),
     (c.ReportImplementation, HANDLER, {"report": "工资已补发"}),
     (c.RecordRating, PETITIONER, {"rating": "satisfied"}),
 ]
 
 DECISION: DecisionText = {"decision": "意见", "legal_basis": "依据"}
 PREF = BUREAU.model_copy(update={"unit": PREFECTURE_UNIT.name})
+REGION = BUREAU.model_copy(update={"unit": REGION_UNIT.name})
 
 
 def next_step(d: CaseDriver, rng: random.Random) -> None:
@@ -80,17 +82,20 @@ def next_step(d: CaseDriver, rng: random.Random) -> None:
                 {"rating": rng.choice(["satisfied", "basically_satisfied", "dissatisfied"])},
             ),
             (c.RequestReview, PETITIONER, {"review_unit": PREFECTURE_UNIT, "reasons": "不服"}),
+            (c.RecordDelivery, HANDLER, {"document": "reply", "method": "post"}),
         ],
         Stage.REVIEW: [
             (c.DecideReview, PREF, {"outcome": "explain", **DECISION}),
             (c.ReplyReview, PREF, {}),
         ],
         Stage.REVIEW_REPLIED: [
-            (c.RequestReReview, PETITIONER, {"review_unit": REGION_UNIT, "reasons": "仍不服"})
+            (c.RequestReReview, PETITIONER, {"review_unit": REGION_UNIT, "reasons": "仍不服"}),
+            (c.RecordDelivery, PREF, {"document": "review_reply", "method": "post"}),
+            (c.RecordDelivery, REGION, {"document": "re_review_reply", "method": "post"}),
         ],
         Stage.RE_REVIEW: [
-            (c.DecideReReview, BUREAU, {"outcome": "explain", **DECISION}),
-            (c.ReplyReReview, BUREAU, {}),
+            (c.DecideReReview, REGION, {"outcome": "explain", **DECISION}),
+            (c.ReplyReReview, REGION, {}),
         ],
     }
     options = by_stage.get(s.stage, [])

@@ -24,7 +24,7 @@ from petitionflow.domain.values import Actor
 from petitionflow.eventstore import EventStore
 from petitionflow.eventstore.outbox import Outbox
 from petitionflow.workflows.contract import CommandResult, workflow_id
-from testkit.builders import BUREAU, make_intake, today
+from testkit.builders import BUREAU, actor_for, make_intake, today
 from testkit.keys import SEALER
 
 CommandT = TypeVar("CommandT", bound=c.CommandBase)
@@ -42,14 +42,22 @@ class Case:
             **fields,
         )
 
-    async def ok(self, cls: type[c.Command], actor: Actor = BUREAU, **fields: Any) -> CommandResult:
-        command = self.cmd(cls, actor, **fields)
+    async def _actor(self, cls: type[c.Command], fields: dict[str, Any]) -> Actor:
+        """The actor the rules expect for ``cls`` on the case as it is now."""
+        return actor_for(await self.state(), cls, **fields)
+
+    async def ok(
+        self, cls: type[c.Command], actor: Actor | None = None, **fields: Any
+    ) -> CommandResult:
+        command = self.cmd(cls, actor or await self._actor(cls, fields), **fields)
         result = await self.h.client.send(self.case_id, command.kind, command)
         assert result is not None
         return result
 
-    async def rejected(self, cls: type[c.Command], actor: Actor = BUREAU, **fields: Any) -> str:
-        command = self.cmd(cls, actor, **fields)
+    async def rejected(
+        self, cls: type[c.Command], actor: Actor | None = None, **fields: Any
+    ) -> str:
+        command = self.cmd(cls, actor or await self._actor(cls, fields), **fields)
         try:
             await self.h.client.send(self.case_id, command.kind, command)
         except PetitionError as exc:

@@ -17,7 +17,7 @@ from petitionflow.domain.events import Event
 from petitionflow.domain.policy import DeadlinePolicy
 from petitionflow.domain.state import CaseState, fold
 from petitionflow.eventstore import EventStore
-from testkit.builders import BUREAU, make_intake
+from testkit.builders import BUREAU, PETITIONER, make_intake
 from testkit.keys import SEALER
 
 
@@ -149,7 +149,7 @@ def _registered(activities: StoreActivities, case_id: str, at: datetime) -> Case
 def _withdraw(command_id: str) -> c.WithdrawPetition:
     return c.WithdrawPetition(
         command_id=command_id,
-        actor=BUREAU,
+        actor=PETITIONER,
         issued_at=datetime(2026, 3, 2, 9, tzinfo=UTC),
         reason="撤回",
     )

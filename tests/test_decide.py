@@ -277,6 +277,7 @@ def test_support_needs_an_implementation_report() -> None:
     assert d.rejected(c.ReportImplementation, report="x") == "no_implementation_pending"
     d.at(20).ok(c.IssueDecision, HANDLER, outcome="support", **DECISION)
     assert d.state.implementation_pending
+    d.at(21).ok(c.RecordDelivery, document="reply", delivered_on=date(2026, 3, 23), method="post")
     d.ok(c.RecordRating, PETITIONER, rating="satisfied")
     assert d.state.stage is Stage.CLOSED
     d.ok(c.ReportImplementation, report="工资已全额支付")  # allowed after closure
@@ -290,6 +291,8 @@ def test_rating_needs_a_reply_and_comes_once() -> None:
     d = CaseDriver().in_handling()
     assert d.rejected(c.RecordRating, PETITIONER, rating="satisfied") == "not_awaiting_rating"
     d.at(20).ok(c.IssueDecision, HANDLER, outcome="explain", **DECISION)
+    assert d.rejected(c.RecordRating, PETITIONER, rating="dissatisfied") == "reply_not_delivered"
+    d.ok(c.RecordDelivery, document="reply", delivered_on=date(2026, 3, 22), method="in_person")
     d.ok(c.RecordRating, PETITIONER, rating="dissatisfied")
     assert d.rejected(c.RecordRating, PETITIONER, rating="satisfied") == "already_rated"
     assert d.state.stage is Stage.REPLIED  # dissatisfied: the review window stays open
@@ -297,7 +300,7 @@ def test_rating_needs_a_reply_and_comes_once() -> None:
 
 @pytest.mark.parametrize("rating", ["satisfied", "basically_satisfied"])
 def test_a_content_petitioner_closes_the_case(rating: str) -> None:
-    d = CaseDriver().replied()
+    d = CaseDriver().delivered()
     assert types(d.at(25).send(c.RecordRating, PETITIONER, rating=rating)) == [
         "SatisfactionRated",
         "CaseClosed",
@@ -306,7 +309,7 @@ def test_a_content_petitioner_closes_the_case(rating: str) -> None:
 
 
 def test_unanswered_evaluation_is_recorded_as_not_evaluated() -> None:
-    d = CaseDriver().replied()
+    d = CaseDriver().delivered()
     assert d.at(51).rejected(c.RecordRating, PETITIONER, rating="satisfied") == (
         "evaluation_window_closed"
     )
@@ -322,7 +325,7 @@ def test_unanswered_evaluation_is_recorded_as_not_evaluated() -> None:
 
 
 def test_review_window_message_names_the_reply_date() -> None:
-    d = CaseDriver().replied()
+    d = CaseDriver().delivered()
     result = d.at(60).send(c.RequestReview, PETITIONER, review_unit=PREFECTURE_UNIT, reasons="不服")
     assert isinstance(result, Rejection)
     assert str(result).startswith("review_window_closed: the review request window has passed")
@@ -330,7 +333,7 @@ def test_review_window_message_names_the_reply_date() -> None:
 
 
 def test_review_goes_one_level_up() -> None:
-    d = CaseDriver().replied()
+    d = CaseDriver().delivered()
     assert (
         d.at(25).rejected(c.RequestReview, PETITIONER, review_unit=REGION_UNIT, reasons="x")
         == "review_unit_wrong_level"
@@ -341,13 +344,20 @@ def test_review_goes_one_level_up() -> None:
 
 
 def test_full_appeal_path_to_finality() -> None:
-    d = CaseDriver().replied()
+    d = CaseDriver().delivered()
     d.at(25).ok(c.RequestReview, PETITIONER, review_unit=PREFECTURE_UNIT, reasons="不服")
     assert d.rejected(c.ReplyReview) == "review_not_decided"
     d.at(30).ok(c.DecideReview, outcome="not_support", **DECISION)
     assert d.rejected(c.DecideReview, outcome="support", **DECISION) == "review_already_decided"
     d.ok(c.ReplyReview)
     assert d.state.stage is Stage.REVIEW_REPLIED
+    assert (
+        d.rejected(c.RequestReReview, PETITIONER, review_unit=REGION_UNIT, reasons="x")
+        == "reply_not_delivered"
+    )
+    delivered_on = date(2026, 4, 2)
+    d.at(31).ok(c.RecordDelivery, document="review_reply", delivered_on=delivered_on, method="post")
+    assert d.state.deadlines[K.RE_REVIEW_REQUEST].start == delivered_on
     assert (
         d.at(40).rejected(c.RequestReReview, PETITIONER, review_unit=PREFECTURE_UNIT, reasons="x")
         == "review_unit_wrong_level"
@@ -359,7 +369,16 @@ def test_full_appeal_path_to_finality() -> None:
     )
     assert d.state.deadlines[K.RE_REVIEW_DECISION].due >= decision_due + timedelta(days=3)
     d.ok(c.DecideReReview, outcome="not_support", **DECISION)
-    assert types(d.ok(c.ReplyReReview)) == ["ReviewReplied", "CaseClosed"]
+    assert types(d.ok(c.ReplyReReview)) == ["ReviewReplied"]
+    assert not d.state.final and K.DELIVERY in d.state.deadlines
+    assert (
+        d.rejected(c.RequestReReview, PETITIONER, review_unit=REGION_UNIT, reasons="x")
+        == "final_no_further_review"
+    )
+    delivered = d.ok(
+        c.RecordDelivery, document="re_review_reply", delivered_on=d.now.date(), method="online"
+    )
+    assert types(delivered) == ["DeliveryRecorded", "CaseClosed"]
     assert d.state.final and d.state.closed_reason == "final"
     assert (
         d.rejected(c.RequestReReview, PETITIONER, review_unit=REGION_UNIT, reasons="x")
@@ -374,16 +393,18 @@ def test_no_level_above_the_region() -> None:
     actor = BUREAU.model_copy(update={"unit": REGION_UNIT.name})
     d.ok(c.AcceptPetition, actor)
     d.at(20).ok(c.IssueDecision, actor, outcome="not_support", **DECISION)
+    d.ok(c.RecordDelivery, actor, document="reply", delivered_on=d.now.date(), method="post")
     assert d.rejected(c.RequestReview, PETITIONER, review_unit=REGION_UNIT, reasons="x") == (
         "no_higher_level"
     )
 
 
 def test_unused_re_review_window_closes_the_case() -> None:
-    d = CaseDriver().replied()
+    d = CaseDriver().delivered()
     d.at(25).ok(c.RequestReview, PETITIONER, review_unit=PREFECTURE_UNIT, reasons="不服")
     d.ok(c.DecideReview, outcome="explain", **DECISION)
     d.ok(c.ReplyReview)
+    d.ok(c.RecordDelivery, document="review_reply", delivered_on=d.now.date(), method="post")
     d.at(70).ok(c.ExpireDeadline, deadline="re_review_request")
     assert d.state.stage is Stage.CLOSED and not d.state.final
 
@@ -436,4 +457,4 @@ def test_fold_equals_the_state_built_step_by_step() -> None:
 
 def test_every_rejection_code_has_a_message() -> None:
     assert all(msg and code == code.lower() for code, msg in CODES.items())
-    assert isinstance(ev.EVENT_TYPES, dict) and len(ev.EVENT_TYPES) == 25
+    assert isinstance(ev.EVENT_TYPES, dict) and len(ev.EVENT_TYPES) == 26

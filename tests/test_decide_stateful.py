@@ -19,6 +19,8 @@ from petitionflow.domain.state import CaseState, Stage, fold
 from petitionflow.domain.values import (
     Actor,
     DecisionOutcome,
+    DeliveredDocument,
+    DeliveryMethod,
     DivertDestination,
     EscalationReason,
     Unit,
@@ -33,6 +35,7 @@ from testkit.builders import (
     REGION_UNIT,
     T0,
     CaseDriver,
+    actor_for,
     make_intake,
 )
 
@@ -71,6 +74,10 @@ PAYLOADS: dict[type[c.CommandBase], dict[str, Any]] = {
     c.RecordConferenceDecision: {"lead_unit": UNITS, "plan": TEXT, "supervise": st.booleans()},
     c.IssueDecision: DECISION,
     c.ReportImplementation: {"report": TEXT},
+    c.RecordDelivery: {
+        "document": st.sampled_from(DeliveredDocument),
+        "method": st.sampled_from(DeliveryMethod),
+    },
     c.RecordRating: {
         "rating": st.sampled_from(["satisfied", "basically_satisfied", "dissatisfied"])
     },
@@ -90,6 +97,7 @@ FORWARD: list[type[c.CommandBase]] = [
     c.AcknowledgeReceipt,
     c.AcceptPetition,
     c.IssueDecision,
+    c.RecordDelivery,
     c.RecordRating,
     c.RequestReview,
     c.DecideReview,
@@ -163,10 +171,10 @@ class CaseMachine(RuleBasedStateMachine):
     def plausible(self, command: c.CommandBase) -> c.CommandBase:
         """Fill in the actor and review unit a real caller would use."""
         s = self.state
-        changes: dict[str, Actor | Unit] = {}
-        receiving = (c.AcceptPetition, c.AcknowledgeReceipt, c.ObjectToRouting)
-        if isinstance(command, receiving) and s.handling_unit is not None:
-            changes["actor"] = Actor(unit=s.handling_unit.name, person="经办人")
+        document = getattr(command, "document", None)
+        changes: dict[str, Actor | Unit] = {
+            "actor": actor_for(s, type(command), document=document and document.value)
+        }
         below = s.handling_unit if isinstance(command, c.RequestReview) else s.review_unit
         if isinstance(command, c.RequestReview | c.RequestReReview) and below is not None:
             for unit in (COUNTY_UNIT, PREFECTURE_UNIT, REGION_UNIT):
@@ -200,9 +208,14 @@ class CaseMachine(RuleBasedStateMachine):
                 c.EscalateToConference,
             ],
             Stage.CONFERENCE: [c.RecordConferenceDecision],
-            Stage.REPLIED: [c.RequestReview, c.RecordRating, c.ReportImplementation],
+            Stage.REPLIED: [
+                c.RecordDelivery,
+                c.RequestReview,
+                c.RecordRating,
+                c.ReportImplementation,
+            ],
             Stage.REVIEW: [c.DecideReview, c.ReplyReview],
-            Stage.REVIEW_REPLIED: [c.RequestReReview],
+            Stage.REVIEW_REPLIED: [c.RecordDelivery, c.RequestReReview],
             Stage.RE_REVIEW: [c.RecordHearing, c.DecideReReview, c.ReplyReReview],
         }
         options = by_stage.get(s.stage, [])
@@ -214,6 +227,8 @@ class CaseMachine(RuleBasedStateMachine):
             fields[next(iter(PAYLOADS[cls]))] = COUNTY_UNIT
         if cls is c.StartMediation:
             fields |= {"petitioner_consents": True, "other_party_consents": True}
+        if cls is c.RecordDelivery and s.delivery_pending is not None:
+            fields["document"] = s.delivery_pending
         if cls is c.RecordHearing:
             fields |= {
                 "held_from": self.policy.local_date(self.now),

@@ -81,6 +81,7 @@ def valid_payload(kind: str) -> dict[str, Any]:
         "record_conference_decision": {"lead_unit": unit, "plan": "方案"},
         "issue_decision": {"outcome": "explain", "decision": "意见", "legal_basis": "依据"},
         "report_implementation": {"report": "报告"},
+        "record_delivery": {"document": "reply", "method": "post"},
         "record_rating": {"rating": "satisfied"},
         "request_review": {
             "review_unit": PREFECTURE_UNIT.model_dump(mode="json"),

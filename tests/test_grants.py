@@ -233,6 +233,13 @@ def test_each_process_runs_with_only_its_rights(
             (
                 "send",
                 case,
+                "record_delivery",
+                "--data",
+                json.dumps({"actor": LABOUR, "document": "reply", "method": "post"}),
+            ),
+            (
+                "send",
+                case,
                 "report_implementation",
                 "--data",
                 json.dumps({"actor": LABOUR, "report": "工资已补发"}),

@@ -145,11 +145,11 @@ def _store_case(store: EventStore, d: CaseDriver) -> None:
 def test_report_figures_on_a_known_workload(store: EventStore) -> None:
     from petitionflow.projections.report import render, statistics
 
-    satisfied = CaseDriver(case_id="R-1").replied("support")
+    satisfied = CaseDriver(case_id="R-1").delivered("support")
     satisfied.ok(c.RecordRating, PETITIONER, rating="satisfied")
-    dissatisfied = CaseDriver(case_id="R-2").replied()
+    dissatisfied = CaseDriver(case_id="R-2").delivered()
     dissatisfied.ok(c.RecordRating, PETITIONER, rating="dissatisfied")
-    silent = CaseDriver(case_id="R-3").replied()
+    silent = CaseDriver(case_id="R-3").delivered()
     silent.at(60).ok(c.ExpireDeadline, deadline="evaluation")  # not evaluated
     late = CaseDriver(case_id="R-4").in_handling()
     late.at(70).ok(c.ExpireDeadline, deadline="handling")  # overdue: backlog, supervised
@@ -205,7 +205,7 @@ def test_html_report_is_one_file_with_inline_svg(store_url: str, tmp_path: Any) 
     store = EventStore(store_url, create=True)
     late = CaseDriver(case_id="H-1").in_handling()
     late.at(70).ok(c.ExpireDeadline, deadline="handling")  # one case in the backlog
-    rated = CaseDriver(case_id="H-2").replied()
+    rated = CaseDriver(case_id="H-2").delivered()
     rated.ok(c.RecordRating, PETITIONER, rating="basically_satisfied")
     for d in (late, rated):
         _store_case(store, d)

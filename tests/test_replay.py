@@ -8,6 +8,7 @@ changes behind ``workflow.patched`` (see the README) and record new fixtures wit
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from pathlib import Path
 
@@ -84,3 +85,27 @@ async def test_both_shapes_of_the_append_result_are_replayed() -> None:
         new = await _append_results(FIXTURES[0].parent / f"{name}.json")
         assert old and all(r.get("stored") is None and "appended" not in r for r in old)
         assert new and all(r["stored"] and r["appended"] is True for r in new)
+
+
+def _patches(path: Path) -> set[str]:
+    """The patch ids a history recorded (``core_patch`` markers, their ids in base64 JSON)."""
+    events = json.loads(path.read_text(encoding="utf-8"))["history"]["events"]
+    ids = set()
+    for e in events:
+        marker = e.get("markerRecordedEventAttributes", {})
+        if marker.get("markerName") == "core_patch":
+            data = marker["details"]["patch-data"]["payloads"][0]["data"]
+            ids.add(json.loads(base64.b64decode(data))["id"])
+    return ids
+
+
+def test_both_sides_of_the_rules_patch_are_replayed() -> None:
+    # Recorded before and after patch "regulation-rules-2026-11" (domain/rules.py): the
+    # old files decide without the actor checks and open the windows at the decision,
+    # the new ones record the patch, check who acts and count the windows from delivery.
+    from petitionflow.domain.rules import RULES_PATCH
+
+    folder = FIXTURES[0].parent
+    for name in ("transfer_satisfied", "re_review_final", "continue_as_new_first_run"):
+        assert RULES_PATCH not in _patches(folder / f"before_rules_{name}.json")
+        assert RULES_PATCH in _patches(folder / f"{name}.json")

@@ -702,6 +702,8 @@ def test_the_compose_services_run_a_case_as_nobody_in_a_read_only_folder(
         petition("send", CASE, "acknowledge_receipt", "--data", as_unit())
         petition("send", CASE, "accept_petition", "--data", as_unit())
         petition("send", CASE, "issue_decision", "--data", "@decision.json")
+        delivered = as_unit(document="reply", method="in_person")
+        petition("send", CASE, "record_delivery", "--data", delivered)
         petition("send", CASE, "report_implementation", "--data", as_unit(report="工资已支付到位"))
         rating = {"actor": {"unit": "信访人", "person": "短信"}, "rating": "satisfied"}
         petition("send", CASE, "record_rating", "--data", json.dumps(rating, ensure_ascii=False))

@@ -47,10 +47,13 @@ async def to_handling(case: Case) -> Case:
     return case
 
 
-async def to_replied(case: Case) -> Case:
+async def to_replied(case: Case, delivered: bool = True) -> Case:
+    """A written reply issued and, unless ``delivered=False``, delivered that day."""
     await to_handling(case)
     await case.advance(20)
     await case.ok(c.IssueDecision, HANDLER, outcome="not_support", **DECISION)
+    if delivered:
+        await case.ok(c.RecordDelivery, HANDLER, document="reply", method="in_person")
     return case
 
 
@@ -224,11 +227,13 @@ async def test_re_review_is_final(petitions: Harness) -> None:
     await case.advance(10)
     await case.ok(c.DecideReview, PREFECTURE_ACTOR, outcome="not_support", **DECISION)
     await case.ok(c.ReplyReview, PREFECTURE_ACTOR)
+    await case.ok(c.RecordDelivery, PREFECTURE_ACTOR, document="review_reply", method="post")
     await case.ok(c.RequestReReview, PETITIONER, review_unit=REGION_UNIT, reasons="仍不服")
     await case.ok(c.RecordHearing, held_from=today(), held_to=today(), summary="听证")
     await case.ok(c.DecideReReview, outcome="not_support", **DECISION)
-    result = await case.ok(c.ReplyReReview)
-    assert result.events == ["ReviewReplied", "CaseClosed"]
+    assert (await case.ok(c.ReplyReReview)).events == ["ReviewReplied"]
+    result = await case.ok(c.RecordDelivery, document="re_review_reply", method="post")
+    assert result.events == ["DeliveryRecorded", "CaseClosed"]
     summary = await case.handle.result()
     assert summary.final and summary.closed_reason == "final"
     for cls, unit in ((c.RequestReReview, REGION_UNIT), (c.RequestReview, PREFECTURE_UNIT)):
@@ -250,11 +255,13 @@ async def _withdraw_in(petitions: Harness, stage: Stage) -> Case:
     if stage in (Stage.REPLIED, Stage.REVIEW, Stage.REVIEW_REPLIED, Stage.RE_REVIEW):
         await case.ok(c.IssueDecision, HANDLER, outcome="explain", **DECISION)
     if stage in (Stage.REVIEW, Stage.REVIEW_REPLIED, Stage.RE_REVIEW):
+        await case.ok(c.RecordDelivery, HANDLER, document="reply", method="post")
         await case.ok(c.RequestReview, PETITIONER, review_unit=PREFECTURE_UNIT, reasons="不服")
     if stage in (Stage.REVIEW_REPLIED, Stage.RE_REVIEW):
         await case.ok(c.DecideReview, PREFECTURE_ACTOR, outcome="explain", **DECISION)
         await case.ok(c.ReplyReview, PREFECTURE_ACTOR)
     if stage is Stage.RE_REVIEW:
+        await case.ok(c.RecordDelivery, PREFECTURE_ACTOR, document="review_reply", method="post")
         await case.ok(c.RequestReReview, PETITIONER, review_unit=REGION_UNIT, reasons="仍不服")
     assert (await case.state()).stage is stage
     result = await case.ok(c.WithdrawPetition, PETITIONER, reason="自愿撤回")

@@ -67,7 +67,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from petitionflow.domain.events import Event
     from petitionflow.domain.intake import field_errors
-    from petitionflow.domain.policy import Deadline, DeadlinePolicy
+    from petitionflow.domain.policy import Deadline, DeadlineKind, DeadlinePolicy
     from petitionflow.domain.rules import CURRENT, LEGACY, RULES_PATCH
     from petitionflow.domain.state import CaseState, Stage, evolve, fold
     from petitionflow.domain.values import Actor
@@ -100,6 +100,9 @@ ACTIVITY_TIMEOUT = timedelta(seconds=10)
 RECHECK_FIRST = timedelta(minutes=1)
 RECHECK_MAX = timedelta(hours=1)
 RESUME_SIGNAL = "resume_case"
+_REVIEWERS_DEADLINES = frozenset(
+    {DeadlineKind.REVIEW_DECISION, DeadlineKind.RE_REVIEW_DECISION, DeadlineKind.DELIVERY}
+)
 NEEDS_ATTENTION_CODE = "case_needs_attention"
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5)
@@ -491,6 +494,9 @@ class PetitionWorkflow:
         """Remind the unit responsible when the deadline was missed (``case``, the state
         right after the event: a caught-up batch may move the case on after it)."""
         unit = case.handling_unit.name if case.handling_unit else case.registered_by
+        if self.rules.actor_checks and case.review_unit and missed.deadline in _REVIEWERS_DEADLINES:
+            # the review unit owes the review decision and the delivery of its reply
+            unit = case.review_unit.name
         recipient = unit or "信访工作机构"
         # Only the case id, the deadline and its date: the material of an accusation
         # must never reach a unit that may be the accused.
