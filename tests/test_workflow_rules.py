@@ -15,6 +15,7 @@ from petitionflow.domain.state import Stage
 from petitionflow.domain.values import Actor
 from testkit.builders import BUREAU, COUNTY_UNIT, HANDLER, PETITIONER, PREFECTURE_UNIT
 from tests.temporal import Harness
+from tests.test_needs_attention import details
 from tests.test_workflow import DECISION, to_handling, to_replied
 
 PREFECTURE = Actor(unit=PREFECTURE_UNIT.name, person="刘洋")
@@ -50,6 +51,7 @@ async def test_an_undelivered_reply_is_reminded_and_the_windows_wait_for_deliver
         )
         == "reply_not_delivered"
     )
+    assert "Awaiting delivery" in await details(case)  # the UI's current details say so
     await case.advance(12)  # the 7-day delivery period passes
     state = await case.state()
     assert state.overdue and state.deadlines[DeadlineKind.DELIVERY].missed

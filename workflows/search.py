@@ -201,6 +201,12 @@ def current_details(state: CaseState) -> str:
         + (f"{timers[0].kind.value}, due {timers[0].due.isoformat()}" if timers else "none"),
         f"**Last event:** {state.last_event_type} (version {state.version})",
     ]
+    if state.delivery_pending is not None:
+        lines.insert(
+            3,
+            f"**Awaiting delivery (送达):** {state.delivery_pending.value}; the petitioner's "
+            "windows start when `record_delivery` is recorded",
+        )
     return "\n\n".join(lines)
 
 
