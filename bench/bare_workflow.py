@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from temporalio import activity, workflow
 
-STEPS = 6  # the updates of a full petition lifecycle after registration
+STEPS = 7  # the updates of a full petition lifecycle after registration (LIFECYCLE)
 TIMEOUT = timedelta(seconds=10)
 
 

@@ -110,6 +110,8 @@ SIDES = {
 
 
 async def main() -> None:
+    # the bare workflow takes as many updates as a petition's lifecycle
+    assert len(LIFECYCLE) == STEPS, (len(LIFECYCLE), STEPS)
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
