@@ -198,6 +198,10 @@ def show(case_id: str, state: CaseState, *, reveal: bool, now: datetime | None =
         ("registered", state.registered_on),
         ("accepted", state.accepted_on),
         ("replied", state.replied_on),
+        *(
+            (f"{doc.value.replace('_', ' ')} delivered", day)
+            for doc, day in state.delivered.items()
+        ),
         ("review replied", state.review_replied_on),
         ("closed", state.closed_on),
     ]
@@ -212,6 +216,12 @@ def show(case_id: str, state: CaseState, *, reveal: bool, now: datetime | None =
         grid.add_row("mediation", state.mediation.replace("_", " "))
     if state.extension_days_used:
         grid.add_row("extension", plural(state.extension_days_used, "day"))
+    if state.delivery_pending:
+        grid.add_row(
+            "delivery",
+            f"{state.delivery_pending.value.replace('_', ' ')} not delivered yet: the "
+            "petitioner's windows start when record_delivery is recorded",
+        )
     grid.add_row("rating", state.rating.value if state.rating else "— (not rated yet)")
     if state.review_level:
         level = "review (复查)" if state.review_level == 1 else "re-review (复核)"
@@ -299,6 +309,8 @@ def summary(event: Event, *, reveal: bool) -> str:
             return f"decision, {o.value}: {short(text)}"
         case ev.ImplementationReported(report=text):
             return f"implemented: {short(text)}"
+        case ev.DeliveryRecorded(document=doc, delivered_on=day, method=how):
+            return f"{doc.value.replace('_', ' ')} delivered {day} ({how.value})"
         case ev.SatisfactionRated(rating=r):
             return f"rated {r.value}"
         case ev.ReviewRequested(level=lvl, review_unit=u, reasons=reasons):

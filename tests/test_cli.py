@@ -13,6 +13,7 @@ from sqlalchemy import text
 from petitionflow.activities.records import from_record, stream_id, to_record
 from petitionflow.cli import render
 from petitionflow.cli.main import CliError, main, read_json
+from petitionflow.domain import commands as c
 from petitionflow.eventstore import EventStore
 from testkit.builders import CaseDriver
 from testkit.keys import TEST_KEYS
@@ -291,3 +292,13 @@ def _text(parts: list[object]) -> str:
         console.print(part)
     assert isinstance(console.file, io.StringIO)
     return console.file.getvalue()
+
+
+def test_show_says_when_a_reply_awaits_delivery_and_history_shows_the_delivery() -> None:
+    d = CaseDriver().replied()
+    waiting = _text(render.show("C-1", d.state, reveal=False, now=d.now))
+    assert "reply not delivered yet" in waiting
+    d.ok(c.RecordDelivery, document="reply", method="post")
+    shown = _text(render.show("C-1", d.state, reveal=False, now=d.now))
+    assert "not delivered" not in shown and f"reply delivered {d.now.date()}" in shown
+    assert render.summary(d.events[-1], reveal=False) == f"reply delivered {d.now.date()} (post)"
