@@ -42,6 +42,7 @@ EXPECTED = [
     "ReceiptAcknowledged",
     "PetitionAccepted",
     "DecisionIssued",
+    "DeliveryRecorded",
     "ImplementationReported",
     "SatisfactionRated",
     "CaseClosed",
