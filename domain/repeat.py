@@ -6,8 +6,9 @@ Two questions, answered apart:
   made of (``security/index.py`` hashes them with the index key; the store never
   holds them in plain text): ``id:`` and the normalised ID number when there is one,
   and always ``pn:`` with the normalised phone and name. A case with an ID number is
-  looked up by its ID; a case without one by phone and name, which also finds the
-  earlier cases of the same person that gave no ID (see :func:`same_petitioner`).
+  looked up by its ID, and by phone and name among earlier cases that gave no ID; a
+  case without one by phone and name among all (:func:`lookups`,
+  :func:`same_petitioner`).
 - **The same matter** (:func:`matter_score`): the same classification, places of
   which one contains the other (the same place, or one given more precisely), and
   requests alike by the Jaccard index of their character bigrams (Chinese text has
@@ -62,18 +63,25 @@ def normalise_name(value: str) -> str:
 
 
 def petitioner_keys(intake: Intake) -> dict[str, str]:
-    """kind -> the text to hash: ``id`` when the petitioner gave an ID number, and
-    ``phone_name`` always. Never log or store these texts."""
+    """The case's index entries, kind -> the text to hash: with an ID number, ``id`` and
+    ``phone_name_id``; without, ``phone_name``. Never log or store these texts."""
     p = intake.petitioner
-    keys = {"phone_name": f"pn:{normalise_phone(p.phone)}|{normalise_name(p.name)}"}
+    phone_name = f"pn:{normalise_phone(p.phone)}|{normalise_name(p.name)}"
     if p.id_number:
-        keys["id"] = f"id:{normalise_id_number(p.id_number)}"
-    return keys
+        return {"id": f"id:{normalise_id_number(p.id_number)}", "phone_name_id": phone_name}
+    return {"phone_name": phone_name}
 
 
-def lookup_kind(intake: Intake) -> str:
-    """The key a new case is looked up by: its ID number's when it has one."""
-    return "id" if intake.petitioner.id_number else "phone_name"
+def lookups(intake: Intake) -> list[tuple[str, tuple[str, ...]]]:
+    """What a new case is looked up by: (text to hash, the kinds of entry it may match).
+
+    With an ID number: the ID, and phone and name among the cases that gave no ID (a
+    case with another ID number is another person). Without: phone and name among all.
+    """
+    keys = petitioner_keys(intake)
+    if "id" in keys:
+        return [(keys["id"], ("id",)), (keys["phone_name_id"], ("phone_name",))]
+    return [(keys["phone_name"], ("phone_name", "phone_name_id"))]
 
 
 def same_petitioner(new: Intake, earlier: Intake) -> bool:
@@ -82,8 +90,10 @@ def same_petitioner(new: Intake, earlier: Intake) -> bool:
     a, b = new.petitioner, earlier.petitioner
     if a.id_number and b.id_number:
         return normalise_id_number(a.id_number) == normalise_id_number(b.id_number)
-    ka, kb = petitioner_keys(new), petitioner_keys(earlier)
-    return ka["phone_name"] == kb["phone_name"]
+    return (normalise_phone(a.phone), normalise_name(a.name)) == (
+        normalise_phone(b.phone),
+        normalise_name(b.name),
+    )
 
 
 def normalise_text(value: str) -> str:

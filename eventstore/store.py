@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 
-from .schema import LATEST, migrate
+from .schema import LATEST, applied_through, migrate
 from .schema import events as t
 
 GENESIS = "0" * 64
@@ -305,7 +305,9 @@ class EventStore:
         return safe_url(self.url)
 
     def schema_version(self) -> int:
-        """The newest migration applied here; 0 for a database never migrated.
+        """The newest migration applied here with every one before it; 0 for a database
+        never migrated. (A migration numbered below one applied, merged from another
+        branch later, counts as missing: ``petition migrate`` applies it.)
 
         SchemaError when this role may not read it: a missing grant is not a missing
         schema, and the fix is another command.
@@ -321,8 +323,8 @@ class EventStore:
                     raise self._not_granted(conn, "USAGE on the schema")
                 return 0
             try:
-                version = conn.execute(text("SELECT max(version) FROM schema_migrations"))
-                return int(version.scalar() or 0)
+                rows = conn.execute(text("SELECT version FROM schema_migrations"))
+                return applied_through({int(v) for (v,) in rows})
             except DBAPIError as exc:
                 if getattr(exc.orig, "sqlstate", None) == "42501":  # insufficient_privilege
                     conn.rollback()  # the failed statement ended the transaction

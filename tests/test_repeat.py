@@ -46,13 +46,15 @@ def test_phone_and_name_normalise() -> None:
 
 def test_keys_by_id_number_and_always_by_phone_and_name() -> None:
     with_id = make_intake()
-    keys = repeat.petitioner_keys(with_id)
-    assert set(keys) == {"id", "phone_name"}
-    assert repeat.lookup_kind(with_id) == "id"
+    assert set(repeat.petitioner_keys(with_id)) == {"id", "phone_name_id"}
+    # with an ID: by ID, and by phone and name only among cases without one
+    assert [kinds for _, kinds in repeat.lookups(with_id)] == [("id",), ("phone_name",)]
     petitioner = {**with_id.petitioner.model_dump(), "id_number": None}
     without = make_intake(petitioner=petitioner)
     assert set(repeat.petitioner_keys(without)) == {"phone_name"}
-    assert repeat.lookup_kind(without) == "phone_name"
+    assert repeat.lookups(without) == [
+        (repeat.petitioner_keys(with_id)["phone_name_id"], ("phone_name", "phone_name_id"))
+    ]
     assert repeat.same_petitioner(without, with_id)
 
 
