@@ -264,6 +264,29 @@ def test_show_masks_and_flags_an_overdue_deadline() -> None:
     assert petitioner.phone in revealed and "OVERDUE" not in revealed and "days left" in revealed
 
 
+def test_show_and_history_say_which_cases_a_repeat_is_linked_to() -> None:
+    from petitionflow.domain import commands as c
+    from petitionflow.domain.values import Candidate
+
+    suggested = CaseDriver("KS-NEW").registered()
+    found = Candidate(case_id="KS-A", score=0.48, status="open", certainty="possible")
+    suggested.ok(c.ScreenRepeats, candidates=(found,))
+    out = _text(render.show("KS-NEW", suggested.state, reveal=False))
+    assert "possible repeat of" in out and "KS-A (open, score 0.48)" in out
+    suggested.ok(c.ConfirmRepeat, other_case_id="KS-A")
+    out = _text(render.show("KS-NEW", suggested.state, reveal=False))
+    assert "repeat of" in out and "KS-A (重复信访)" in out
+    lines = [render.summary(e, reveal=False) for e in suggested.events[1:]]
+    assert lines[:3] == [
+        "possible repeat of KS-A (open, 0.48)",
+        "repeat of KS-A confirmed",
+        "linked: repeat of KS-A (duplicate_in_progress)",
+    ]
+    earlier = CaseDriver("KS-A").in_handling()
+    earlier.ok(c.RecordLink, other_case_id="KS-NEW", reason="duplicate_in_progress")
+    assert "repeated by" in _text(render.show("KS-A", earlier.state, reveal=False))
+
+
 def test_list_has_a_header_and_a_stable_order() -> None:
     at = datetime(2027, 1, 1, 16, tzinfo=UTC)  # the end of 2027-01-01 in Beijing
     rows = [
