@@ -209,15 +209,31 @@ _PETITIONER_INDEX = """CREATE TABLE IF NOT EXISTS petitioner_index (
     indexed_at {ts} NOT NULL,
     UNIQUE (petitioner_key, case_id)
 )"""
+# The case list's figures on repeat petitions and petitions that skipped a level
+# (projections/readmodel.py). Rows projected before are filled on `petition project
+# --rebuild`.
+_CASE_LIST_REPEATS = (
+    "ALTER TABLE case_list ADD COLUMN registered_by VARCHAR",
+    "ALTER TABLE case_list ADD COLUMN office_level VARCHAR",
+    "ALTER TABLE case_list ADD COLUMN routed_level VARCHAR",
+    "ALTER TABLE case_list ADD COLUMN skipped_level BOOLEAN NOT NULL DEFAULT {false}",
+    "ALTER TABLE case_list ADD COLUMN repeat_of VARCHAR",
+    "ALTER TABLE case_list ADD COLUMN repeat_reason VARCHAR",
+    "ALTER TABLE case_list ADD COLUMN repeated_by INTEGER NOT NULL DEFAULT 0",
+)
 MIGRATIONS += (
     Migration(
         6,
-        "petitioner index (repeat petitions)",
-        sqlite=(_PETITIONER_INDEX.format(seq="INTEGER PRIMARY KEY AUTOINCREMENT", ts="DATETIME"),),
+        "petitioner index (repeat petitions); repeat and skipped-level columns of case_list",
+        sqlite=(
+            _PETITIONER_INDEX.format(seq="INTEGER PRIMARY KEY AUTOINCREMENT", ts="DATETIME"),
+            *(s.format(false="0") for s in _CASE_LIST_REPEATS),
+        ),
         postgresql=(
             _PETITIONER_INDEX.format(
                 seq="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", ts="TIMESTAMPTZ"
             ),
+            *(s.format(false="FALSE") for s in _CASE_LIST_REPEATS),
         ),
     ),
 )
