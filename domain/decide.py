@@ -771,7 +771,7 @@ def _repeat_detail(other: str, reason: NotAcceptedReason) -> str:
         return f"同一信访事项已经复核终结（案件 {other}），不再受理（《信访工作条例》第三十六条）"
     return (
         f"同一信访事项已由案件 {other} 受理，尚在法定办理期限内，不予受理"
-        "（《信访工作条例》第十九条第三项）"
+        "（《信访工作条例》第十九条）"
     )
 
 
