@@ -126,7 +126,12 @@ def test_a_worker_that_cannot_reach_temporal_says_where_in_one_line(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    for ring, keys in (("PAYLOAD", TEST_KEYS.payload), ("SEALING", TEST_KEYS.sealing)):
+    assert TEST_KEYS.index is not None
+    for ring, keys in (
+        ("PAYLOAD", TEST_KEYS.payload),
+        ("SEALING", TEST_KEYS.sealing),
+        ("INDEX", TEST_KEYS.index),
+    ):
         monkeypatch.setenv(
             f"PETITIONFLOW_{ring}_KEYS", ",".join(f"{k}:{v}" for k, v in keys.dump())
         )
