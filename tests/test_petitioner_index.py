@@ -7,12 +7,15 @@ import base64
 import json
 import os
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from petitionflow.activities.records import stream_id, to_record
 from petitionflow.config import Settings
+from petitionflow.domain import commands as c
 from petitionflow.domain.repeat import lookups, petitioner_keys
 from petitionflow.eventstore import EventStore
 from petitionflow.eventstore.index import PetitionerIndex
@@ -20,8 +23,8 @@ from petitionflow.eventstore.schema import LATEST, applied_through, petitioner_i
 from petitionflow.security.index import PetitionerHasher
 from petitionflow.security.keys import KeyRing, ensure_keys_file
 from petitionflow.workers.main import serve
-from testkit.builders import PETITIONER_DATA, make_intake
-from testkit.keys import HASHER, TEST_KEYS
+from testkit.builders import PETITIONER_DATA, CaseDriver, make_intake
+from testkit.keys import HASHER, SEALER, TEST_KEYS
 
 
 def test_the_hash_is_keyed_and_a_lookup_knows_every_key_of_the_ring() -> None:
@@ -104,3 +107,56 @@ def test_the_index_finds_earlier_cases_only_and_holds_no_plain_text(store: Event
     assert PETITIONER_DATA["id_number"] not in text and PETITIONER_DATA["phone"] not in text
     assert "买买提" not in text
     assert {r.key_kind for r in rows} == {"id", "phone_name", "phone_name_id"}
+
+
+# ---- the activities on their own (ActivityEnvironment) ---------------------------------
+
+
+def _store_case(store: EventStore, d: CaseDriver) -> None:
+    store.append(stream_id(d.case_id), 0, [to_record(e, sealer=SEALER) for e in d.events])
+
+
+def test_screening_reads_the_earlier_cases_status_from_the_store(store: EventStore) -> None:
+    from temporalio.testing import ActivityEnvironment
+
+    from petitionflow.activities.repeat import RepeatActivities, ScreenRequest
+
+    env = ActivityEnvironment()
+    activities = RepeatActivities(store, SEALER, HASHER)
+    earlier = CaseDriver("S-1").in_handling()
+    _store_case(store, earlier)
+    first = env.run(activities.screen_repeats, ScreenRequest(case_id="S-1", intake=make_intake()))
+    assert first.candidates == [] and first.indexed
+    found = env.run(activities.screen_repeats, ScreenRequest(case_id="S-2", intake=make_intake()))
+    assert [(k.case_id, k.status.value, k.certainty.value) for k in found.candidates] == [
+        ("S-1", "open", "certain")
+    ]
+    again = env.run(activities.screen_repeats, ScreenRequest(case_id="S-2", intake=make_intake()))
+    assert again == found  # a retried activity gives the same answer
+    blind = RepeatActivities(store, SEALER, None)
+    none = env.run(blind.screen_repeats, ScreenRequest(case_id="S-3", intake=make_intake()))
+    assert none.candidates == [] and not none.indexed
+
+
+def test_the_link_to_an_ended_case_is_appended_once(store: EventStore) -> None:
+    from temporalio.testing import ActivityEnvironment
+
+    from petitionflow.activities.repeat import LinkRequest, RepeatActivities
+
+    env = ActivityEnvironment()
+    activities = RepeatActivities(store, SEALER, HASHER)
+    done = CaseDriver("L-1").registered()
+    done.ok(c.WithdrawPetition)
+    _store_case(store, done)
+    request = LinkRequest(
+        case_id="L-1",
+        other_case_id="L-2",
+        reason="final_after_re_review",
+        issued_at=datetime.now(UTC),
+    )
+    written = env.run(activities.link_case_in_store, request)
+    assert written.written and written.version == 4
+    assert not env.run(activities.link_case_in_store, request).written  # retried: nothing
+    records = store.read_stream(stream_id("L-1"))
+    assert [r.type for r in records][-1] == "CaseLinked" and len(records) == 4
+    assert store.verify(stream_id("L-1")).ok
