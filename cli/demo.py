@@ -18,7 +18,7 @@ from temporalio.client import WorkflowHandle
 from petitionflow.client import PetitionClient, PetitionError
 from petitionflow.domain import commands as c
 from petitionflow.domain.intake import Intake, id_check_character
-from petitionflow.domain.state import CaseState
+from petitionflow.domain.state import CaseState, Stage
 from petitionflow.domain.values import Actor, Jurisdiction, Unit
 
 BEIJING = timezone(timedelta(hours=8))
@@ -229,6 +229,10 @@ async def re_review_final(r: CaseRun) -> None:
     )
     repeat.handle = await r.petitions.submit(repeat.case_id, again, BUREAU)
     r.repeat = repeat
+    for _ in range(200):  # screened right after registration
+        if (await repeat.state()).stage is Stage.CLOSED:
+            break
+        await asyncio.sleep(0.05)
 
 
 async def withdrawn(r: CaseRun) -> None:

@@ -260,6 +260,13 @@ async def _demo(
         )
         for rejection in run.rejections:
             print(f"      refused as it should be: {rejection}")
+        if run.repeat:
+            again = await run.repeat.state()
+            print(
+                f"  {run.repeat.case_id}  {again.stage.value:<8} {again.version:>3} events"
+                f"  {again.closed_reason or '':<12} 重复信访 → 不再受理, linked to "
+                f"{again.repeat_of or '—'}"
+            )
     report = await asyncio.to_thread(store.verify)  # reads every event: off the event loop
     print(
         f"demo done; event store verified: {report.streams} streams, {report.events} events, "
