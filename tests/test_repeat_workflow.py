@@ -6,6 +6,7 @@ registering office confirms or dismisses. The cases here share one petitioner
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from temporalio.api.sdk.v1 import WorkflowMetadata
 
@@ -37,10 +38,11 @@ async def same_petitioner(h: Harness, request: str = REQUEST) -> Case:
     return await h.submit(petitioner=PETITIONER_DATA, request=request)
 
 
-async def until(case: Case, test: object, what: str) -> CaseState:
+async def until(case: Case, test: Callable[[CaseState], object], what: str) -> CaseState:
+    """The case's state once ``test`` holds (a signal or screening lands a moment later)."""
     for _ in range(200):
         state = await case.state()
-        if callable(test) and test(state):
+        if test(state):
             return state
         await asyncio.sleep(0.05)
     raise AssertionError(f"{case.case_id}: never {what}")
