@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import Engine, and_, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .schema import petitioner_index as t
@@ -42,8 +42,19 @@ class PetitionerIndex:
         cases indexed before it under one of ``lookup``'s hashes with one of its kinds,
         newest first."""
         now = datetime.now(UTC)
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        pg = self.engine.dialect.name == "postgresql"
+        dialect = postgresql if pg else sqlite
         with self.engine.begin() as conn:
+            if pg:
+                # Two registrations of one petitioner at once: the second waits for the
+                # first to commit, so it finds it (SQLite's single writer does the same:
+                # the insert below waits for the other's write lock). Sorted: no deadlock.
+                keys = {d for _, d in entries.values()} | {h for hs, _ in lookup for h in hs}
+                for digest in sorted(keys):
+                    conn.execute(
+                        text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                        {"key": f"petitionflow.index.{digest}"},
+                    )
             for kind, (key_id, digest) in entries.items():
                 conn.execute(
                     dialect.insert(t)

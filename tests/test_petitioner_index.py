@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import stat
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -107,6 +108,25 @@ def test_the_index_finds_earlier_cases_only_and_holds_no_plain_text(store: Event
     assert PETITIONER_DATA["id_number"] not in text and PETITIONER_DATA["phone"] not in text
     assert "买买提" not in text
     assert {r.key_kind for r in rows} == {"id", "phone_name", "phone_name_id"}
+
+
+def test_two_registrations_of_one_petitioner_at_once_find_each_other(store: EventStore) -> None:
+    """Never both missed: one of them is indexed first and the other finds it."""
+    barrier = threading.Barrier(2)
+    found: dict[str, list[str]] = {}
+
+    def register(case_id: str) -> None:
+        barrier.wait()
+        found[case_id] = _index(store, case_id)
+
+    for n in range(5):
+        a, b = f"T{n}-A", f"T{n}-B"
+        threads = [threading.Thread(target=register, args=(x,)) for x in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert (b in found[a]) != (a in found[b]), found  # exactly one finds the other
 
 
 # ---- the activities on their own (ActivityEnvironment) ---------------------------------
