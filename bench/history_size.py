@@ -37,7 +37,7 @@ async def main(cases: int) -> None:
             for _ in range(cases):
                 case_id = f"HS{uuid.uuid4().hex[:10]}"
                 handle = await pc.submit(
-                    case_id, make_intake(received_at=datetime.now(UTC).isoformat()), BUREAU
+                    case_id, make_intake(case_id, received_at=datetime.now(UTC).isoformat()), BUREAU
                 )
                 for n, (cls, actor, fields) in enumerate(LIFECYCLE):
                     command = cls(

@@ -112,7 +112,9 @@ async def main() -> None:
 
         async def register(i: int) -> None:
             received = datetime.now(UTC).isoformat()  # its first deadline is 15 days away
-            await pc.submit(f"{prefix}{i}", make_intake(received_at=received), BUREAU)
+            await pc.submit(
+                f"{prefix}{i}", make_intake(f"{prefix}{i}", received_at=received), BUREAU
+            )
             await pc.state(f"{prefix}{i}")  # registered: its first workflow task is done
 
         async with build_worker(client, stack.store, SEALER, queue):

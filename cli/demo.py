@@ -18,7 +18,7 @@ from temporalio.client import WorkflowHandle
 from petitionflow.client import PetitionClient, PetitionError
 from petitionflow.domain import commands as c
 from petitionflow.domain.intake import Intake, id_check_character
-from petitionflow.domain.state import CaseState
+from petitionflow.domain.state import CaseState, Stage
 from petitionflow.domain.values import Actor, Jurisdiction, Unit
 
 BEIJING = timezone(timedelta(hours=8))
@@ -73,6 +73,8 @@ class CaseRun:
     case_id: str
     handle: WorkflowHandle[Any, Any] | None = None
     rejections: list[PetitionError] = field(default_factory=list)
+    intake: Intake | None = None
+    repeat: CaseRun | None = None  # a later petition on the same matter, not accepted
 
     async def send(self, cls: type[c.CommandBase], actor: Actor = BUREAU, **fields: Any) -> CaseRun:
         command = cls(
@@ -234,6 +236,19 @@ async def re_review_final(r: CaseRun) -> None:
         c.RecordDelivery, _act(XJ_LABOUR, "赵敏"), document="re_review_reply", method="post"
     )
     await r.send(c.RequestReview, PORTAL, review_unit=KS_LABOUR, reasons="再次申请")  # 不再受理
+    # The petitioner petitions again on the same matter: screening finds the case final
+    # after re-review, so the new one is not accepted (不再受理) and both are linked.
+    assert r.intake is not None
+    repeat = CaseRun(r.petitions, r.fast_forward, f"{r.case_id}-R")
+    again = Intake.model_validate(
+        {**r.intake.model_dump(), "received_at": datetime.now(UTC), "channel": "visit"}
+    )
+    repeat.handle = await r.petitions.submit(repeat.case_id, again, BUREAU)
+    r.repeat = repeat
+    for _ in range(200):  # screened right after registration
+        if (await repeat.state()).stage is Stage.CLOSED:
+            break
+        await asyncio.sleep(0.05)
 
 
 async def withdrawn(r: CaseRun) -> None:
@@ -283,11 +298,10 @@ async def run_demo(
 
     async def one(n: int, title: str, scenario: Scenario, fields: dict[str, Any]) -> CaseRun:
         run = CaseRun(petitions, fast_forward, f"{prefix}-{n:02d}")
-        run.handle = await petitions.submit(
-            run.case_id,
-            intake(datetime.now(UTC), **dict(fields)),
-            BUREAU,
-        )
+        # each case a petitioner of its own: the same petitioner and request twice would
+        # be a repeat petition (only the repeat at the end of 复查 → 复核 is one)
+        run.intake = intake(datetime.now(UTC), **{"id17": f"65312119850612{n:03d}", **fields})
+        run.handle = await petitions.submit(run.case_id, run.intake, BUREAU)
         await scenario(run)
         progress(f"{run.case_id} done: {title}")
         return run

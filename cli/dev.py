@@ -30,7 +30,8 @@ from petitionflow.eventstore import EventStore
 from petitionflow.eventstore.store import safe_url
 from petitionflow.security.codec import EncryptionCodec, data_converter
 from petitionflow.security.codec_server import CodecServer
-from petitionflow.security.keys import Keys, ensure_keys_file
+from petitionflow.security.index import PetitionerHasher
+from petitionflow.security.keys import INDEX_KEY_MISSING, Keys, ensure_keys_file
 from petitionflow.security.sealing import Sealer
 from petitionflow.workers import logs
 from petitionflow.workers.devserver import SQLITE_PRAGMAS, TIME_SKIPPING, temporal_binary
@@ -102,8 +103,12 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
             )
     if settings.payload_keys or settings.sealing_keys:
         keys = settings.keys()  # the environment's keys, as a worker would use them
+        if keys.index is None:
+            raise CliError(INDEX_KEY_MISSING)
     else:
-        keys = ensure_keys_file(settings.default_keys_file)
+        keys = ensure_keys_file(settings.default_keys_file)  # adds an index key if missing
+    assert keys.index is not None
+    hasher = PetitionerHasher(keys.index)
     token = secrets.token_urlsafe(24)
     ui_origins = [f"http://127.0.0.1:{args.ui_port}", f"http://localhost:{args.ui_port}"]
     codec_server = await CodecServer(
@@ -168,7 +173,7 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
             f"  decoded in the CLI: {_temporal_cli()} workflow show --detailed "
             f"--address {address} -w petition-<case id> --codec-endpoint {codec_endpoint}"
         )
-        async with build_worker(temporal, store, Sealer(keys.sealing), TASK_QUEUE):
+        async with build_worker(temporal, store, Sealer(keys.sealing), TASK_QUEUE, hasher=hasher):
             print(f"worker:       task queue {TASK_QUEUE!r}")
             if args.demo:
                 await _demo(temporal, store, Sealer(keys.sealing), args)
@@ -255,6 +260,13 @@ async def _demo(
         )
         for rejection in run.rejections:
             print(f"      refused as it should be: {rejection}")
+        if run.repeat:
+            again = await run.repeat.state()
+            print(
+                f"  {run.repeat.case_id}  {again.stage.value:<8} {again.version:>3} events"
+                f"  {again.closed_reason or '':<12} 重复信访 → 不再受理, linked to "
+                f"{again.repeat_of or '—'}"
+            )
     report = await asyncio.to_thread(store.verify)  # reads every event: off the event loop
     print(
         f"demo done; event store verified: {report.streams} streams, {report.events} events, "

@@ -232,6 +232,17 @@ def show(case_id: str, state: CaseState, *, reveal: bool, now: datetime | None =
         )
     if state.diverted_to:
         grid.add_row("diverted to", state.diverted_to)
+    for other in state.linked_cases:
+        grid.add_row(
+            "repeat of" if other == state.repeat_of else "repeated by",
+            f"{other} (重复信访)",
+        )
+    for other, candidate in state.repeat_suggestions.items():
+        grid.add_row(
+            "possible repeat of",
+            f"{other} ({candidate.status.value}, score {candidate.score:.2f}): "
+            "confirm_repeat or dismiss_repeat",
+        )
     grid.add_row("events", f"{state.version}, last {state.last_event_type}")
 
     parts: list[Any] = [head, grid]
@@ -309,8 +320,8 @@ def summary(event: Event, *, reveal: bool) -> str:
             return f"decision, {o.value}: {short(text)}"
         case ev.ImplementationReported(report=text):
             return f"implemented: {short(text)}"
-        case ev.DeliveryRecorded(document=doc, delivered_on=day, method=how):
-            return f"{doc.value.replace('_', ' ')} delivered {day} ({how.value})"
+        case ev.DeliveryRecorded(document=doc, delivered_on=day, method=via):
+            return f"{doc.value.replace('_', ' ')} delivered {day} ({via.value})"
         case ev.SatisfactionRated(rating=r):
             return f"rated {r.value}"
         case ev.ReviewRequested(level=lvl, review_unit=u, reasons=reasons):
@@ -331,6 +342,17 @@ def summary(event: Event, *, reveal: bool) -> str:
             return f"case closed: {reason}"
         case ev.CommandRejected(command_kind=kind, code=code):
             return f"{kind} refused: {code}"
+        case ev.RepeatSuggested(candidates=found):
+            return "possible repeat of " + ", ".join(
+                f"{k.case_id} ({k.status.value}, {k.score:.2f})" for k in found
+            )
+        case ev.RepeatConfirmed(other_case_id=other):
+            return f"repeat of {other} confirmed"
+        case ev.RepeatDismissed(other_case_id=other):
+            return f"not a repeat of {other}"
+        case ev.CaseLinked(other_case_id=other, relation=relation, reason=reason):
+            how = "repeat of" if relation == "repeat_of" else "repeated by"
+            return f"linked: {how} {other} ({reason.value})"
     return event.type
 
 

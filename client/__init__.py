@@ -29,7 +29,7 @@ from petitionflow.domain.decide import Rejection, decide, parse
 from petitionflow.domain.events import Event
 from petitionflow.domain.intake import Intake
 from petitionflow.domain.policy import Deadline, PolicyBook
-from petitionflow.domain.state import CaseState
+from petitionflow.domain.state import CaseState, fold
 from petitionflow.domain.values import Actor
 from petitionflow.eventstore import EventStore
 from petitionflow.security.sealing import Sealer
@@ -165,8 +165,16 @@ class PetitionClient:
         return PetitionError("case_not_running", f"case {case_id}'s workflow is {status}")
 
     async def state(self, case_id: str) -> CaseState:
+        """The case's state (the workflow's query). For a case whose workflow has ended,
+        with the events appended to its stream since (a later repeat petition's link,
+        ``activities/repeat.py``), when this client has the store."""
         try:
-            state: CaseState = await self.handle(case_id).query("state", result_type=CaseState)
+            handle = self.handle(case_id)
+            state: CaseState = await handle.query("state", result_type=CaseState)
+            if self.store is not None:
+                after = self.store.read_stream(stream_id(case_id), state.version + 1)
+                if after and (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+                    state = fold((from_record(r, self.sealer) for r in after), state)
             return state
         except RPCError as exc:
             raise await self._rpc_error(case_id, exc) from None

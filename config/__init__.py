@@ -14,7 +14,9 @@ PETITIONFLOW_TASK_QUEUE    the workers' task queue                          ``pe
 PETITIONFLOW_PAYLOAD_KEYS  Temporal payload keys, ``id:base64,…`` newest    (none)
                            first
 PETITIONFLOW_SEALING_KEYS  the event store's sealing keys, same format      (none)
-PETITIONFLOW_KEYS_FILE     or both rings in a JSON file                     data dir/keys.json
+PETITIONFLOW_INDEX_KEYS    the petitioner index's HMAC key, same format     (none)
+                           (repeat petitions; the worker needs it)
+PETITIONFLOW_KEYS_FILE     or the rings in a JSON file                      data dir/keys.json
 PETITIONFLOW_CODEC_TOKEN   the bearer token the Temporal UI sends           (none)
 PETITIONFLOW_WORKER_ROLE   the PostgreSQL role ``petition migrate`` grants  (none)
                            the worker's rights to (eventstore/grants.py),
@@ -80,6 +82,7 @@ class Settings(BaseSettings):
     task_queue: str = TASK_QUEUE
     payload_keys: SecretStr | None = None
     sealing_keys: SecretStr | None = None
+    index_keys: SecretStr | None = None
     keys_file: Path | None = None
     codec_token: SecretStr | None = None
     # PostgreSQL login roles that `petition migrate` grants their rights to.
@@ -118,7 +121,12 @@ class Settings(BaseSettings):
         def text(secret: SecretStr | None) -> str | None:
             return secret.get_secret_value() if secret else None
 
-        return load_keys(text(self.payload_keys), text(self.sealing_keys), self.default_keys_file)
+        return load_keys(
+            text(self.payload_keys),
+            text(self.sealing_keys),
+            self.default_keys_file,
+            text(self.index_keys),
+        )
 
     def temporal(self) -> ClientConnectConfig:
         """``Client.connect``'s keyword arguments, from :mod:`temporalio.envconfig` (read

@@ -5,6 +5,7 @@
 - :mod:`domain.decide`: where a command is validated against the case
 - :mod:`domain.state`: the case state and ``evolve``
 - :mod:`domain.policy`: deadlines and how days are counted
+- :mod:`domain.repeat`: repeat petitions: the petitioner's keys and the matter's fingerprint
 """
 
 from .commands import COMMAND_ADAPTER, Command, CommandBase

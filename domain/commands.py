@@ -16,6 +16,7 @@ from .intake import Intake
 from .policy import DeadlineKind
 from .values import (
     Actor,
+    Candidate,
     DecisionOutcome,
     DeliveredDocument,
     DeliveryMethod,
@@ -291,6 +292,38 @@ class ExpireDeadline(CommandBase):
     deadline: DeadlineKind
 
 
+# ---- repeat petitions (Art 19(3), 不再受理) --------------------------------------
+
+
+class ScreenRepeats(CommandBase):
+    """Sent by the engine after registration with what screening found; never by a person."""
+
+    kind: Literal["screen_repeats"] = "screen_repeats"
+    candidates: tuple[Candidate, ...]
+
+
+class ConfirmRepeat(CommandBase):
+    """The registering office confirms a suggested repeat: not accepted, linked."""
+
+    kind: Literal["confirm_repeat"] = "confirm_repeat"
+    other_case_id: CaseId
+
+
+class DismissRepeat(CommandBase):
+    """The registering office dismisses a suggested repeat: not the same matter."""
+
+    kind: Literal["dismiss_repeat"] = "dismiss_repeat"
+    other_case_id: CaseId
+
+
+class RecordLink(CommandBase):
+    """Sent by the engine to the earlier case when a later one was found to repeat it."""
+
+    kind: Literal["record_link"] = "record_link"
+    other_case_id: CaseId
+    reason: NotAcceptedReason
+
+
 Command = Annotated[
     RegisterPetition
     | TransferPetition
@@ -317,7 +350,11 @@ Command = Annotated[
     | DecideReReview
     | ReplyReReview
     | WithdrawPetition
-    | ExpireDeadline,
+    | ExpireDeadline
+    | ScreenRepeats
+    | ConfirmRepeat
+    | DismissRepeat
+    | RecordLink,
     Field(discriminator="kind"),
 ]
 

@@ -23,7 +23,18 @@ from .intake import field_errors
 from .policy import Deadline, DeadlineKind, DeadlinePolicy
 from .rules import CURRENT, Rules
 from .state import CaseState, Stage, evolve
-from .values import PETITIONER_UNIT, Actor, DeliveredDocument, Frozen, Rating, Unit
+from .values import (
+    PETITIONER_UNIT,
+    Actor,
+    Candidate,
+    CandidateStatus,
+    Certainty,
+    DeliveredDocument,
+    Frozen,
+    NotAcceptedReason,
+    Rating,
+    Unit,
+)
 
 EVENT_ID_NAMESPACE = uuid.UUID("5b0c7a52-3d2c-4bb6-9a53-6f1d5c0e9a11")
 
@@ -79,12 +90,13 @@ CODES: dict[str, str] = {
     "no_open_deadline": "no such deadline is open",
     "deadline_already_missed": "the deadline was already recorded as missed",
     "deadline_not_due": "the deadline has not expired yet",
+    "no_such_suggestion": "no repeat suggestion names that case; see repeat_suggestions",
     "invalid_command": "the payload is not a valid command; see the field errors",
     "invalid_start": "the workflow's start input is not a valid petition registration",
     "unknown_command": "there is no command of that name",
     # who may issue a command (rules.actor_checks)
-    "not_the_registering_office": "only the office that registered the case routes it "
-    "(Arts 22, 23)",
+    "not_the_registering_office": "only the office that registered the case routes it and "
+    "rules on its repeat suggestions (Arts 19, 22, 23)",
     "not_the_handling_unit": "only the handling unit, or the lead unit the joint conference "
     "named, may do this (Arts 32 to 34)",
     "not_the_review_unit": "only the unit the review or re-review was requested from may do "
@@ -182,22 +194,24 @@ class _Ctx:
         return _reject(code, detail)
 
 
-# Commands callers may send to a running case. Registration starts the case; deadline
-# expiry comes only from the case's own timers.
+# Commands only the engine sends: registration starts the case, deadline expiry comes
+# from the case's own timers, screening from the registration, a link from the case
+# that repeats this one.
+INTERNAL_COMMANDS = ("register_petition", "expire_deadline", "screen_repeats", "record_link")
+# Commands callers may send to a running case.
 EXTERNAL_COMMANDS: dict[str, type[c.CommandBase]] = {
-    kind: cls
-    for kind, cls in c.COMMAND_TYPES.items()
-    if kind not in ("register_petition", "expire_deadline")
+    kind: cls for kind, cls in c.COMMAND_TYPES.items() if kind not in INTERNAL_COMMANDS
 }
 
 
-def parse(kind: str, payload: Any) -> c.CommandBase | Rejection:
-    """Validate a raw payload (e.g. JSON from a Temporal update or signal) as ``kind``."""
-    cls = EXTERNAL_COMMANDS.get(kind)
+def parse(
+    kind: str, payload: Any, allowed: dict[str, type[c.CommandBase]] = EXTERNAL_COMMANDS
+) -> c.CommandBase | Rejection:
+    """Validate a raw payload (e.g. JSON from a Temporal update or signal) as ``kind``,
+    one of ``allowed`` (the external commands unless the engine sends it)."""
+    cls = allowed.get(kind)
     if cls is None:
-        return _reject(
-            "unknown_command", f"{kind!r}; known: {', '.join(sorted(EXTERNAL_COMMANDS))}"
-        )
+        return _reject("unknown_command", f"{kind!r}; known: {', '.join(sorted(allowed))}")
     if isinstance(payload, Rejection):  # the payload could not even be decoded
         return payload
     if isinstance(payload, c.CommandBase):
@@ -233,7 +247,7 @@ def decide(
     kind: str = command.kind  # type: ignore[attr-defined]
     if state.stage is Stage.NEW and kind != "register_petition":
         return _reject("case_not_registered")
-    if state.stage is Stage.CLOSED and kind != "report_implementation":
+    if state.stage is Stage.CLOSED and kind not in ("report_implementation", "record_link"):
         if state.final and kind in ("request_review", "request_re_review"):
             return _reject("final_no_further_review", f"final since {state.closed_on}")
         if (
@@ -337,7 +351,14 @@ _PETITIONER_COMMANDS = frozenset(
     {"record_rating", "request_review", "request_re_review", "withdraw_petition"}
 )
 _ROUTING_COMMANDS = frozenset(
-    {"transfer_petition", "assign_petition", "divert_petition", "not_accept_petition"}
+    {
+        "transfer_petition",
+        "assign_petition",
+        "divert_petition",
+        "not_accept_petition",
+        "confirm_repeat",
+        "dismiss_repeat",
+    }
 )
 _HANDLING_COMMANDS = frozenset(
     {
@@ -909,6 +930,85 @@ def _expire(x: _Ctx, cmd: c.ExpireDeadline) -> Rejection | None:
         x.close_case("resolved")  # no appeal came: the last reply stands
     else:
         _close_if_settled(x)
+    return None
+
+
+# ---- repeat petitions (Art 19(3); 不再受理 after re-review) --------------------------
+
+_NOT_ACCEPTED = {
+    CandidateStatus.OPEN: NotAcceptedReason.DUPLICATE_IN_PROGRESS,
+    CandidateStatus.FINAL: NotAcceptedReason.FINAL_AFTER_RE_REVIEW,
+}
+
+
+def _repeat_detail(other: str, reason: NotAcceptedReason) -> str:
+    if reason is NotAcceptedReason.FINAL_AFTER_RE_REVIEW:
+        return f"同一信访事项已经复核终结（案件 {other}），不再受理（《信访工作条例》第三十六条）"
+    return (
+        f"同一信访事项已由案件 {other} 受理，尚在法定办理期限内，不予受理"
+        "（《信访工作条例》第十九条）"
+    )
+
+
+def _repeat_not_accepted(x: _Ctx, candidate: Candidate) -> None:
+    reason = _NOT_ACCEPTED[candidate.status]
+    x.emit(ev.CaseLinked, other_case_id=candidate.case_id, relation="repeat_of", reason=reason)
+    x.emit(ev.PetitionNotAccepted, reason=reason, detail=_repeat_detail(candidate.case_id, reason))
+    x.close_case("not_accepted")
+
+
+@_handles("screen_repeats")
+def _screen_repeats(x: _Ctx, cmd: c.ScreenRepeats) -> Rejection | None:
+    if r := x.stage(Stage.REGISTERED):
+        return r
+    ranked = [k for k in cmd.candidates if k.status in _NOT_ACCEPTED and k.case_id != x.case_id]
+    certain = [k for k in ranked if k.certainty is Certainty.CERTAIN]
+    if certain:
+        _repeat_not_accepted(x, certain[0])
+    elif ranked:
+        x.emit(ev.RepeatSuggested, candidates=tuple(ranked))
+    return None
+
+
+def _registrar(x: _Ctx, other: str) -> Rejection | None:
+    if x.cmd.actor.unit != x.state.registered_by:
+        return _reject(
+            "not_the_registering_office",
+            f"the case was registered by {x.state.registered_by}; actor is {x.cmd.actor.unit}",
+        )
+    if other not in x.state.repeat_suggestions:
+        pending = ", ".join(sorted(x.state.repeat_suggestions)) or "none"
+        return _reject("no_such_suggestion", f"{other}; pending: {pending}")
+    return None
+
+
+@_handles("confirm_repeat")
+def _confirm_repeat(x: _Ctx, cmd: c.ConfirmRepeat) -> Rejection | None:
+    if r := _registrar(x, cmd.other_case_id) or x.stage(Stage.REGISTERED, Stage.ROUTED):
+        return r
+    candidate = x.state.repeat_suggestions[cmd.other_case_id]
+    x.emit(ev.RepeatConfirmed, other_case_id=cmd.other_case_id)
+    _repeat_not_accepted(x, candidate)
+    return None
+
+
+@_handles("dismiss_repeat")
+def _dismiss_repeat(x: _Ctx, cmd: c.DismissRepeat) -> Rejection | None:
+    if r := _registrar(x, cmd.other_case_id):
+        return r
+    x.emit(ev.RepeatDismissed, other_case_id=cmd.other_case_id)
+    return None
+
+
+@_handles("record_link")
+def _record_link(x: _Ctx, cmd: c.RecordLink) -> Rejection | None:
+    if cmd.other_case_id not in x.state.linked_cases and cmd.other_case_id != x.case_id:
+        x.emit(
+            ev.CaseLinked,
+            other_case_id=cmd.other_case_id,
+            relation="repeated_by",
+            reason=cmd.reason,
+        )
     return None
 
 

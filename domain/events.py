@@ -21,6 +21,7 @@ from .intake import Intake
 from .policy import Deadline, DeadlineKind
 from .values import (
     Actor,
+    Candidate,
     DecisionOutcome,
     DeliveredDocument,
     DeliveryMethod,
@@ -227,6 +228,38 @@ class CaseClosed(EventBase):
     reason: Literal["diverted", "not_accepted", "resolved", "withdrawn", "final"]
 
 
+class RepeatSuggested(EventBase):
+    """Screening at registration found earlier cases of the same petitioner that may be
+    the same matter, not certainly: the registering office confirms or dismisses each."""
+
+    type: Literal["RepeatSuggested"] = "RepeatSuggested"
+    schema_version: Literal[1] = 1
+    candidates: tuple[Candidate, ...]
+
+
+class RepeatConfirmed(EventBase):
+    type: Literal["RepeatConfirmed"] = "RepeatConfirmed"
+    schema_version: Literal[1] = 1
+    other_case_id: str
+
+
+class RepeatDismissed(EventBase):
+    type: Literal["RepeatDismissed"] = "RepeatDismissed"
+    schema_version: Literal[1] = 1
+    other_case_id: str
+
+
+class CaseLinked(EventBase):
+    """Two cases are the same petitioner's same matter. ``repeat_of``: this case repeats
+    the other (and is not accepted); ``repeated_by``: the other repeats this one."""
+
+    type: Literal["CaseLinked"] = "CaseLinked"
+    schema_version: Literal[1] = 1
+    other_case_id: str
+    relation: Literal["repeat_of", "repeated_by"]
+    reason: NotAcceptedReason
+
+
 class CommandRejected(EventBase):
     """A fire-and-forget command that failed ``decide``; kept so nothing is lost."""
 
@@ -263,6 +296,10 @@ Event = Annotated[
     | DeadlineMissed
     | WindowClosed
     | CaseClosed
+    | RepeatSuggested
+    | RepeatConfirmed
+    | RepeatDismissed
+    | CaseLinked
     | CommandRejected,
     Field(discriminator="type"),
 ]

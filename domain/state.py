@@ -13,7 +13,15 @@ from . import events as ev
 from .events import Event
 from .intake import Intake
 from .policy import Deadline, DeadlineKind
-from .values import DecisionOutcome, DeliveredDocument, Frozen, Jurisdiction, Rating, Unit
+from .values import (
+    Candidate,
+    DecisionOutcome,
+    DeliveredDocument,
+    Frozen,
+    Jurisdiction,
+    Rating,
+    Unit,
+)
 
 
 class Stage(StrEnum):
@@ -64,6 +72,11 @@ class CaseState(Frozen):
     closed_reason: str | None = None
     closed_on: date | None = None
     final: bool = False  # 不再受理 after re-review
+    # Repeat petitions: the cases linked to this one (either way), the one it repeats,
+    # and the suggestions the registering office has not confirmed or dismissed yet.
+    linked_cases: tuple[str, ...] = ()
+    repeat_of: str | None = None
+    repeat_suggestions: dict[str, Candidate] = Field(default_factory=dict)
     last_event_type: str | None = None
     # command_id -> the events it produced, so a repeated command gets the same answer
     commands: dict[str, tuple[Event, ...]] = Field(default_factory=dict)
@@ -210,6 +223,20 @@ def evolve(state: CaseState, event: Event) -> CaseState:
                 "closed_on": day,
                 "final": event.reason == "final",
             }
+        case ev.RepeatSuggested():
+            changes["repeat_suggestions"] = {
+                **state.repeat_suggestions,
+                **{c.case_id: c for c in event.candidates},
+            }
+        case ev.RepeatConfirmed() | ev.RepeatDismissed():
+            changes["repeat_suggestions"] = {
+                k: v for k, v in state.repeat_suggestions.items() if k != event.other_case_id
+            }
+        case ev.CaseLinked():
+            if event.other_case_id not in state.linked_cases:
+                changes["linked_cases"] = (*state.linked_cases, event.other_case_id)
+            if event.relation == "repeat_of":
+                changes["repeat_of"] = event.other_case_id
         case ev.PetitionNotAccepted() | ev.PetitionWithdrawn() | ev.CommandRejected():
             pass
     return state.model_copy(update=changes)

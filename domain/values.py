@@ -195,3 +195,27 @@ class EscalationReason(StrEnum):
     MEDIATION_FAILED = "mediation_failed"
     MAJOR_OR_URGENT = "major_or_urgent"
     OVERDUE_SUPERVISION = "overdue_supervision"
+
+
+# ---- repeat petitions (domain/repeat.py) ----
+
+
+class CandidateStatus(StrEnum):
+    OPEN = "open"  # not closed, no obligation deadline missed: Art 19(3)
+    FINAL = "final"  # final after re-review: 不再受理
+    OTHER = "other"  # closed another way, or overdue
+
+
+class Certainty(StrEnum):
+    CERTAIN = "certain"
+    POSSIBLE = "possible"
+
+
+class Candidate(Frozen):
+    """An earlier case of the same petitioner, as screening found it. No personal data:
+    the case id, the score, its status and how sure the match is."""
+
+    case_id: str
+    score: float
+    status: CandidateStatus
+    certainty: Certainty

@@ -196,7 +196,73 @@ _READ_MODELS = (
 
 MIGRATIONS += (Migration(4, "read models", sqlite=_READ_MODELS, postgresql=_READ_MODELS),)
 
+# Migration 5 (the holiday calendar) is added on another branch; this one is numbered
+# after it and needs nothing from it. ``migrate`` applies each missing version, so a
+# database that has 6 gets 5 once both are merged, and ``applied_through`` counts a
+# gap as missing.
+_PETITIONER_INDEX = """CREATE TABLE IF NOT EXISTS petitioner_index (
+    seq {seq},
+    petitioner_key TEXT NOT NULL,
+    key_kind TEXT NOT NULL CHECK (key_kind IN ('id', 'phone_name', 'phone_name_id')),
+    key_id TEXT NOT NULL,
+    case_id TEXT NOT NULL,
+    indexed_at {ts} NOT NULL,
+    UNIQUE (petitioner_key, case_id)
+)"""
+# The case list's figures on repeat petitions and petitions that skipped a level
+# (projections/readmodel.py). Rows projected before are filled on `petition project
+# --rebuild`.
+_CASE_LIST_REPEATS = (
+    "ALTER TABLE case_list ADD COLUMN registered_by VARCHAR",
+    "ALTER TABLE case_list ADD COLUMN office_level VARCHAR",
+    "ALTER TABLE case_list ADD COLUMN routed_level VARCHAR",
+    "ALTER TABLE case_list ADD COLUMN skipped_level BOOLEAN NOT NULL DEFAULT {false}",
+    "ALTER TABLE case_list ADD COLUMN repeat_of VARCHAR",
+    "ALTER TABLE case_list ADD COLUMN repeat_reason VARCHAR",
+    "ALTER TABLE case_list ADD COLUMN repeated_by INTEGER NOT NULL DEFAULT 0",
+)
+MIGRATIONS += (
+    Migration(
+        6,
+        "petitioner index (repeat petitions); repeat and skipped-level columns of case_list",
+        sqlite=(
+            _PETITIONER_INDEX.format(seq="INTEGER PRIMARY KEY AUTOINCREMENT", ts="DATETIME"),
+            *(s.format(false="0") for s in _CASE_LIST_REPEATS),
+        ),
+        postgresql=(
+            _PETITIONER_INDEX.format(
+                seq="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", ts="TIMESTAMPTZ"
+            ),
+            *(s.format(false="FALSE") for s in _CASE_LIST_REPEATS),
+        ),
+    ),
+)
+
+# The index of petitioners to their cases: a keyed hash (security/index.py), never the
+# ID number, phone or name. ``seq`` orders registrations: a case is screened against
+# the cases indexed before it.
+petitioner_index = Table(
+    "petitioner_index",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("petitioner_key", String, nullable=False),
+    Column("key_kind", String, nullable=False),
+    Column("key_id", String, nullable=False),
+    Column("case_id", String, nullable=False),
+    Column("indexed_at", DateTime(timezone=True), nullable=False),
+)
+
 LATEST = MIGRATIONS[-1].version
+
+
+def applied_through(versions: set[int]) -> int:
+    """The newest migration applied with every one before it (0: none)."""
+    have = 0
+    for m in MIGRATIONS:
+        if m.version not in versions:
+            break
+        have = m.version
+    return have
 
 
 def migrate(conn: Connection) -> list[int]:

@@ -28,14 +28,16 @@ from sqlalchemy import (
     func,
     inspect,
     literal,
+    null,
     select,
     text,
     tuple_,
+    type_coerce,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 
-from .schema import LATEST, migrate
+from .schema import LATEST, applied_through, migrate
 from .schema import events as t
 
 GENESIS = "0" * 64
@@ -305,7 +307,9 @@ class EventStore:
         return safe_url(self.url)
 
     def schema_version(self) -> int:
-        """The newest migration applied here; 0 for a database never migrated.
+        """The newest migration applied here with every one before it; 0 for a database
+        never migrated. (A migration numbered below one applied, merged from another
+        branch later, counts as missing: ``petition migrate`` applies it.)
 
         SchemaError when this role may not read it: a missing grant is not a missing
         schema, and the fix is another command.
@@ -321,8 +325,8 @@ class EventStore:
                     raise self._not_granted(conn, "USAGE on the schema")
                 return 0
             try:
-                version = conn.execute(text("SELECT max(version) FROM schema_migrations"))
-                return int(version.scalar() or 0)
+                rows = conn.execute(text("SELECT version FROM schema_migrations"))
+                return applied_through({int(v) for (v,) in rows})
             except DBAPIError as exc:
                 if getattr(exc.orig, "sqlstate", None) == "42501":  # insufficient_privilege
                     conn.rollback()  # the failed statement ended the transaction
@@ -580,15 +584,24 @@ class EventStore:
         The same gap-free order, without the metadata and the record objects that a
         rebuild would otherwise decode and build for every event.
         """
-        columns = [t.c.position, t.c.stream_id, t.c.type, t.c.schema_version, t.c.data]
+        # The registering office is the registration's actor, which is metadata: read for
+        # that one event type only, and handed on in its data as ``_registered_by``.
+        registrar = type_coerce(
+            case((t.c.type == "PetitionRegistered", t.c.metadata), else_=null()),
+            t.c.metadata.type,
+        )
+        columns = [t.c.position, t.c.stream_id, t.c.type, t.c.schema_version, t.c.data, registrar]
         with self.engine.connect() as conn:
             # fetched in one call: iterating the result fetched row by row, a tenth
             # of a PostgreSQL rebuild's time
             rows = self._read_all(conn, columns, after_position, limit).all()
-            return [
-                (row[0], row[1], row[2], self.upcasters.upcast(row[2], row[3], row[4])[1])
-                for row in rows
-            ]
+            out = []
+            for row in rows:
+                data = self.upcasters.upcast(row[2], row[3], row[4])[1]
+                if row[5] is not None:
+                    data = {**data, "_registered_by": (row[5].get("actor") or {}).get("unit")}
+                out.append((row[0], row[1], row[2], data))
+            return out
 
     def _read_all(self, conn: Connection, columns: list[Any], after: int, limit: int) -> Any:
         if self.dialect == "postgresql":

@@ -1,6 +1,7 @@
 """The read models and how each event changes them.
 
-- ``case_list``: one row per case (stage, place, unit, dates, overdue, rating, review).
+- ``case_list``: one row per case (stage, place, unit, dates, overdue, rating, review,
+  repeat petitions, skipped level).
 - ``deadline_outcomes``: one row per obligation deadline that was met or missed, for
   on-time rates per stage.
 - ``projection_checkpoints``: how far each projector has read, written in the same
@@ -8,7 +9,22 @@
 
 Read models are disposable: ``--rebuild`` deletes their rows and projects the whole
 store again. Their tables are created by the store's migrations (migration 4 in
-``eventstore/schema.py``), so a change of shape is a new migration there, then a rebuild.
+``eventstore/schema.py``, and 6 for the repeat and skipped-level columns), so a change
+of shape is a new migration there, then a rebuild.
+
+**Repeat petitions (重复信访)**: ``repeat_of`` and ``repeat_reason`` from the case's
+``CaseLinked`` (relation ``repeat_of``); ``repeated_by`` counts the later petitions
+linked to it.
+
+**Skipped a level (越级)**: the petition was registered by an office above the level of
+the unit it was routed to, i.e. filed above the competent level and routed down. From
+what the events hold: the registering office is the registration's actor (its unit
+name); its level is the deepest level of the case's place whose name is in the
+office's name (喀什地区信访局 for a case in 喀什地区 > 疏附县: prefecture), or region when
+the name has 自治区 or 省 and no place name; the competent level is that of the unit the
+case was last routed to (transfer, assignment, or the joint conference's lead unit
+before acceptance: a routing objected to and redone counts as the new one). Unknown
+when the office's name names no level: not counted.
 
 Events are applied from the stored records' JSON (no pydantic on this path: a rebuild
 reads every event there is). Dates are ISO strings, which sort and compare as dates.
@@ -59,6 +75,14 @@ case_list = Table(
     Column("re_review_outcome", String),
     Column("escalations", Integer, nullable=False, default=0),
     Column("deadlines", JSON, nullable=False),  # open deadlines: kind -> {"due", "missed"}
+    # migration 6: repeat petitions and skipped levels
+    Column("registered_by", String),
+    Column("office_level", String),
+    Column("routed_level", String),
+    Column("skipped_level", Boolean, nullable=False, default=False),
+    Column("repeat_of", String),
+    Column("repeat_reason", String),
+    Column("repeated_by", Integer, nullable=False, default=0),
 )
 
 deadline_outcomes = Table(
@@ -104,6 +128,33 @@ STAGE_AFTER = {
 }
 
 
+LEVELS = ("region", "prefecture", "county", "township")
+
+
+def office_level(office: str | None, place: dict[str, Any]) -> str | None:
+    """The level of the registering office, from its name and the case's place (see the
+    module's docstring); None when its name names none."""
+    if not office:
+        return None
+    found = None
+    for level in LEVELS:
+        name = place.get(level)
+        if name and name in office:
+            found = level
+    if found is None and ("自治区" in office or "省" in office):
+        found = "region"
+    return found
+
+
+def unit_level(unit: dict[str, Any]) -> str:
+    place = unit["jurisdiction"]
+    return [lvl for lvl in LEVELS if place.get(lvl)][-1]
+
+
+def skipped(office: str | None, routed: str | None) -> bool:
+    return bool(office and routed and LEVELS.index(routed) > LEVELS.index(office))
+
+
 def new_row(case_id: str) -> dict[str, Any]:
     return {c.name: None for c in case_list.columns} | {
         "case_id": case_id,
@@ -114,6 +165,8 @@ def new_row(case_id: str) -> dict[str, Any]:
         "review_level": 0,
         "escalations": 0,
         "deadlines": {},
+        "skipped_level": False,
+        "repeated_by": 0,
     }
 
 
@@ -145,17 +198,24 @@ def apply(
                 "classification": intake["classification"],
                 "channel": intake["channel"],
                 "received_on": day,
+                "registered_by": data.get("_registered_by"),
+                "office_level": office_level(data.get("_registered_by"), place),
             }
         case "PetitionTransferred" | "PetitionAssigned" | "PetitionAccepted":
             row["unit"] = data["unit"]["name"]
             if event_type == "PetitionAccepted":
                 row["accepted_on"] = day
+            else:
+                row["routed_level"] = unit_level(data["unit"])
+                row["skipped_level"] = skipped(row["office_level"], row["routed_level"])
         case "PetitionDiverted":
             row["diverted_to"] = data["destination"]
         case "EscalatedToConference":
             row["escalations"] += 1
         case "ConferenceDecided":
             row["unit"] = data["lead_unit"]["name"]
+            row["routed_level"] = unit_level(data["lead_unit"])
+            row["skipped_level"] = skipped(row["office_level"], row["routed_level"])
             row["stage"] = "handling" if row["accepted_on"] else "routed"
             row["supervised"] = row["supervised"] or data["supervise"]
         case "HandlingExtended":
@@ -175,6 +235,8 @@ def apply(
             row["review_outcome" if data["level"] == 1 else "re_review_outcome"] = data["outcome"]
         case "ReviewReplied":  # a re-review reply closes the case on delivery (or at once)
             row["stage"] = "review_replied"
+        case "RoutingObjected":
+            row |= {"routed_level": None, "skipped_level": False}
         case "DeadlineMissed":
             kind = data["deadline"]
             deadlines[kind] = {**deadlines[kind], "missed": True}
@@ -182,6 +244,10 @@ def apply(
             outcomes.append(_outcome(row, kind, data["due"], False, day))
         case "WindowClosed" if data["deadline"] == "evaluation" and row["rating"] is None:
             row["rating"] = "not_evaluated"
+        case "CaseLinked" if data["relation"] == "repeat_of":
+            row |= {"repeat_of": data["other_case_id"], "repeat_reason": data["reason"]}
+        case "CaseLinked":
+            row["repeated_by"] += 1
         case "CaseClosed":
             if "evaluation" in row["deadlines"] and row["rating"] is None:
                 row["rating"] = "not_evaluated"

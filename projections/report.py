@@ -8,6 +8,15 @@
 
 Routing deadlines, and cases never routed to a unit (diverted, not accepted), belong
 to the registering petition office: they are grouped under "(petition office)".
+
+- repeat petitions (重复信访): later petitions of the same petitioner on the same
+  matter, found at registration and not accepted (Art 19(3), or 不再受理 after
+  re-review). Each counts where the matter it repeats is: under the unit and the place
+  of the case it repeats (the repeat itself was never routed). The repeat rate is
+  repeats / (the group's cases that are not repeats + its repeats): the share of
+  petitions on the group's matters that were repeats;
+- skipped a level (越级): cases registered by an office above the level of the unit
+  they were routed to (``projections/readmodel.py`` says how the levels are read).
 """
 
 from __future__ import annotations
@@ -40,12 +49,22 @@ def statistics(
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[row[by] or "(petition office)"].append(row)
+    # a repeat counts where the matter it repeats is (that case's unit or place)
+    by_id = {row["case_id"]: row for row in rows}
+    repeats: Counter[str] = Counter()
+    reasons: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in rows:
+        if row["repeat_of"]:
+            matter = by_id.get(row["repeat_of"], row)
+            repeats[matter[by] or "(petition office)"] += 1
+            reasons[matter[by] or "(petition office)"][row["repeat_reason"]] += 1
     on_time: dict[str, Counter[tuple[str, bool]]] = defaultdict(Counter)
     for o in decided:
         on_time[o[by] or "(petition office)"][(o["kind"], o["met"])] += 1
     report = []
-    for name in sorted(groups):
+    for name in sorted(groups.keys() | repeats.keys()):
         g = groups[name]
+        originals = sum(not r["repeat_of"] for r in g)
         ratings = Counter(r["rating"] for r in g if r["rating"])
         evaluated = ratings["satisfied"] + ratings["basically_satisfied"] + ratings["dissatisfied"]
         content = ratings["satisfied"] + ratings["basically_satisfied"]
@@ -82,6 +101,14 @@ def statistics(
                 "review_outcomes": dict(
                     Counter(r["review_outcome"] for r in g if r["review_outcome"])
                 ),
+                "repeats": repeats[name],
+                "repeat_rate": (
+                    round(repeats[name] / (originals + repeats[name]), 4)
+                    if originals + repeats[name]
+                    else None
+                ),
+                "repeats_by_reason": dict(reasons[name]),
+                "skipped_level": sum(bool(r["skipped_level"]) for r in g),
             }
         )
     return report
@@ -104,6 +131,9 @@ COLUMNS = [
     "on_time_rate",
     "reviews",
     "re_reviews",
+    "repeats",
+    "repeat_rate",
+    "skipped_level",
 ]
 
 
@@ -136,6 +166,9 @@ def render(report: list[dict[str, Any]], by: GroupBy, fmt: str) -> str:
         "评价/未评价",
         "按期率",
         "复查/复核",
+        "重复信访",
+        "重复率",
+        "越级",
     ]
     lines = [header]
     for r in report:
@@ -152,6 +185,9 @@ def render(report: list[dict[str, Any]], by: GroupBy, fmt: str) -> str:
                 f"{r['evaluated']}/{r['not_evaluated']}",
                 _pct(r["on_time_rate"]),
                 f"{r['reviews']}/{r['re_reviews']}",
+                str(r["repeats"]),
+                _pct(r["repeat_rate"]),
+                str(r["skipped_level"]),
             ]
         )
     widths = [max(_width(line[i]) for line in lines) for i in range(len(header))]

@@ -7,8 +7,12 @@ production:
   newest first;
 - ``PETITIONFLOW_SEALING_KEYS``: the material of accusations in the event store, a
   separate ring in the same format;
-- or ``PETITIONFLOW_KEYS_FILE``: a JSON file ``{"payload": [[id, key]...], "sealing": [...]}``
-  (``petition dev`` writes ``data/keys.json``, mode 600, on first start).
+- ``PETITIONFLOW_INDEX_KEYS``: the HMAC-SHA256 key of the petitioner index (repeat
+  petitions, ``security/index.py``), a third ring in the same format, used for
+  nothing else; the worker needs it;
+- or ``PETITIONFLOW_KEYS_FILE``: a JSON file ``{"payload": [[id, key]...], "sealing": [...],
+  "index": [...]}`` (``petition dev`` writes ``data/keys.json``, mode 600, on first start,
+  and adds an index key to one written before).
 
 Rotation: put a new key first and keep the old ones; old data stays readable.
 """
@@ -100,12 +104,26 @@ class KeyRing:
 class Keys:
     payload: KeyRing
     sealing: KeyRing
+    # The petitioner index's HMAC key; None where a process does not screen repeats
+    # (the worker refuses to start without it).
+    index: KeyRing | None = None
 
 
-def load_keys(payload: str | None, sealing: str | None, file: Path | None) -> Keys:
-    """Both rings from their texts (``id:base64,...``), else from ``file``."""
+INDEX_KEY_MISSING = (
+    "no petitioner index key: set PETITIONFLOW_INDEX_KEYS (id:base64 of 32 random bytes, "
+    'a key of its own, not a payload or sealing key) or add "index" to the keys file; '
+    "`petition dev` creates one"
+)
+
+
+def load_keys(
+    payload: str | None, sealing: str | None, file: Path | None, index: str | None = None
+) -> Keys:
+    """The rings from their texts (``id:base64,...``), else from ``file``."""
     if payload and sealing:
-        return Keys(KeyRing.parse(payload), KeyRing.parse(sealing))
+        return Keys(
+            KeyRing.parse(payload), KeyRing.parse(sealing), KeyRing.parse(index) if index else None
+        )
     if payload or sealing:
         missing = "PETITIONFLOW_SEALING_KEYS" if payload else "PETITIONFLOW_PAYLOAD_KEYS"
         raise KeyConfigError(
@@ -114,9 +132,16 @@ def load_keys(payload: str | None, sealing: str | None, file: Path | None) -> Ke
     if file and file.exists():
         try:
             body = json.loads(file.read_text(encoding="utf-8"))
+
+            def ring(name: str) -> KeyRing:
+                return KeyRing(
+                    tuple((k, base64.b64decode(v, validate=True)) for k, v in body[name])
+                )
+
             return Keys(
-                KeyRing(tuple((k, base64.b64decode(v, validate=True)) for k, v in body["payload"])),
-                KeyRing(tuple((k, base64.b64decode(v, validate=True)) for k, v in body["sealing"])),
+                ring("payload"),
+                ring("sealing"),
+                KeyRing.parse(index) if index else ring("index") if "index" in body else None,
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise KeyConfigError(
@@ -133,15 +158,30 @@ def load_keys(payload: str | None, sealing: str | None, file: Path | None) -> Ke
 
 
 def ensure_keys_file(path: Path) -> Keys:
-    """Create a keys file with fresh keys if there is none (``petition dev``)."""
+    """Create a keys file with fresh keys if there is none (``petition dev``); add an
+    index key to a file written before the index had one."""
+    stamp = "dev-1"
     if not path.exists():
-        stamp = "dev-1"
         body = {
             "payload": KeyRing.generate(stamp).dump(),
             "sealing": KeyRing.generate(stamp).dump(),
+            "index": KeyRing.generate(stamp).dump(),
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(body, f, indent=1)
-    return load_keys(None, None, path)
+    keys = load_keys(None, None, path)
+    if keys.index is None:
+        body = {
+            "payload": keys.payload.dump(),
+            "sealing": keys.sealing.dump(),
+            "index": KeyRing.generate(stamp).dump(),
+        }
+        fresh = path.with_name(path.name + ".new")
+        fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(body, f, indent=1)
+        os.replace(fresh, path)
+        keys = load_keys(None, None, path)
+    return keys

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, TypedDict
@@ -49,6 +50,8 @@ _ROUTING_KINDS = {
     "divert_petition",
     "not_accept_petition",
     "record_conference_decision",
+    "confirm_repeat",
+    "dismiss_repeat",
 }
 
 
@@ -87,15 +90,33 @@ def id_with_check(first17: str) -> str:
     return first17 + id_check_character(first17)
 
 
-def intake_data(**overrides: Any) -> dict[str, Any]:
+PETITIONER_DATA: dict[str, Any] = {
+    "name": "买买提·托合提",
+    "address": "喀什地区疏附县托克扎克镇阿亚格曼干村3组",
+    "phone": "13899887766",
+    "id_number": id_with_check("65312119850612003"),
+}
+
+
+def petitioner_for(case_id: str) -> dict[str, Any]:
+    """The default petitioner with an ID number of its own, derived from the case id.
+
+    Cases registered with the same petitioner and the same request are repeat
+    petitions: the second is not accepted (Art 19(3)). Tests and benchmarks that make
+    many cases give each this petitioner, so that only the repeat tests, which opt in
+    to one petitioner (``PETITIONER_DATA``), make repeats.
+    """
+    h = int.from_bytes(hashlib.sha256(case_id.encode()).digest()[:8], "big")
+    born = date(1950, 1, 1) + timedelta(days=h % 20_000)
+    sequence = (h // 20_000) % 1000
+    return {**PETITIONER_DATA, "id_number": id_with_check(f"653121{born:%Y%m%d}{sequence:03d}")}
+
+
+def intake_data(case_id: str | None = None, /, **overrides: Any) -> dict[str, Any]:
+    """A realistic intake; with ``case_id``, from a petitioner of that case's own."""
     data: dict[str, Any] = {
         "channel": "visit",
-        "petitioner": {
-            "name": "买买提·托合提",
-            "address": "喀什地区疏附县托克扎克镇阿亚格曼干村3组",
-            "phone": "13899887766",
-            "id_number": id_with_check("65312119850612003"),
-        },
+        "petitioner": petitioner_for(case_id) if case_id else dict(PETITIONER_DATA),
         "request": "请求支付拖欠的2025年度工资共计48000元",
         "facts": "本人在某建筑公司务工十个月，公司以工程款未结清为由拒付工资。",
         "reasons": "依据《保障农民工工资支付条例》，用人单位应按时足额支付工资。",
@@ -107,8 +128,8 @@ def intake_data(**overrides: Any) -> dict[str, Any]:
     return data
 
 
-def make_intake(**overrides: Any) -> Intake:
-    return Intake.model_validate(intake_data(**overrides))
+def make_intake(case_id: str | None = None, /, **overrides: Any) -> Intake:
+    return Intake.model_validate(intake_data(case_id, **overrides))
 
 
 class CaseDriver:

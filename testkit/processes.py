@@ -105,6 +105,9 @@ class WorkerProcess:
             "PETITIONFLOW_TASK_QUEUE": task_queue,
             "PETITIONFLOW_PAYLOAD_KEYS": ",".join(f"{k}:{v}" for k, v in TEST_KEYS.payload.dump()),
             "PETITIONFLOW_SEALING_KEYS": ",".join(f"{k}:{v}" for k, v in TEST_KEYS.sealing.dump()),
+            "PETITIONFLOW_INDEX_KEYS": ",".join(
+                f"{k}:{v}" for k, v in (TEST_KEYS.index.dump() if TEST_KEYS.index else [])
+            ),
         }
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None

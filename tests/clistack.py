@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from testkit.builders import petitioner_for
 from testkit.processes import DevServer, WorkerProcess
 
 ROOT = Path(__file__).parents[1]
@@ -109,5 +110,7 @@ class CliStack:
         """Submit examples/intake.json under another case id."""
         body = json.loads((ROOT / "examples" / "intake.json").read_text(encoding="utf-8"))
         path = self.dir / f"{case_id}.json"
+        # a petitioner of its own: the same one twice would be a repeat petition
+        body["intake"]["petitioner"]["id_number"] = petitioner_for(case_id)["id_number"]
         path.write_text(json.dumps({**body, "case_id": case_id}, ensure_ascii=False), "utf-8")
         return self.run("submit", str(path))

@@ -20,7 +20,7 @@ from petitionflow.eventstore import EventStore
 from petitionflow.workers.devserver import TIME_SKIPPING, temporal_binary
 from petitionflow.workers.main import build_worker
 from petitionflow.workflows import search
-from testkit.keys import CONVERTER, SEALER
+from testkit.keys import CONVERTER, HASHER, SEALER
 from tests.temporal import Harness
 
 PG_DSN = os.environ.get(
@@ -103,6 +103,6 @@ async def petitions(temporal_env: WorkflowEnvironment, store: EventStore) -> Asy
     """A worker on a task queue of its own, writing to the test's store."""
     task_queue = f"petitions-{uuid.uuid4().hex[:8]}"
     harness = Harness(temporal_env, store, task_queue)
-    async with build_worker(temporal_env.client, store, SEALER, task_queue):
+    async with build_worker(temporal_env.client, store, SEALER, task_queue, hasher=HASHER):
         yield harness
         await harness.check()

@@ -24,8 +24,8 @@ from petitionflow.eventstore import EventStore
 from petitionflow.workers.devserver import TIME_SKIPPING, temporal_binary
 from petitionflow.workers.main import build_worker
 from petitionflow.workflows import search
-from testkit.builders import COUNTY_UNIT, HANDLER
-from testkit.keys import CONVERTER, SEALER
+from testkit.builders import BUREAU, COUNTY_UNIT, HANDLER, PETITIONER_DATA
+from testkit.keys import CONVERTER, HASHER, SEALER
 from tests.temporal import Harness, grow_history
 
 OUT = Path(__file__).parent / "fixtures" / "histories"
@@ -69,25 +69,65 @@ async def _save(
     print(f"wrote {path} ({len(history.events)} events)")
 
 
+async def _settled(harness: Harness, case_id: str) -> None:
+    for _ in range(200):
+        if (await harness.client.state(case_id)).stage.value == "closed":
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{case_id} never closed")
+
+
+async def _repeats(env: WorkflowEnvironment, harness: Harness) -> None:
+    """Repeat petitions of one petitioner: an open duplicate (linked to the running case
+    by signal), a suggestion dismissed and one confirmed by the registering office."""
+    from tests.test_repeat_workflow import REWORDED, REWORDED_AGAIN, until
+
+    open_case = await harness.submit(petitioner=PETITIONER_DATA)
+    await open_case.ok(c.TransferPetition, to_unit=COUNTY_UNIT)
+    await open_case.ok(c.AcceptPetition, HANDLER)
+    duplicate = await harness.submit(petitioner=PETITIONER_DATA)
+    await _settled(harness, duplicate.case_id)
+    dismissed = await harness.submit(petitioner=PETITIONER_DATA, request=REWORDED)
+    await until(dismissed, lambda s: s.repeat_suggestions, "suggested")
+    await dismissed.ok(c.DismissRepeat, BUREAU, other_case_id=open_case.case_id)
+    await dismissed.ok(c.TransferPetition, to_unit=COUNTY_UNIT)
+    confirmed = await harness.submit(petitioner=PETITIONER_DATA, request=REWORDED_AGAIN)
+    await until(confirmed, lambda s: s.repeat_suggestions, "suggested")
+    await confirmed.ok(c.TransferPetition, to_unit=COUNTY_UNIT)
+    await confirmed.ok(c.ConfirmRepeat, BUREAU, other_case_id=open_case.case_id)
+    await until(open_case, lambda s: len(s.linked_cases) == 2, "linked twice")
+    await _save(env, duplicate.handle.id, "repeat_open_duplicate")
+    await _save(env, open_case.handle.id, "repeat_linked_by_signal")
+    await _save(env, dismissed.handle.id, "repeat_suggestion_dismissed")
+    await _save(env, confirmed.handle.id, "repeat_suggestion_confirmed")
+
+
 async def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         store = EventStore(f"sqlite:///{tmp}/events.db", create=True)
         async with await _env() as env:
             harness = Harness(env, store, "record")
-            async with build_worker(env.client, store, SEALER, "record"):
+            async with build_worker(env.client, store, SEALER, "record", hasher=HASHER):
                 runs = await run_demo(harness.client, env.fast_forward, "REPLAY")
                 for run in runs:
                     await run.state()  # settles
+                final = runs[SLUGS.index("re_review_final")].repeat
+                assert final is not None
+                await _settled(harness, final.case_id)
                 for slug, run in zip(SLUGS, runs, strict=True):
                     await _save(env, f"petition-{run.case_id}", slug)
+                # the repeat of the case final after re-review: not accepted, linked in
+                # the store (the final case's workflow had ended)
+                await _save(env, f"petition-{final.case_id}", "repeat_of_final")
+                await _repeats(env, harness)
         assert len(SLUGS) == len(SCENARIOS)
 
         async with await _env(
             "--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=40"
         ) as env:
             harness = Harness(env, store, "record-can")
-            async with build_worker(env.client, store, SEALER, "record-can"):
+            async with build_worker(env.client, store, SEALER, "record-can", hasher=HASHER):
                 case = await harness.submit(f"CAN-{uuid.uuid4().hex[:6]}")
                 first = (await case.handle.describe()).run_id
                 await case.ok(c.TransferPetition, to_unit=COUNTY_UNIT)

@@ -109,9 +109,11 @@ class Harness:
         self.cases: list[Case] = []
 
     async def submit(self, case_id: str | None = None, **intake: Any) -> Case:
+        """Register a case; by default from a petitioner of its own (``petitioner_for``),
+        so that only a test that passes one petitioner to several cases makes repeats."""
         case_id = case_id or f"T{uuid.uuid4().hex[:10]}"
         fields = {"received_at": datetime.now(UTC).isoformat(), **intake}
-        handle = await self.client.submit(case_id, make_intake(**fields), BUREAU)
+        handle = await self.client.submit(case_id, make_intake(case_id, **fields), BUREAU)
         case = Case(self, case_id, handle)
         self.cases.append(case)
         await registered(self, case_id)

@@ -138,7 +138,8 @@ def _put_a_case_in_handling(stack: DevStack) -> str:
             f"127.0.0.1:{stack.port}", data_converter=data_converter(ring)
         )
         petitions = PetitionClient(client)
-        await petitions.submit(case_id, intake(datetime.now(UTC)), BUREAU)
+        # a petitioner of its own, not one of the demo cases' (that would be a repeat)
+        await petitions.submit(case_id, intake(datetime.now(UTC), id17="65312119850612099"), BUREAU)
         for cls, actor, fields in (
             (c.TransferPetition, BUREAU, {"to_unit": LABOUR}),
             (c.AcknowledgeReceipt, unit, {}),

@@ -127,7 +127,12 @@ def test_a_worker_that_cannot_reach_temporal_says_where_in_one_line(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    for ring, keys in (("PAYLOAD", TEST_KEYS.payload), ("SEALING", TEST_KEYS.sealing)):
+    assert TEST_KEYS.index is not None
+    for ring, keys in (
+        ("PAYLOAD", TEST_KEYS.payload),
+        ("SEALING", TEST_KEYS.sealing),
+        ("INDEX", TEST_KEYS.index),
+    ):
         monkeypatch.setenv(
             f"PETITIONFLOW_{ring}_KEYS", ",".join(f"{k}:{v}" for k, v in keys.dump())
         )
@@ -263,6 +268,29 @@ def test_show_masks_and_flags_an_overdue_deadline() -> None:
         render.show("C-1", state, reveal=True, now=handling.due_at - timedelta(days=3))
     )
     assert petitioner.phone in revealed and "OVERDUE" not in revealed and "days left" in revealed
+
+
+def test_show_and_history_say_which_cases_a_repeat_is_linked_to() -> None:
+    from petitionflow.domain import commands as c
+    from petitionflow.domain.values import Candidate
+
+    suggested = CaseDriver("KS-NEW").registered()
+    found = Candidate(case_id="KS-A", score=0.48, status="open", certainty="possible")
+    suggested.ok(c.ScreenRepeats, candidates=(found,))
+    out = _text(render.show("KS-NEW", suggested.state, reveal=False))
+    assert "possible repeat of" in out and "KS-A (open, score 0.48)" in out
+    suggested.ok(c.ConfirmRepeat, other_case_id="KS-A")
+    out = _text(render.show("KS-NEW", suggested.state, reveal=False))
+    assert "repeat of" in out and "KS-A (重复信访)" in out
+    lines = [render.summary(e, reveal=False) for e in suggested.events[1:]]
+    assert lines[:3] == [
+        "possible repeat of KS-A (open, 0.48)",
+        "repeat of KS-A confirmed",
+        "linked: repeat of KS-A (duplicate_in_progress)",
+    ]
+    earlier = CaseDriver("KS-A").in_handling()
+    earlier.ok(c.RecordLink, other_case_id="KS-NEW", reason="duplicate_in_progress")
+    assert "repeated by" in _text(render.show("KS-A", earlier.state, reveal=False))
 
 
 def test_list_has_a_header_and_a_stable_order() -> None:

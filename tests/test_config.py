@@ -16,6 +16,7 @@ VARIABLES = [
     "PETITIONFLOW_TASK_QUEUE",
     "PETITIONFLOW_PAYLOAD_KEYS",
     "PETITIONFLOW_SEALING_KEYS",
+    "PETITIONFLOW_INDEX_KEYS",
     "PETITIONFLOW_KEYS_FILE",
     "PETITIONFLOW_CODEC_TOKEN",
     "TEMPORAL_RETENTION_DAYS",
@@ -134,6 +135,10 @@ def test_keys_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PETITIONFLOW_SEALING_KEYS", f"s1:{key}")
     keys = Settings.load().keys()
     assert (keys.payload.newest[0], keys.sealing.newest[0]) == ("p1", "s1")
+    assert keys.index is None  # the worker refuses to start so (tests/test_petitioner_index.py)
+    monkeypatch.setenv("PETITIONFLOW_INDEX_KEYS", f"i1:{key}")
+    keys = Settings.load().keys()
+    assert keys.index is not None and keys.index.newest[0] == "i1"
     assert key not in repr(Settings.load())  # secrets are not in a repr or a log line
 
 

@@ -147,6 +147,7 @@ RIGHTS = {
         "schema_migrations": {"SELECT"},
         "events": {"SELECT", "INSERT"},
         "outbox": {"SELECT", "INSERT"},  # and UPDATE of sent_at, sender: checked apart
+        "petitioner_index": {"SELECT", "INSERT"},
     },
     "projector": {
         "schema_migrations": {"SELECT"},
@@ -167,6 +168,7 @@ TABLES = (
     "schema_migrations",
     "events",
     "outbox",
+    "petitioner_index",
     "case_list",
     "deadline_outcomes",
     "projection_checkpoints",
@@ -304,16 +306,20 @@ def test_each_process_runs_with_only_its_rights(
             "DELETE FROM deadline_outcomes",
             "UPDATE projection_checkpoints SET position = 0",
             "SELECT * FROM outbox",
+            "SELECT * FROM petitioner_index",
         ],
         "projector": [
             insert_event,
             "SELECT * FROM outbox",
             "UPDATE deadline_outcomes SET met = true",
+            "SELECT * FROM petitioner_index",
         ],
         "worker": [
             "UPDATE outbox SET message = 'x'",
             "DELETE FROM outbox",
             "SELECT * FROM case_list",
+            "UPDATE petitioner_index SET case_id = 'x'",
+            "DELETE FROM petitioner_index",
         ],
     }
     for purpose, statements in denied.items():

@@ -257,7 +257,7 @@ async def test_a_registration_committed_and_retried_later(crash: Crash) -> None:
     h = crash.harness
     case_id = f"T{uuid.uuid4().hex[:10]}"
     handle = await h.client.submit(
-        case_id, make_intake(received_at=datetime.now(UTC).isoformat()), BUREAU
+        case_id, make_intake(case_id, received_at=datetime.now(UTC).isoformat()), BUREAU
     )
     h.cases.append(Case(h, case_id, handle))
     await crash.died()

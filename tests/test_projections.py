@@ -14,8 +14,9 @@ from petitionflow.domain import commands as c
 from petitionflow.domain.state import CaseState, fold
 from petitionflow.eventstore import EventStore
 from petitionflow.projections.projector import Projector
-from petitionflow.projections.readmodel import case_list, deadline_outcomes
+from petitionflow.projections.readmodel import case_list, deadline_outcomes, office_level, skipped
 from testkit.builders import (
+    BUREAU,
     COUNTY_UNIT,
     PETITIONER,
     CaseDriver,
@@ -69,6 +70,13 @@ def recount(state: CaseState) -> dict[str, Any]:
         "rating": state.rating.value if state.rating else None,
         "review_level": state.review_level,
         "escalations": state.escalations,
+        "registered_by": state.registered_by,
+        "skipped_level": skipped(
+            office_level(state.registered_by, place.model_dump()),
+            state.handling_unit.jurisdiction.level.value if state.handling_unit else None,
+        ),
+        "repeat_of": state.repeat_of,
+        "repeated_by": sum(k != state.repeat_of for k in state.linked_cases),
     }
 
 
@@ -300,6 +308,63 @@ def test_two_projectors_at_once_count_every_event_once(store: EventStore) -> Non
     assert not errors
     assert_projection_equals_recount(store)
     assert Projector(store).position()[1] == len(store.read_all(0, 100_000))
+
+
+def test_repeat_petitions_and_skipped_levels_in_the_report(store: EventStore) -> None:
+    """重复信访 counts where the repeated matter is; 越级: registered by an office above
+    the unit the case was routed to."""
+    from petitionflow.domain.values import Actor, Candidate
+    from petitionflow.projections.report import render, statistics
+
+    county_office = Actor(unit="疏附县信访局", person="李娜")
+    open_case = CaseDriver(case_id="K-1").in_handling()  # 喀什地区信访局 → county unit: 越级
+    final = CaseDriver(case_id="K-2").replied()
+    at_county = CaseDriver(case_id="K-3")
+    at_county.ok(c.RegisterPetition, county_office, case_id="K-3", intake=make_intake("K-3"))
+    at_county.at(1).ok(c.TransferPetition, county_office, to_unit=COUNTY_UNIT)  # not 越级
+    repeats = []
+    for n, (of, status, reason) in enumerate(
+        [
+            ("K-1", "open", "duplicate_in_progress"),
+            ("K-1", "open", "duplicate_in_progress"),
+            ("K-2", "final", "final_after_re_review"),
+        ],
+        start=4,
+    ):
+        d = CaseDriver(case_id=f"K-{n}").registered()
+        found = Candidate(case_id=of, score=1.0, status=status, certainty="certain")
+        d.ok(c.ScreenRepeats, actor=BUREAU, candidates=(found,))
+        repeats.append(d)
+        earlier = open_case if of == "K-1" else final
+        earlier.ok(c.RecordLink, other_case_id=d.case_id, reason=reason)
+    for d in (open_case, final, at_county, *repeats):
+        _store_case(store, d)
+    Projector(store).run_once()
+    assert_projection_equals_recount(store)
+    with store.engine.connect() as conn:
+        rows = {r.case_id: r for r in conn.execute(select(case_list))}
+    assert (rows["K-4"].repeat_of, rows["K-4"].repeat_reason) == ("K-1", "duplicate_in_progress")
+    assert (rows["K-1"].repeated_by, rows["K-2"].repeated_by) == (2, 1)
+    assert (rows["K-1"].office_level, rows["K-1"].routed_level) == ("prefecture", "county")
+    assert rows["K-1"].skipped_level and not rows["K-3"].skipped_level
+    assert rows["K-3"].office_level == "county" and rows["K-3"].registered_by == "疏附县信访局"
+    by_unit = {r["unit"]: r for r in statistics(store.engine, "unit")}
+    unit = by_unit[COUNTY_UNIT.name]
+    # K-1, K-2, K-3 are the unit's; the three repeats are about K-1 and K-2
+    assert (unit["cases"], unit["repeats"], unit["repeat_rate"]) == (3, 3, 0.5)
+    assert unit["repeats_by_reason"] == {"duplicate_in_progress": 2, "final_after_re_review": 1}
+    assert unit["skipped_level"] == 2
+    office = by_unit["(petition office)"]  # the repeats themselves, never routed
+    # no matter of its own: no rate
+    assert (office["cases"], office["repeats"], office["repeat_rate"]) == (3, 0, None)
+    by_county = {r["county"]: r for r in statistics(store.engine, "county")}
+    assert by_county["疏附县"]["repeats"] == 3 and by_county["疏附县"]["cases"] == 6
+    assert by_county["疏附县"]["repeat_rate"] == 0.5
+    table = render(statistics(store.engine, "unit"), "unit", "table")
+    assert "重复信访" in table and "越级" in table and "50.0%" in table
+    Projector(store).rebuild()
+    Projector(store).run_once(batch=3)
+    assert_projection_equals_recount(store)
 
 
 def test_the_read_model_migration_creates_the_tables_the_projector_writes(

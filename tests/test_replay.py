@@ -87,16 +87,39 @@ async def test_both_shapes_of_the_append_result_are_replayed() -> None:
         assert new and all(r["stored"] and r["appended"] is True for r in new)
 
 
-def _patches(path: Path) -> set[str]:
-    """The patch ids a history recorded (``core_patch`` markers, their ids in base64 JSON)."""
+def _patches(path: Path) -> list[str]:
     events = json.loads(path.read_text(encoding="utf-8"))["history"]["events"]
-    ids = set()
+    found = []
     for e in events:
-        marker = e.get("markerRecordedEventAttributes", {})
-        if marker.get("markerName") == "core_patch":
-            data = marker["details"]["patch-data"]["payloads"][0]["data"]
-            ids.add(json.loads(base64.b64decode(data))["id"])
-    return ids
+        if e["eventType"] != "EVENT_TYPE_MARKER_RECORDED":
+            continue
+        attrs = e["markerRecordedEventAttributes"]
+        if attrs["markerName"] == "core_patch":
+            payload = attrs["details"]["patch-data"]["payloads"][0]["data"]
+            found.append(json.loads(base64.b64decode(payload))["id"])
+    return found
+
+
+def _types(path: Path) -> list[str]:
+    events = json.loads(path.read_text(encoding="utf-8"))["history"]["events"]
+    return [e["eventType"].removeprefix("EVENT_TYPE_") for e in events]
+
+
+def test_both_sides_of_the_repeat_screening_patch_are_replayed() -> None:
+    # The demo paths recorded before and after patch "repeat-screening"; the new ones
+    # screen each registration with an activity, the old ones never did.
+    folder = FIXTURES[0].parent
+    for name in ("transfer_satisfied", "re_review_final", "continue_as_new_first_run"):
+        assert "repeat-screening" not in _patches(folder / f"before_rules_{name}.json")
+        assert "repeat-screening" in _patches(folder / f"{name}.json")
+    # an open duplicate signals the running case; the repeat of a final case finds its
+    # workflow ended (the signal fails) and links it in the store
+    assert "EXTERNAL_WORKFLOW_EXECUTION_SIGNALED" in _types(folder / "repeat_open_duplicate.json")
+    final = _types(folder / "repeat_of_final.json")
+    assert "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED" in final
+    assert final.count("ACTIVITY_TASK_SCHEDULED") == 2  # screening, then the link
+    for name in ("repeat_suggestion_dismissed", "repeat_suggestion_confirmed"):
+        assert (folder / f"{name}.json").exists()
 
 
 def test_both_sides_of_the_rules_patch_are_replayed() -> None:

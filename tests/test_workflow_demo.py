@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from petitionflow.cli.demo import SCENARIOS, run_demo
@@ -15,6 +16,8 @@ async def test_every_demo_path(petitions: Harness) -> None:
     runs = await run_demo(petitions.client, petitions.env.fast_forward, prefix)
     for run in runs:
         petitions.track(run.case_id)
+        if run.repeat:
+            petitions.track(run.repeat.case_id)
     states = {title: await run.state() for (title, _, _), run in zip(SCENARIOS, runs, strict=True)}
     rejected = {
         title: [e.code for e in run.rejections]
@@ -51,6 +54,18 @@ async def test_every_demo_path(petitions: Harness) -> None:
         for t, codes in rejected.items()
         if t not in ("延期 → 不满意 → 复查期满", "复查 → 复核 → 不再受理")
     )
+    # the petitioner came back on the final matter: not accepted again, linked both ways
+    final = runs[7]
+    assert final.repeat is not None
+    repeat = await final.repeat.state()  # the demo waits for its screening
+    assert repeat.closed_reason == "not_accepted" and repeat.repeat_of == final.case_id
+    earlier = await final.state()
+    for _ in range(100):
+        if earlier.linked_cases:
+            break
+        await asyncio.sleep(0.05)
+        earlier = await final.state()
+    assert earlier.linked_cases == (final.repeat.case_id,)
     notices = [
         (n.kind, n.recipient) for n in Outbox(petitions.store.engine).for_case(f"{prefix}-07")
     ]

@@ -25,13 +25,15 @@ from temporalio.worker import Interceptor, Worker
 
 import petitionflow.workflows
 from petitionflow.activities.notify import NotifyActivities, Sender
+from petitionflow.activities.repeat import RepeatActivities
 from petitionflow.activities.store import StoreActivities
 from petitionflow.config import ConfigError, Settings
 from petitionflow.eventstore import EventStore, SchemaError
 from petitionflow.eventstore.outbox import Outbox
 from petitionflow.eventstore.store import safe_url
 from petitionflow.security.codec import data_converter
-from petitionflow.security.keys import KeyConfigError, Keys
+from petitionflow.security.index import PetitionerHasher
+from petitionflow.security.keys import INDEX_KEY_MISSING, KeyConfigError, Keys
 from petitionflow.security.sealing import Sealer
 from petitionflow.workers.ui_metadata import CommandNamesInterceptor
 from petitionflow.workflows.contract import TASK_QUEUE
@@ -79,9 +81,12 @@ def build_worker(
     sender: Sender | None = None,
     executor: ThreadPoolExecutor | None = None,
     interceptors: Sequence[Interceptor] = (CommandNamesInterceptor(),),
+    hasher: PetitionerHasher | None = None,
 ) -> Worker:
     """The worker for ``task_queue``. ``interceptors``: by default the one that lists the
-    command names in the Temporal UI (``workers/ui_metadata.py``)."""
+    command names in the Temporal UI (``workers/ui_metadata.py``). ``hasher``: the
+    petitioner index's keyed hash; without it repeat screening finds nothing (``serve``
+    refuses to start without the key; tests that do not screen leave it out)."""
     if not compile_workflow_modules():
         log.warning(
             "could not write the .pyc files of workflows/ (read-only?); every new case "
@@ -90,11 +95,17 @@ def build_worker(
         )
     store_activities = StoreActivities(store, sealer)
     notify = NotifyActivities(Outbox(store.engine), sender)
+    repeats = RepeatActivities(store, sealer, hasher)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[PetitionWorkflow],
-        activities=[store_activities.append_events, notify.notify],
+        activities=[
+            store_activities.append_events,
+            notify.notify,
+            repeats.screen_repeats,
+            repeats.link_case_in_store,
+        ],
         activity_executor=executor or ThreadPoolExecutor(max_workers=16),
         interceptors=interceptors,
         graceful_shutdown_timeout=timedelta(seconds=10),
@@ -116,7 +127,14 @@ async def run(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     client = await connect(settings, keys)
-    worker = build_worker(client, store, Sealer(keys.sealing), settings.task_queue)
+    assert keys.index is not None  # serve() checked
+    worker = build_worker(
+        client,
+        store,
+        Sealer(keys.sealing),
+        settings.task_queue,
+        hasher=PetitionerHasher(keys.index),
+    )
     log.info(
         "worker started",
         task_queue=settings.task_queue,
@@ -140,6 +158,8 @@ def serve(settings: Settings) -> int:
 
     try:
         keys = settings.keys()  # wrong keys stop the worker here, before it takes any task
+        if keys.index is None:
+            raise KeyConfigError(INDEX_KEY_MISSING)
         settings.temporal()
         store = EventStore(settings.store)
     except (KeyConfigError, ConfigError, SchemaError) as exc:

@@ -33,6 +33,7 @@ class PendingSignal(BaseModel):
     kind: str
     payload: Any = None
     undecodable: str | None = None  # why the payload could not be read at all
+    internal: bool = False  # the engine's own signal (``record_link``), not a caller's
 
 
 class StartPetition(BaseModel):

@@ -42,12 +42,20 @@ from uuid import UUID
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
     from petitionflow.activities.notify import Notification
+    from petitionflow.activities.repeat import (
+        ENGINE_ACTOR,
+        LinkRequest,
+        LinkResult,
+        ScreenRequest,
+        ScreenResult,
+        link_command,
+    )
     from petitionflow.activities.store import (
         BLOCKED_TYPES,
         NEEDS_ATTENTION,
@@ -56,7 +64,12 @@ with workflow.unsafe.imports_passed_through():
         Blocked,
     )
     from petitionflow.domain import events as ev
-    from petitionflow.domain.commands import ExpireDeadline
+    from petitionflow.domain.commands import (
+        CommandBase,
+        ExpireDeadline,
+        RecordLink,
+        ScreenRepeats,
+    )
     from petitionflow.domain.decide import (
         Accepted,
         Rejection,
@@ -79,6 +92,7 @@ with workflow.unsafe.imports_passed_through():
         CommandResult,
         PendingSignal,
         StartPetition,
+        workflow_id,
     )
 
 TIMER_ACTOR = Actor(unit="petitionflow", person="deadline timer")
@@ -103,6 +117,12 @@ RESUME_SIGNAL = "resume_case"
 _REVIEWERS_DEADLINES = frozenset(
     {DeadlineKind.REVIEW_DECISION, DeadlineKind.RE_REVIEW_DECISION, DeadlineKind.DELIVERY}
 )
+# Repeat petitions: screening after registration, and the signal a later case sends
+# to the earlier one it repeats (the engine's own; callers have no such command).
+REPEAT_PATCH = "repeat-screening"
+LINK_SIGNAL = "record_link"
+INTERNAL_SIGNALS: dict[str, type[CommandBase]] = {LINK_SIGNAL: RecordLink}
+SCREEN_TIMEOUT = timedelta(seconds=30)
 NEEDS_ATTENTION_CODE = "case_needs_attention"
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5)
@@ -189,6 +209,11 @@ class PetitionWorkflow:
         # The process rules this run decides by (see domain/rules.py): asked once, so a
         # history recorded before the patch replays under the rules it ran by.
         self.rules = CURRENT if workflow.patched(RULES_PATCH) else LEGACY
+        # Asked here, in the run's first activation as the rules are, not after the
+        # registration's local append: a replay may hand that append's result to the
+        # workflow in another activation than the live run did (see README, Reliability),
+        # and a patch must be asked where its marker stands in history.
+        self.screen_repeats = bool(self.start and not carried) and workflow.patched(REPEAT_PATCH)
         # Decided here so that updates arriving while it is written validate against
         # the state it will produce; ``run`` writes exactly these events.
         self.registration = (
@@ -216,6 +241,10 @@ class PetitionWorkflow:
                     registration = decide(
                         self.case, self.start.registration, workflow.now(), self.policy, self.rules
                     )
+                # Since patch "repeat-screening": a new case is screened for an earlier
+                # one of the same petitioner on the same matter (Art 19(3), 不再受理).
+                if self.screen_repeats and self.case.stage is Stage.REGISTERED:
+                    await self._screen_repeats()
         while True:
             armed = self._next_due()
             timeout = max(armed - workflow.now(), timedelta(0)) if armed else None
@@ -282,6 +311,73 @@ class PetitionWorkflow:
             # at the deadlines of the state as it is now.
             await self._commit(decision.events)
 
+    # ---- repeat petitions --------------------------------------------------------------
+
+    async def _screen_repeats(self) -> None:
+        """Index the case and find earlier cases of the same petitioner on the same matter
+        (an activity: its answer is in history, so a replay decides on the same one),
+        then let ``decide`` say what follows: a certain match is not accepted and linked,
+        possible ones are suggested to the registering office. Under the lock."""
+        assert self.case.intake is not None
+        result = await workflow.execute_activity(
+            "screen_repeats",
+            ScreenRequest(case_id=self.case_id, intake=self.case.intake),
+            result_type=ScreenResult,
+            start_to_close_timeout=SCREEN_TIMEOUT,
+            retry_policy=APPEND_RETRY,
+            summary="repeat screening",
+        )
+        if not result.candidates:
+            return
+        command = ScreenRepeats(
+            command_id="screen-repeats",
+            actor=ENGINE_ACTOR,
+            issued_at=workflow.now(),
+            candidates=tuple(result.candidates),
+        )
+        while True:
+            decision = decide(self.case, command, workflow.now(), self.policy, self.rules)
+            if isinstance(decision, Rejection):  # the stream moved on (caught up): so be it
+                workflow.logger.warning("repeat screening not recorded: %s", decision.code)
+                return
+            if decision.duplicate or await self._commit(decision.events):
+                return
+
+    async def _link_other(self, linked: ev.CaseLinked) -> None:
+        """Record the link in the earlier case too: a signal to its workflow while it runs;
+        once it has ended no workflow owns its stream, so the link is appended to the
+        store directly (``link_case_in_store``). The signal's failure is in history, so a
+        replay takes the same way."""
+        assert self.case.intake is not None
+        # received_at: not ahead of the earlier case's clock, whatever its time skipping
+        at = self.case.intake.received_at
+        command = link_command(self.case_id, linked.reason, at)
+        other = workflow.get_external_workflow_handle(workflow_id(linked.other_case_id))
+        try:
+            await other.signal(LINK_SIGNAL, command)
+            return
+        except FailureError as exc:
+            workflow.logger.info(
+                "linking %s in the store: its workflow does not run (%s)",
+                linked.other_case_id,
+                type(exc).__name__,
+            )
+        await workflow.execute_activity(
+            "link_case_in_store",
+            LinkRequest(
+                case_id=linked.other_case_id,
+                other_case_id=self.case_id,
+                reason=linked.reason,
+                issued_at=at,
+            ),
+            result_type=LinkResult,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)
+            ),
+            summary=f"link {linked.other_case_id} in the store",
+        )
+
     async def _handle_signal(self, signal: PendingSignal) -> None:
         drawn: dict[str, UUID] = {}  # the same generated ids on every pass
         while (events := self._signal_events(signal, drawn)) and not await self._commit(events):
@@ -303,6 +399,8 @@ class PetitionWorkflow:
         command = (
             Rejection(code="invalid_command", message=signal.undecodable)
             if signal.undecodable
+            else parse(signal.kind, signal.payload, INTERNAL_SIGNALS)
+            if signal.internal
             else parse(signal.kind, signal.payload)
         )
         now = workflow.now()
@@ -359,10 +457,13 @@ class PetitionWorkflow:
         if result.stored is not None:  # the store's copy, which is what happened
             events = tuple(result.stored)
         missed: list[tuple[ev.DeadlineMissed, CaseState]] = []
+        linked: list[ev.CaseLinked] = []
         for event in events:
             self.case = evolve(self.case, event)
             if isinstance(event, ev.DeadlineMissed):
                 missed.append((event, self.case))
+            if isinstance(event, ev.CaseLinked) and event.relation == "repeat_of":
+                linked.append(event)
         if not lean:
             workflow.upsert_search_attributes(search.updates(self.case))
         elif changed := search.updates(self.case, workflow.info().typed_search_attributes):
@@ -370,6 +471,8 @@ class PetitionWorkflow:
         workflow.set_current_details(search.current_details(self.case))
         for event, at in missed:
             await self._remind(event, at)
+        for link in linked:  # only cases under patch "repeat-screening" have these
+            await self._link_other(link)
         return bool(result.appended)
 
     async def _append(
@@ -562,6 +665,16 @@ class PetitionWorkflow:
             self.resume_requested = self.attention is not None
             return
         payload = _payload(args)
+        if kind in INTERNAL_SIGNALS and workflow.patched(REPEAT_PATCH):
+            # A later case that repeats this one says so (``_link_other``). Before the
+            # patch such a name was an unknown command like any other.
+            internal = not isinstance(payload, Rejection)
+            self.inbox.append(
+                PendingSignal(kind=kind, payload=payload, internal=True)
+                if internal
+                else PendingSignal(kind=kind, undecodable=payload.message)
+            )
+            return
         if isinstance(payload, Rejection):  # not even JSON: keep what can be said of it
             self.inbox.append(PendingSignal(kind=kind, undecodable=payload.message))
         else:

@@ -1,7 +1,8 @@
 """Search attributes and the short texts operators see in the Temporal UI.
 
 No personal data goes here: search attributes are stored unencrypted. Keyword
-budget (PostgreSQL visibility): 10 of 10 Keyword, 2 Bool, 1 Datetime, 1 Int.
+budget (PostgreSQL visibility): 10 of 10 Keyword, 1 KeywordList, 2 Bool, 1 Datetime,
+1 Int.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ EXTENSION_DAYS = SearchAttributeKey.for_int("ExtensionDays")
 # Why the case waits for a repair of its stream (a reason code); unset while it runs.
 # Not in ``values``: the workflow sets and unsets it itself.
 NEEDS_ATTENTION = SearchAttributeKey.for_keyword("NeedsAttention")
+# The case ids of the cases linked to this one as repeat petitions, either way (case
+# ids only: ``LinkedCases = "KS-0001"`` finds the cases linked to KS-0001).
+LINKED_CASES = SearchAttributeKey.for_keyword_list("LinkedCases")
 
 ALL: tuple[SearchAttributeKey[Any], ...] = (
     STAGE,
@@ -54,9 +58,16 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     NEXT_DEADLINE,
     EXTENSION_DAYS,
     NEEDS_ATTENTION,
+    LINKED_CASES,
 )
 
-_CLI_TYPE = {"KEYWORD": "Keyword", "BOOL": "Bool", "DATETIME": "Datetime", "INT": "Int"}
+_CLI_TYPE = {
+    "KEYWORD": "Keyword",
+    "KEYWORD_LIST": "KeywordList",
+    "BOOL": "Bool",
+    "DATETIME": "Datetime",
+    "INT": "Int",
+}
 
 
 def server_flags() -> list[str]:
@@ -146,6 +157,7 @@ def values(state: CaseState) -> list[tuple[SearchAttributeKey[Any], Any]]:
         (SUPERVISED, state.supervised),
         (NEXT_DEADLINE, timers[0].due_at if timers else None),
         (EXTENSION_DAYS, state.extension_days_used),
+        (LINKED_CASES, list(state.linked_cases) or None),
     ]
 
 
@@ -206,6 +218,24 @@ def current_details(state: CaseState) -> str:
             3,
             f"**Awaiting delivery (送达):** {state.delivery_pending.value}; the petitioner's "
             "windows start when `record_delivery` is recorded",
+        )
+    if state.linked_cases:
+        lines.append(
+            "**Linked cases (重复信访):** "
+            + ", ".join(
+                f"{k} (this case repeats it)" if k == state.repeat_of else f"{k} (repeats this)"
+                for k in state.linked_cases
+            )
+        )
+    if state.repeat_suggestions:
+        lines.append(
+            "**Possible repeat of:** "
+            + ", ".join(
+                f"{k} ({v.status.value}, score {v.score:.2f})"
+                for k, v in state.repeat_suggestions.items()
+            )
+            + " · the registering office confirms (`confirm_repeat`) or dismisses"
+            " (`dismiss_repeat`) each"
         )
     return "\n\n".join(lines)
 

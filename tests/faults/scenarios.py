@@ -99,7 +99,7 @@ async def run_case(
 ) -> None:
     deadline = time.monotonic() + budget
     if start:
-        intake = make_intake(received_at=datetime.now(UTC).isoformat())
+        intake = make_intake(case_id, received_at=datetime.now(UTC).isoformat())
         await _retry(
             lambda: petitions.submit(case_id, intake, BUREAU, command_id=f"register-{case_id}"),
             deadline,
