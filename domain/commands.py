@@ -276,6 +276,14 @@ class ExpireDeadline(CommandBase):
     deadline: DeadlineKind
 
 
+class RecomputeDeadlines(CommandBase):
+    """Sent by the engine after a year's official holiday arrangement was loaded
+    (``petition calendar load``): count the provisional deadlines again with the
+    policy's new calendar snapshot. Never by a person."""
+
+    kind: Literal["recompute_deadlines"] = "recompute_deadlines"
+
+
 Command = Annotated[
     RegisterPetition
     | TransferPetition
@@ -301,7 +309,8 @@ Command = Annotated[
     | DecideReReview
     | ReplyReReview
     | WithdrawPetition
-    | ExpireDeadline,
+    | ExpireDeadline
+    | RecomputeDeadlines,
     Field(discriminator="kind"),
 ]
 

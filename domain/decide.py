@@ -160,11 +160,11 @@ class _Ctx:
 
 
 # Commands callers may send to a running case. Registration starts the case; deadline
-# expiry comes only from the case's own timers.
+# expiry comes only from the case's own timers, and recomputation from the case when
+# it is told a calendar year was loaded.
+INTERNAL_COMMANDS = ("register_petition", "expire_deadline", "recompute_deadlines")
 EXTERNAL_COMMANDS: dict[str, type[c.CommandBase]] = {
-    kind: cls
-    for kind, cls in c.COMMAND_TYPES.items()
-    if kind not in ("register_petition", "expire_deadline")
+    kind: cls for kind, cls in c.COMMAND_TYPES.items() if kind not in INTERNAL_COMMANDS
 }
 
 
@@ -742,6 +742,47 @@ def _expire(x: _Ctx, cmd: c.ExpireDeadline) -> Rejection | None:
         x.close_case("resolved")  # no appeal came: the last reply stands
     else:
         _close_if_settled(x)
+    return None
+
+
+@_handles("recompute_deadlines")
+def _recompute(x: _Ctx, cmd: c.RecomputeDeadlines) -> Rejection | None:
+    """Count each provisional deadline again with the policy's calendar snapshot: one
+    ``DeadlineRecomputed`` per deadline whose date or provisional mark changes.
+
+    - The official date is later: the deadline moves to it. Recorded as missed on the
+      provisional date, the miss is lifted (the unit was not late by the official
+      calendar) and the deadline is open again; a reminder already sent stays sent,
+      and a supervision (督办) stays recorded.
+    - The official date is earlier: the provisional date is kept (``kept_later``),
+      so no unit is overdue on a day it was told was still open and no petitioner's
+      window shrinks; the event records both dates.
+    Counted with no new arrangement for its years, a deadline does not change.
+    """
+    for d in sorted(x.state.deadlines.values(), key=lambda d: d.due_at):
+        if not d.provisional:
+            continue
+        again = x.policy.recounted(d)
+        if again is None:
+            continue
+        kept_later = again.due < d.due
+        due = d.due if kept_later else again.due
+        if due == d.due and again.provisional:
+            continue  # nothing new for its years
+        lifted = d.missed and due > d.due
+        moved = x.policy.dated(again, due).model_copy(update={"missed": d.missed and not lifted})
+        x.emit(
+            ev.DeadlineRecomputed,
+            opened=(moved,),
+            deadline=d.kind,
+            previous_due=d.due,
+            official_due=again.due,
+            due=due,
+            calendar=moved.calendar,
+            provisional=moved.provisional,
+            kept_later=kept_later,
+            lifted_miss=lifted,
+        )
     return None
 
 

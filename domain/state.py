@@ -73,6 +73,15 @@ class CaseState(Frozen):
     def jurisdiction(self) -> Jurisdiction | None:
         return self.intake.jurisdiction if self.intake else None
 
+    @property
+    def provisional(self) -> list[Deadline]:
+        """Open deadlines counted across a year with no official holiday arrangement
+        (missed ones too: the official calendar may lift the miss)."""
+        return sorted(
+            (d for d in self.deadlines.values() if d.provisional),
+            key=lambda d: d.due_at,
+        )
+
     def timers(self) -> list[Deadline]:
         """Deadlines a timer should wait for: open and not yet marked missed."""
         return sorted((d for d in self.deadlines.values() if not d.missed), key=lambda d: d.due_at)
@@ -191,6 +200,8 @@ def evolve(state: CaseState, event: Event) -> CaseState:
                 "closed_on": day,
                 "final": event.reason == "final",
             }
+        case ev.DeadlineRecomputed():
+            pass  # the deadline as it now stands is in deadlines_opened
         case ev.PetitionNotAccepted() | ev.PetitionWithdrawn() | ev.CommandRejected():
             pass
     return state.model_copy(update=changes)
