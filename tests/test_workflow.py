@@ -202,8 +202,9 @@ async def test_a_second_extension_is_refused(petitions: Harness) -> None:
         if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
         and e.marker_recorded_event_attributes.marker_name == "core_patch"
     ]
-    # regulation-rules-2026-11, remind-registering-office, local-append-changed-attributes
-    assert len(patches) == 3
+    # regulation-rules-2026-11, holiday-calendar-snapshot, remind-registering-office,
+    # local-append-changed-attributes
+    assert len(patches) == 4
 
 
 async def test_a_review_requested_after_the_window_is_refused(petitions: Harness) -> None:

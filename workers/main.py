@@ -24,10 +24,12 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 
 import petitionflow.workflows
+from petitionflow.activities.calendar import CalendarActivities
 from petitionflow.activities.notify import NotifyActivities, Sender
 from petitionflow.activities.store import StoreActivities
 from petitionflow.config import ConfigError, Settings
 from petitionflow.eventstore import EventStore, SchemaError
+from petitionflow.eventstore.calendar import CalendarStore
 from petitionflow.eventstore.outbox import Outbox
 from petitionflow.eventstore.store import safe_url
 from petitionflow.security.codec import data_converter
@@ -90,11 +92,16 @@ def build_worker(
         )
     store_activities = StoreActivities(store, sealer)
     notify = NotifyActivities(Outbox(store.engine), sender)
+    calendar = CalendarActivities(CalendarStore(store.engine))
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[PetitionWorkflow],
-        activities=[store_activities.append_events, notify.notify],
+        activities=[
+            store_activities.append_events,
+            notify.notify,
+            calendar.calendar_snapshot,
+        ],
         activity_executor=executor or ThreadPoolExecutor(max_workers=16),
         interceptors=interceptors,
         graceful_shutdown_timeout=timedelta(seconds=10),

@@ -28,6 +28,11 @@ update returns once its events are durable.
   and unreadable or not fitting the case) never fails the case: the append waits,
   flagged in ``NeedsAttention`` and the current details, and tries again after a
   repair (see ``_until_unblocked``).
+- **The holiday calendar** (since patch "holiday-calendar-snapshot"): the case counts
+  days with a snapshot of the calendar store that the ``calendar_snapshot`` local
+  activity read, so it is in history and travels in ``self.policy`` (and over
+  continue-as-new). The ``calendar_loaded`` signal (``petition calendar load``) makes
+  it read the store again and decide ``recompute_deadlines``.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
+    from petitionflow.activities.calendar import SnapshotRequest
     from petitionflow.activities.notify import Notification
     from petitionflow.activities.store import (
         BLOCKED_TYPES,
@@ -56,7 +62,8 @@ with workflow.unsafe.imports_passed_through():
         Blocked,
     )
     from petitionflow.domain import events as ev
-    from petitionflow.domain.commands import ExpireDeadline
+    from petitionflow.domain.calendar import CalendarSnapshot
+    from petitionflow.domain.commands import ExpireDeadline, RecomputeDeadlines
     from petitionflow.domain.decide import (
         Accepted,
         Rejection,
@@ -73,6 +80,7 @@ with workflow.unsafe.imports_passed_through():
     from petitionflow.domain.values import Actor
     from petitionflow.workflows import search
     from petitionflow.workflows.contract import (
+        CALENDAR_SIGNAL,
         WORKFLOW_TASK_TIMEOUT,
         WORKFLOW_TYPE,
         CaseSummary,
@@ -82,6 +90,13 @@ with workflow.unsafe.imports_passed_through():
     )
 
 TIMER_ACTOR = Actor(unit="petitionflow", person="deadline timer")
+LEAN_PATCH = "local-append-changed-attributes"
+CALENDAR_ACTOR = Actor(unit="petitionflow", person="holiday calendar")
+# Since this patch a case counts days with a snapshot of the calendar store, read by an
+# activity (recorded in history); histories from before it count with the pinned
+# chinesecalendar package for the rest of their run.
+CALENDAR_PATCH = "holiday-calendar-snapshot"
+
 
 # Appends retry until the database is back: a case waits rather than loses an event.
 # A version conflict is no error (the activity returns the stream to catch up on);
@@ -161,6 +176,32 @@ def _append_failure(exc: ActivityError) -> Exception:
     return exc
 
 
+def _log_calendar(event: Event) -> None:
+    """A warning for each provisional deadline an event opens; what a recount did.
+    Kinds, dates and calendar versions only."""
+    for d in event.deadlines_opened:
+        if d.provisional:
+            workflow.logger.warning(
+                "provisional deadline: %s due %s counted Monday to Friday across a year "
+                "with no official holiday arrangement (calendar %s); load the year with "
+                "`petition calendar load` and the case recomputes it",
+                d.kind.value,
+                d.due.isoformat(),
+                d.calendar or "none",
+            )
+    if isinstance(event, ev.DeadlineRecomputed):
+        workflow.logger.info(
+            "deadline recomputed: %s from %s to %s (official %s, calendar %s%s%s)",
+            event.deadline.value,
+            event.previous_due.isoformat(),
+            event.due.isoformat(),
+            event.official_due.isoformat(),
+            event.calendar,
+            ", the later date kept" if event.kept_later else "",
+            ", miss lifted" if event.lifted_miss else "",
+        )
+
+
 @workflow.defn(name=WORKFLOW_TYPE)
 class PetitionWorkflow:
     @workflow.init
@@ -186,6 +227,16 @@ class PetitionWorkflow:
         # The process rules this run decides by (see domain/rules.py): asked once, so a
         # history recorded before the patch replays under the rules it ran by.
         self.rules = CURRENT if workflow.patched(RULES_PATCH) else LEGACY
+        # Asked once per run, like the rules: whether this run counts with the calendar
+        # store's snapshot (a run that began under today's code), or as it ran before.
+        self.calendar_on = workflow.patched(CALENDAR_PATCH)
+        if self.calendar_on:
+            # Asked here, before the calendar's local activity, not first in ``_commit``
+            # after it: a history whose first patch marker follows a local activity's
+            # result did not replay (the marker was met before the workflow, waiting
+            # for that result, asked for it). The answer is True for these runs anyway.
+            workflow.patched(LEAN_PATCH)
+        self.recompute_requested = False
         # Decided here so that updates arriving while it is written validate against
         # the state it will produce; ``run`` writes exactly these events.
         self.registration = (
@@ -201,6 +252,18 @@ class PetitionWorkflow:
         if self.start_error is not None:
             raise _error(self.start_error)
         assert self.start is not None
+        if (
+            self.calendar_on
+            and self.policy.calendar is None
+            and self.policy.holiday_calendar == "cn"
+        ):
+            # A new case, or the first run under this patch: count with the store's
+            # calendar from now on (the registration is decided again with it).
+            await self._read_calendar()
+            if self.registration is not None:
+                self.registration = decide(
+                    self.case, self.start.registration, workflow.now(), self.policy, self.rules
+                )
         if self.registration is not None:
             async with self.lock:
                 registration = self.registration
@@ -222,11 +285,14 @@ class PetitionWorkflow:
                         bool(self.inbox)
                         or self._finished()
                         or self._next_due() != armed  # an update opened or moved a deadline
+                        or self.recompute_requested
                         or workflow.info().is_continue_as_new_suggested()
                     ),
                     timeout=timeout,
                 )
             async with self.lock:
+                if self.recompute_requested:
+                    await self._recompute_deadlines()
                 await self._fire_due_deadlines()
                 while self.inbox:
                     await self._handle_signal(self.inbox.popleft())
@@ -278,6 +344,41 @@ class PetitionWorkflow:
             # Stored or caught up on what a lost task wrote: either way the loop looks
             # at the deadlines of the state as it is now.
             await self._commit(decision.events)
+
+    async def _read_calendar(self) -> CalendarSnapshot:
+        """The calendar store's snapshot from last year on, now in ``self.policy``."""
+        year = self.policy.local_date(workflow.now()).year - 1
+        snapshot: CalendarSnapshot = await workflow.execute_local_activity(
+            "calendar_snapshot",
+            SnapshotRequest(from_year=year),
+            result_type=CalendarSnapshot,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=APPEND_RETRY,  # the store is away: wait for it, as appends do
+            summary=f"holiday calendar from {year}",
+        )
+        self.policy = self.policy.model_copy(update={"calendar": snapshot})
+        return snapshot
+
+    async def _recompute_deadlines(self) -> None:
+        """After ``calendar_loaded``: read the calendar again and decide
+        ``recompute_deadlines`` (one ``DeadlineRecomputed`` per provisional deadline
+        the new arrangements move or confirm; nothing when none)."""
+        self.recompute_requested = False
+        snapshot = await self._read_calendar()
+        command = RecomputeDeadlines(
+            command_id=f"calendar:{snapshot.label.replace('+', '/')}:v{self.case.version}"[:128],
+            actor=CALENDAR_ACTOR,
+            issued_at=workflow.now(),
+        )
+        while True:
+            decision = decide(self.case, command, workflow.now(), self.policy, self.rules)
+            if isinstance(decision, Rejection):
+                workflow.logger.info("deadlines not recomputed: %s", decision.code)
+                return
+            if decision.duplicate or not decision.events:
+                return
+            if await self._commit(decision.events):
+                return
 
     async def _handle_signal(self, signal: PendingSignal) -> None:
         drawn: dict[str, UUID] = {}  # the same generated ids on every pass
@@ -349,7 +450,7 @@ class PetitionWorkflow:
         # - only the search attributes that changed are upserted, none when none did.
         # Both measured in BENCHMARKS.md. Cases whose history predates the patch keep
         # the old commands until they finish.
-        lean = workflow.patched("local-append-changed-attributes")
+        lean = workflow.patched(LEAN_PATCH)
         result = await self._append(request, summary, lean)
         if isinstance(result, Blocked):
             result = await self._until_unblocked(request, summary, lean, result)
@@ -360,9 +461,13 @@ class PetitionWorkflow:
             self.case = evolve(self.case, event)
             if isinstance(event, ev.DeadlineMissed):
                 missed.append((event, self.case))
+            if self.calendar_on:
+                _log_calendar(event)
         if not lean:
-            workflow.upsert_search_attributes(search.updates(self.case))
-        elif changed := search.updates(self.case, workflow.info().typed_search_attributes):
+            workflow.upsert_search_attributes(search.updates(self.case, calendar=self.calendar_on))
+        elif changed := search.updates(
+            self.case, workflow.info().typed_search_attributes, calendar=self.calendar_on
+        ):
             workflow.upsert_search_attributes(changed)
         workflow.set_current_details(search.current_details(self.case))
         for event, at in missed:
@@ -554,6 +659,11 @@ class PetitionWorkflow:
             # is ignored, and so is the signal when nothing waits. (Before the patch it
             # was an unknown command like any other name.)
             self.resume_requested = self.attention is not None
+            return
+        if kind == CALENDAR_SIGNAL and self.calendar_on:
+            # A calendar year was loaded: recount the provisional deadlines. (Before
+            # the patch it was an unknown command like any other name.)
+            self.recompute_requested = True
             return
         payload = _payload(args)
         if isinstance(payload, Rejection):  # not even JSON: keep what can be said of it

@@ -1,7 +1,7 @@
 """Search attributes and the short texts operators see in the Temporal UI.
 
 No personal data goes here: search attributes are stored unencrypted. Keyword
-budget (PostgreSQL visibility): 10 of 10 Keyword, 2 Bool, 1 Datetime, 1 Int.
+budget (PostgreSQL visibility): 10 of 10 Keyword, 3 Bool, 1 Datetime, 1 Int.
 """
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ EXTENSION_DAYS = SearchAttributeKey.for_int("ExtensionDays")
 # Why the case waits for a repair of its stream (a reason code); unset while it runs.
 # Not in ``values``: the workflow sets and unsets it itself.
 NEEDS_ATTENTION = SearchAttributeKey.for_keyword("NeedsAttention")
+# An open deadline was counted across a year with no official holiday arrangement
+# (Monday to Friday): ``petition calendar load`` signals these cases. Set only by
+# cases run under patch "holiday-calendar-snapshot".
+PROVISIONAL_DEADLINE = SearchAttributeKey.for_bool("ProvisionalDeadline")
 
 ALL: tuple[SearchAttributeKey[Any], ...] = (
     STAGE,
@@ -54,6 +58,7 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     NEXT_DEADLINE,
     EXTENSION_DAYS,
     NEEDS_ATTENTION,
+    PROVISIONAL_DEADLINE,
 )
 
 _CLI_TYPE = {"KEYWORD": "Keyword", "BOOL": "Bool", "DATETIME": "Datetime", "INT": "Int"}
@@ -128,7 +133,9 @@ async def register_search_attributes(client: Client, namespace: str) -> list[str
     return sorted(missing)
 
 
-def values(state: CaseState) -> list[tuple[SearchAttributeKey[Any], Any]]:
+def values(state: CaseState, calendar: bool = False) -> list[tuple[SearchAttributeKey[Any], Any]]:
+    """The attributes' values; ``calendar``: with ``ProvisionalDeadline`` (cases under
+    patch "holiday-calendar-snapshot": older histories never upserted it)."""
     intake = state.intake
     place = intake.jurisdiction if intake else None
     timers = state.timers()
@@ -146,16 +153,17 @@ def values(state: CaseState) -> list[tuple[SearchAttributeKey[Any], Any]]:
         (SUPERVISED, state.supervised),
         (NEXT_DEADLINE, timers[0].due_at if timers else None),
         (EXTENSION_DAYS, state.extension_days_used),
+        *([(PROVISIONAL_DEADLINE, bool(state.provisional))] if calendar else []),
     ]
 
 
 def updates(
-    state: CaseState, current: TypedSearchAttributes | None = None
+    state: CaseState, current: TypedSearchAttributes | None = None, calendar: bool = False
 ) -> list[SearchAttributeUpdate[Any]]:
     """The updates that bring ``current`` (all of them when None) to ``state``'s values."""
     return [
         key.value_unset() if v is None else key.value_set(v)
-        for key, v in values(state)
+        for key, v in values(state, calendar)
         if current is None or current.get(key) != v
     ]
 
@@ -201,7 +209,21 @@ def current_details(state: CaseState) -> str:
         + (f"{timers[0].kind.value}, due {timers[0].due.isoformat()}" if timers else "none"),
         f"**Last event:** {state.last_event_type} (version {state.version})",
     ]
+    if state.provisional:
+        lines.append(provisional_warning(state))
     return "\n\n".join(lines)
+
+
+def provisional_warning(state: CaseState) -> str:
+    """The warning for deadlines counted across a year with no official holiday
+    arrangement: which deadlines, their provisional dates, and what to do."""
+    years = sorted({d.due.year for d in state.provisional})
+    listed = ", ".join(f"{d.kind.value} {d.due.isoformat()}" for d in state.provisional)
+    return (
+        f"**Provisional deadline:** {listed}: counted Monday to Friday, as "
+        f"{', '.join(map(str, years))} has no official holiday arrangement loaded yet; "
+        "`petition calendar load` the State Council notice and the dates are recomputed."
+    )
 
 
 def attention_details(
