@@ -147,6 +147,7 @@ RIGHTS = {
         "schema_migrations": {"SELECT"},
         "events": {"SELECT", "INSERT"},
         "outbox": {"SELECT", "INSERT"},  # and UPDATE of sent_at, sender: checked apart
+        "holiday_calendar": {"SELECT"},  # the calendar_snapshot activity
     },
     "projector": {
         "schema_migrations": {"SELECT"},
@@ -161,6 +162,7 @@ RIGHTS = {
         "case_list": {"SELECT"},
         "deadline_outcomes": {"SELECT"},
         "projection_checkpoints": {"SELECT"},
+        "holiday_calendar": {"SELECT"},
     },
 }
 TABLES = (
@@ -170,6 +172,7 @@ TABLES = (
     "case_list",
     "deadline_outcomes",
     "projection_checkpoints",
+    "holiday_calendar",
 )
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 
