@@ -84,3 +84,14 @@ async def test_both_shapes_of_the_append_result_are_replayed() -> None:
         new = await _append_results(FIXTURES[0].parent / f"{name}.json")
         assert old and all(r.get("stored") is None and "appended" not in r for r in old)
         assert new and all(r["stored"] and r["appended"] is True for r in new)
+
+
+def test_a_case_whose_deadline_was_recomputed_is_replayed() -> None:
+    # Recorded under patch "holiday-calendar-snapshot": the calendar's local activity,
+    # the calendar_loaded signal and the DeadlineRecomputed it led to, then the timer
+    # on the official date (tests/record_histories.py, scenario deadline_recomputed).
+    path = FIXTURES[0].parent / "deadline_recomputed.json"
+    assert '"signalName": "calendar_loaded"' in path.read_text(encoding="utf-8")
+    markers = _markers(path)
+    assert markers.count("core_patch") == 4  # rules, calendar, lean, remind-registering-office
+    assert "core_local_activity" in markers
