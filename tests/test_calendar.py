@@ -245,3 +245,39 @@ def test_loading_stores_a_version_only_when_the_content_differs(store: EventStor
         1,
         2,
     ]
+
+
+# ---- where a provisional deadline shows -----------------------------------------
+
+
+def test_the_ui_details_and_the_report_warn_of_provisional_deadlines(
+    y2026: YearArrangement,
+) -> None:
+    from petitionflow.projections.readmodel import apply, new_row
+    from petitionflow.projections.report import provisional_warning
+    from petitionflow.workflows import search
+
+    provisional = known(y2026).calendar_deadline(K, date(2026, 12, 7), 60)
+    state = _case_with(provisional)
+    details = search.current_details(state)
+    assert "**Provisional deadline:** handling 2027-02-05" in details
+    assert "petition calendar load" in details
+    assert "Provisional" not in search.current_details(
+        _case_with(provisional.model_copy(update={"provisional": False}))
+    )
+    values = dict(search.values(state, calendar=True))
+    assert values[search.PROVISIONAL_DEADLINE] is True
+    assert search.PROVISIONAL_DEADLINE not in dict(search.values(state))  # older histories
+
+    row = new_row("CAL-1")
+    data = {"day": "2026-12-07", "deadlines_opened": [provisional.model_dump(mode="json")]}
+    apply(row, "PetitionAccepted", {**data, "unit": {"name": "某局"}}, [])
+    assert row["deadlines"]["handling"] == {
+        "due": "2027-02-05",
+        "missed": False,
+        "provisional": True,
+    }
+    report = [{"unit": "某局", "provisional": 1}]
+    warning = provisional_warning(report)
+    assert warning is not None and "1 open case with provisional deadlines" in warning
+    assert provisional_warning([{"unit": "某局", "provisional": 0}]) is None
