@@ -15,6 +15,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from petitionflow.domain.calendar import CalendarError, parse_arrangement
 from petitionflow.eventstore import EventStore
 from petitionflow.eventstore.calendar import CalendarStore, LoadResult
@@ -64,7 +66,16 @@ def cmd_calendar(args: argparse.Namespace, store: EventStore) -> int:
         arrangement = parse_arrangement(raw)
     except CalendarError as exc:
         raise CliError(f"{args.file}: {exc}") from None
-    result = calendar.load(arrangement)
+    try:
+        result = calendar.load(arrangement)
+    except SQLAlchemyError as exc:
+        if getattr(getattr(exc, "orig", None), "sqlstate", None) != "42501":  # privilege
+            raise
+        raise CliError(
+            "loading the holiday calendar is the store owner's: this role may only read "
+            "holiday_calendar; run `petition calendar load` with the owner in --store / "
+            "PETITIONFLOW_STORE_URL (nothing was stored)"
+        ) from None
     text = describe(
         result, len(arrangement.holidays), len(arrangement.workdays), arrangement.source
     )

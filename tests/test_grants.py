@@ -285,6 +285,16 @@ def test_each_process_runs_with_only_its_rights(
     verified = petition(reader, "verify")
     assert verified.returncode == 0 and f"1 stream, {events} events: intact" in verified.stdout
 
+    # The holiday calendar: the reader lists it; loading it is the owner's.
+    sample = str(ROOT / "tests" / "fixtures" / "calendar_2027_sample.json")
+    listed = petition(reader, "calendar", "list")
+    assert listed.returncode == 0 and "chinesecalendar 1.11.0" in listed.stdout, listed
+    refused = petition(reader, "calendar", "load", sample, "--no-notify")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused
+    assert "is the store owner's" in refused.stderr, refused.stderr
+    loaded = petition(db.owner, "calendar", "load", sample, "--no-notify")
+    assert loaded.returncode == 0 and "2027: stored as version 1" in loaded.stdout, loaded
+
     # What each role may not do: refused by privilege (42501, "permission denied").
     insert_event = (
         "INSERT INTO events (stream_id, version, event_id, type, schema_version, data,"
@@ -310,6 +320,8 @@ def test_each_process_runs_with_only_its_rights(
             "UPDATE outbox SET message = 'x'",
             "DELETE FROM outbox",
             "SELECT * FROM case_list",
+            "INSERT INTO holiday_calendar SELECT year + 100, version, source, holidays,"
+            " workdays, loaded_at FROM holiday_calendar LIMIT 1",
         ],
     }
     for purpose, statements in denied.items():
