@@ -142,3 +142,28 @@ async def test_an_unknown_year_stays_provisional_when_told(petitions: Harness) -
     await asyncio.sleep(0.5)
     state = await case.state()
     assert state.version == version and state.deadlines[HANDLING].provisional
+
+
+async def test_a_case_that_read_the_calendar_before_a_load_reads_it_again(
+    petitions: Harness,
+) -> None:
+    # The case read the calendar at registration; 2027 is loaded afterwards, while the
+    # case has no provisional deadline (so no one tells it). The handling deadline it
+    # then counts with its old snapshot is provisional: it reads the store again and
+    # recomputes it at once.
+    target = _target()
+    case = await petitions.submit()
+    CalendarStore(petitions.store.engine).load(SAMPLE)
+    days = (target - today()).days
+    await case.ok(c.AssignPetition, BUREAU, to_unit=COUNTY_UNIT, due_days=days)
+    await case.ok(c.AcknowledgeReceipt, HANDLER)
+    await case.ok(c.AcceptPetition, HANDLER)
+
+    async def recomputed() -> bool:
+        return any(isinstance(e, ev.DeadlineRecomputed) for e in case.events())
+
+    await _until(recomputed, "DeadlineRecomputed without being told")
+    (event,) = [e for e in case.events() if isinstance(e, ev.DeadlineRecomputed)]
+    assert (event.previous_due, event.calendar, event.provisional) == (target, "2027.v1", False)
+    assert event.due > target
+    assert not (await case.state()).deadlines[HANDLING].provisional

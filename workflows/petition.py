@@ -237,6 +237,9 @@ class PetitionWorkflow:
             # for that result, asked for it). The answer is True for these runs anyway.
             workflow.patched(LEAN_PATCH)
         self.recompute_requested = False
+        # The case's version when this run last read the calendar (-1: not yet; a
+        # snapshot carried over continue-as-new may be old).
+        self.calendar_read_at = -1
         # Decided here so that updates arriving while it is written validate against
         # the state it will produce; ``run`` writes exactly these events.
         self.registration = (
@@ -357,10 +360,12 @@ class PetitionWorkflow:
             summary=f"holiday calendar from {year}",
         )
         self.policy = self.policy.model_copy(update={"calendar": snapshot})
+        self.calendar_read_at = self.case.version
         return snapshot
 
     async def _recompute_deadlines(self) -> None:
-        """After ``calendar_loaded``: read the calendar again and decide
+        """After ``calendar_loaded``, or after opening a provisional deadline with a
+        snapshot read earlier (``_commit``): read the calendar again and decide
         ``recompute_deadlines`` (one ``DeadlineRecomputed`` per provisional deadline
         the new arrangements move or confirm; nothing when none)."""
         self.recompute_requested = False
@@ -463,6 +468,20 @@ class PetitionWorkflow:
                 missed.append((event, self.case))
             if self.calendar_on:
                 _log_calendar(event)
+        if (
+            self.calendar_on
+            and request.expected_version > self.calendar_read_at
+            and any(
+                d.provisional
+                for e in events
+                if not isinstance(e, ev.DeadlineRecomputed)
+                for d in e.deadlines_opened
+            )
+        ):
+            # A provisional deadline was counted with a snapshot read before: the year
+            # may have been loaded since (a case is told only while it has one). Read
+            # the calendar again and recompute (nothing changes if it is still missing).
+            self.recompute_requested = True
         if not lean:
             workflow.upsert_search_attributes(search.updates(self.case, calendar=self.calendar_on))
         elif changed := search.updates(
