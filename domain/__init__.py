@@ -5,6 +5,7 @@
 - :mod:`domain.decide`: where a command is validated against the case
 - :mod:`domain.state`: the case state and ``evolve``
 - :mod:`domain.policy`: deadlines and how days are counted
+- :mod:`domain.calendar`: the official holiday arrangements as data, and snapshots of them
 """
 
 from .commands import COMMAND_ADAPTER, Command, CommandBase
