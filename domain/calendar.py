@@ -104,12 +104,14 @@ def parse_arrangement(raw: Any, version: int = 1) -> YearArrangement:
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in err["loc"])
-        value = f" (got {err['input']!r})" if where != "" and "input" in err else ""
+        value = f" (got {err['input']!r})" if err["type"] != "missing" else ""
         hint = {
             "year": "the year as a number, e.g. 2027",
-            "source": "the notice's title and number, e.g. 国务院办公厅关于2027年部分节假日安排的通知（国办发明电〔2026〕X号）",
+            "source": "the notice's title and number, e.g. "
+            "国务院办公厅关于2027年部分节假日安排的通知（国办发明电〔2026〕N号）",
         }.get(where.split(".")[0], "dates as YYYY-MM-DD strings in a list")
-        raise CalendarError(f"{where or 'file'}: {err['msg']}{value}; expected {hint}") from None
+        msg = "missing" if err["type"] == "missing" else err["msg"]
+        raise CalendarError(f"{where or 'file'}: {msg}{value}; expected {hint}") from None
     days_off, worked = check_arrangement(
         arrangement.year, arrangement.holidays, arrangement.workdays
     )

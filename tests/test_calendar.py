@@ -52,6 +52,12 @@ def y2026(tmp_path: Path) -> YearArrangement:
 # ---- the file format -------------------------------------------------------------
 
 
+def test_a_missing_field_is_named_without_echoing_the_file() -> None:
+    with pytest.raises(CalendarError) as info:
+        parse_arrangement({"source": "x", "holidays": ["2027-01-01"]})
+    assert str(info.value) == "year: missing; expected the year as a number, e.g. 2027"
+
+
 def test_the_sample_is_labelled_a_sample() -> None:
     assert "SAMPLE" in SAMPLE.source and "NOT the State Council" in SAMPLE.source
 
@@ -67,6 +73,8 @@ def test_the_sample_is_labelled_a_sample() -> None:
         ({"year": "next"}, "year: "),
         ({"source": ""}, "source: "),
         ({"comment": "x"}, "unknown field 'comment'"),
+        ({"year": None}, "year: Input should be a valid integer"),
+        ({"holidays": "2027-01-01"}, "holidays: Input should be a valid tuple"),
     ],
 )
 def test_a_bad_file_is_refused_with_what_to_fix(change: dict[str, object], message: str) -> None:
