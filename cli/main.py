@@ -217,7 +217,7 @@ def cmd_project(args: argparse.Namespace, store: EventStore) -> int:
 
 def cmd_report(args: argparse.Namespace, store: EventStore) -> int:
     from petitionflow.projections.projector import Projector
-    from petitionflow.projections.report import render, statistics
+    from petitionflow.projections.report import provisional_warning, render, statistics
 
     # Catch the read models up first, so a report always counts what the store holds
     # now, whether or not a `petition project --follow` runs (petition dev has none).
@@ -238,6 +238,9 @@ def cmd_report(args: argparse.Namespace, store: EventStore) -> int:
     if caught_up:
         print(f"read models caught up: {caught_up:,} new events projected", file=sys.stderr)
     report = statistics(store.engine, args.by, args.since)
+    warning = provisional_warning(report)
+    if warning and (args.json or args.format != "table"):
+        print(warning, file=sys.stderr)  # the table says it itself
     if args.format == "html" and not args.json:
         from petitionflow.projections.html import backlog_over_time, render_html
 
@@ -488,6 +491,12 @@ async def cmd_setup_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calendar(args: argparse.Namespace, store: EventStore) -> int:
+    from petitionflow.cli.calendar import cmd_calendar as run
+
+    return run(args, store)
+
+
 async def cmd_dev(args: argparse.Namespace, store: EventStore) -> int:
     from petitionflow.cli.dev import run_dev
 
@@ -599,6 +608,26 @@ def parser() -> argparse.ArgumentParser:
         default="deadline",
         help="deadline: overdue first, then the nearest next deadline (default); case: by id",
     )
+    cal = sub.add_parser("calendar", help="the official holiday calendar: load a year, list")
+    cal_sub = cal.add_subparsers(dest="calendar_command", required=True)
+    load = cal_sub.add_parser(
+        "load",
+        parents=[common],
+        help="load a year's holiday arrangement (as the store's owner) and tell the cases",
+    )
+    load.add_argument(
+        "file",
+        help='a JSON file {"year": 2027, "source": "...", "holidays": ["2027-01-01", ...], '
+        '"workdays": ["2027-02-20", ...]} (- for stdin)',
+    )
+    load.add_argument(
+        "--no-notify",
+        action="store_true",
+        help="only store it; the cases are told when the command is run again without it",
+    )
+    cal_sub.add_parser(
+        "list", parents=[common], help="the years loaded, their versions and sources"
+    )
     v = sub.add_parser("verify", parents=[common], help="check every stream's hash chain")
     v.add_argument("case", nargs="?", help="only this case")
     v.add_argument(
@@ -612,6 +641,7 @@ def parser() -> argparse.ArgumentParser:
 # What each command opens: the event store (checked, never migrated), the store
 # migrated first (``migrate``, ``dev``), or no store at all.
 WITH_STORE: dict[str, Callable[[argparse.Namespace, EventStore], int]] = {
+    "calendar": cmd_calendar,
     "history": cmd_history,
     "verify": cmd_verify,
     "project": cmd_project,

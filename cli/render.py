@@ -257,11 +257,22 @@ def show(case_id: str, state: CaseState, *, reveal: bool, now: datetime | None =
             status, late = deadline_status(d, now)
             table.add_row(
                 d.kind.value,
-                d.due.isoformat(),
-                d.counting,
+                d.due.isoformat() + (" (provisional)" if d.provisional else ""),
+                d.counting + (f" · calendar {d.calendar}" if d.calendar else ""),
                 Text(status, "bold red" if late else ""),
             )
         parts += [Text(""), table]
+        if state.provisional:
+            years = sorted({d.due.year for d in state.provisional})
+            parts.append(
+                Text(
+                    "provisional: counted Monday to Friday, as "
+                    f"{', '.join(map(str, years))} has no official holiday arrangement loaded "
+                    "yet; `petition calendar load` the State Council notice and the case "
+                    "recomputes these dates",
+                    style="yellow",
+                )
+            )
     else:
         parts.append(Text("no open deadlines", style="dim"))
     return parts
@@ -338,6 +349,14 @@ def summary(event: Event, *, reveal: bool) -> str:
             )
         case ev.WindowClosed(deadline=k, due=due):
             return f"{k.value} window closed ({due})"
+        case ev.DeadlineRecomputed(deadline=k, previous_due=old, due=due, calendar=cal):
+            official = event.official_due
+            return (
+                f"{k.value} deadline recomputed with calendar {cal or '—'}: {old} → {due}"
+                + (f" (official {official}; the later date kept)" if event.kept_later else "")
+                + (", the miss lifted" if event.lifted_miss else "")
+                + (", still provisional" if event.provisional else "")
+            )
         case ev.CaseClosed(reason=reason):
             return f"case closed: {reason}"
         case ev.CommandRejected(command_kind=kind, code=code):

@@ -8,6 +8,7 @@ update and one signal per command, queries ``state`` and ``deadlines``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +36,7 @@ from petitionflow.eventstore import EventStore
 from petitionflow.security.sealing import Sealer
 from petitionflow.workflows import search
 from petitionflow.workflows.contract import (
+    CALENDAR_SIGNAL,
     TASK_QUEUE,
     WORKFLOW_TASK_TIMEOUT,
     WORKFLOW_TYPE,
@@ -190,6 +192,34 @@ class PetitionClient:
         if self.store is None:
             raise PetitionError("no_store", "this client was made without an event store")
         return [from_record(r, self.sealer) for r in self.store.read_stream(stream_id(case_id))]
+
+    async def calendar_loaded(
+        self,
+        also: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[str]:
+        """Tell every running case with a provisional deadline that the calendar store
+        changed (signal ``calendar_loaded``): each reads it again and recomputes its
+        provisional deadlines. ``also``: a further visibility filter. Returns the case
+        ids signalled; a case that ended meanwhile is skipped."""
+        q = (
+            f'WorkflowType = "{WORKFLOW_TYPE}" AND ExecutionStatus = "Running" '
+            f"AND {search.PROVISIONAL_DEADLINE.name} = true"
+        )
+        if also:
+            q += f" AND ({also})"
+        ids = [wf.id async for wf in self.client.list_workflows(q)]
+        done = []
+        for n, wid in enumerate(ids, 1):
+            try:
+                await self.client.get_workflow_handle(wid).signal(CALENDAR_SIGNAL)
+                done.append(wid.removeprefix("petition-"))
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:
+                    raise
+            if progress:
+                progress(n, len(ids))
+        return done
 
     async def list(self, query: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Cases from Temporal visibility, e.g. ``Stage = "handling" AND Overdue = true``."""

@@ -6,6 +6,7 @@
 - :mod:`domain.state`: the case state and ``evolve``
 - :mod:`domain.policy`: deadlines and how days are counted
 - :mod:`domain.repeat`: repeat petitions: the petitioner's keys and the matter's fingerprint
+- :mod:`domain.calendar`: the official holiday arrangements as data, and snapshots of them
 """
 
 from .commands import COMMAND_ADAPTER, Command, CommandBase

@@ -324,6 +324,14 @@ class RecordLink(CommandBase):
     reason: NotAcceptedReason
 
 
+class RecomputeDeadlines(CommandBase):
+    """Sent by the engine after a year's official holiday arrangement was loaded
+    (``petition calendar load``): count the provisional deadlines again with the
+    policy's new calendar snapshot. Never by a person."""
+
+    kind: Literal["recompute_deadlines"] = "recompute_deadlines"
+
+
 Command = Annotated[
     RegisterPetition
     | TransferPetition
@@ -354,7 +362,8 @@ Command = Annotated[
     | ScreenRepeats
     | ConfirmRepeat
     | DismissRepeat
-    | RecordLink,
+    | RecordLink
+    | RecomputeDeadlines,
     Field(discriminator="kind"),
 ]
 

@@ -195,9 +195,16 @@ class _Ctx:
 
 
 # Commands only the engine sends: registration starts the case, deadline expiry comes
-# from the case's own timers, screening from the registration, a link from the case
-# that repeats this one.
-INTERNAL_COMMANDS = ("register_petition", "expire_deadline", "screen_repeats", "record_link")
+# from the case's own timers, recomputation from the case when it is told a calendar
+# year was loaded, screening from the registration, a link from the case that repeats
+# this one.
+INTERNAL_COMMANDS = (
+    "register_petition",
+    "expire_deadline",
+    "recompute_deadlines",
+    "screen_repeats",
+    "record_link",
+)
 # Commands callers may send to a running case.
 EXTERNAL_COMMANDS: dict[str, type[c.CommandBase]] = {
     kind: cls for kind, cls in c.COMMAND_TYPES.items() if kind not in INTERNAL_COMMANDS
@@ -1008,6 +1015,47 @@ def _record_link(x: _Ctx, cmd: c.RecordLink) -> Rejection | None:
             other_case_id=cmd.other_case_id,
             relation="repeated_by",
             reason=cmd.reason,
+        )
+    return None
+
+
+@_handles("recompute_deadlines")
+def _recompute(x: _Ctx, cmd: c.RecomputeDeadlines) -> Rejection | None:
+    """Count each provisional deadline again with the policy's calendar snapshot: one
+    ``DeadlineRecomputed`` per deadline whose date or provisional mark changes.
+
+    - The official date is later: the deadline moves to it. Recorded as missed on the
+      provisional date, the miss is lifted (the unit was not late by the official
+      calendar) and the deadline is open again; a reminder already sent stays sent,
+      and a supervision (督办) stays recorded.
+    - The official date is earlier: the provisional date is kept (``kept_later``),
+      so no unit is overdue on a day it was told was still open and no petitioner's
+      window shrinks; the event records both dates.
+    Counted with no new arrangement for its years, a deadline does not change.
+    """
+    for d in sorted(x.state.deadlines.values(), key=lambda d: d.due_at):
+        if not d.provisional:
+            continue
+        again = x.policy.recounted(d)
+        if again is None:
+            continue
+        kept_later = again.due < d.due
+        due = d.due if kept_later else again.due
+        if due == d.due and again.provisional:
+            continue  # nothing new for its years
+        lifted = d.missed and due > d.due
+        moved = x.policy.dated(again, due).model_copy(update={"missed": d.missed and not lifted})
+        x.emit(
+            ev.DeadlineRecomputed,
+            opened=(moved,),
+            deadline=d.kind,
+            previous_due=d.due,
+            official_due=again.due,
+            due=due,
+            calendar=moved.calendar,
+            provisional=moved.provisional,
+            kept_later=kept_later,
+            lifted_miss=lifted,
         )
     return None
 

@@ -260,6 +260,30 @@ class CaseLinked(EventBase):
     reason: NotAcceptedReason
 
 
+class DeadlineRecomputed(EventBase):
+    """A provisional deadline counted again once its year's official arrangement was
+    loaded (``deadlines_opened`` holds it as it now stands).
+
+    ``official_due`` is what the arrangement gives; ``due`` what applies. They differ
+    only when the official date is earlier than the provisional one: a recomputed
+    deadline never moves earlier (``kept_later``), so no unit is overdue on a day it
+    was told was still open and no petitioner's window shrinks. ``lifted_miss``: the
+    deadline had been recorded as missed on a provisional date that the official
+    calendar moves later; it is open again until ``due``.
+    """
+
+    type: Literal["DeadlineRecomputed"] = "DeadlineRecomputed"
+    schema_version: Literal[1] = 1
+    deadline: DeadlineKind
+    previous_due: date
+    official_due: date
+    due: date
+    calendar: str | None  # the arrangements counted with, e.g. "2026.v1+2027.v1"
+    provisional: bool  # still counted across a year with no arrangement
+    kept_later: bool = False
+    lifted_miss: bool = False
+
+
 class CommandRejected(EventBase):
     """A fire-and-forget command that failed ``decide``; kept so nothing is lost."""
 
@@ -300,6 +324,7 @@ Event = Annotated[
     | RepeatConfirmed
     | RepeatDismissed
     | CaseLinked
+    | DeadlineRecomputed
     | CommandRejected,
     Field(discriminator="type"),
 ]

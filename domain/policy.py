@@ -7,6 +7,12 @@ Counting follows Civil Code Arts 200-204 by default: the start day is not counte
 and a period whose last day is not a working day (a public holiday or a rest day
 that is not an adjusted working day) runs to the next working day. Working-day
 periods (the 5-day objection, Art 23) count only working days.
+
+Which days are working days: with ``DeadlinePolicy.calendar`` (a
+:class:`~.calendar.CalendarSnapshot`, from the calendar store, recorded in the case's
+history) the official arrangements it holds; a year it lacks counts Monday to Friday
+and the deadline is marked ``provisional``. Without one (cases from before the
+calendar store) the pinned ``chinesecalendar`` package, as ever.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Literal
 import chinese_calendar
 from pydantic import Field
 
+from .calendar import CalendarSnapshot
 from .values import Frozen, Jurisdiction
 
 
@@ -63,6 +70,15 @@ class Deadline(Frozen):
     due_at: datetime  # the instant it expires: the end of ``due``, local time
     counting: Literal["calendar", "working"] = "calendar"
     missed: bool = False
+    # Counted with a calendar snapshot (else these keep their defaults):
+    # a day it looked at lies in a year with no official arrangement (counted Mon-Fri)
+    provisional: bool = False
+    # the arrangements it was counted with, e.g. "2026.v1+2027.v1"
+    calendar: str | None = None
+    # what was counted: ``days`` from ``counted_from`` (the start, or for an extension
+    # the due date it extended), so the deadline can be counted again (DeadlineRecomputed)
+    counted_from: date | None = None
+    days: int | None = None
 
 
 class DeadlinePolicy(Frozen):
@@ -89,6 +105,9 @@ class DeadlinePolicy(Frozen):
     roll_to_working_day: bool = True
     # "cn": China's official holidays and adjusted working days; "weekends": Mon-Fri.
     holiday_calendar: Literal["cn", "weekends"] = "cn"
+    # The official arrangements to count with (domain/calendar.py); None: the pinned
+    # chinesecalendar package, as cases started before the calendar store count.
+    calendar: CalendarSnapshot | None = None
     # Beijing time. Days are counted in this offset, whatever the server's clock zone.
     utc_offset_hours: int = Field(8, ge=-12, le=14)
     # What happens when a unit misses an obligation deadline (Arts 38-40).
@@ -107,37 +126,81 @@ class DeadlinePolicy(Frozen):
         return instant.astimezone(self.tz).date()
 
     def is_working_day(self, day: date) -> bool:
-        if self.holiday_calendar == "cn":
-            return _cn_working_day(day)
-        return day.weekday() < 5
+        return self._working(day)[0]
+
+    def _working(self, day: date) -> tuple[bool, bool]:
+        """Whether ``day`` is a working day, and whether that answer is provisional."""
+        if self.holiday_calendar != "cn":
+            return day.weekday() < 5, False
+        if self.calendar is not None:
+            return self.calendar.is_working_day(day)
+        return _cn_working_day(day), False
 
     def _deadline(
-        self, kind: DeadlineKind, start: date, due: date, counting: Literal["calendar", "working"]
+        self,
+        kind: DeadlineKind,
+        start: date,
+        due: date,
+        counting: Literal["calendar", "working"],
+        looked_at: list[tuple[int, bool]],
+        days: int,
     ) -> Deadline:
         end = datetime.combine(due + timedelta(days=1), time(0), tzinfo=self.tz)
-        return Deadline(
+        deadline = Deadline(
             kind=kind, start=start, due=due, due_at=end.astimezone(UTC), counting=counting
+        )
+        if self.calendar is None or self.holiday_calendar != "cn":
+            return deadline
+        return deadline.model_copy(
+            update={
+                "provisional": any(p for _, p in looked_at),
+                "calendar": self.calendar.labels(y for y, _ in looked_at),
+                "counted_from": start,
+                "days": days,
+            }
         )
 
     def calendar_deadline(self, kind: DeadlineKind, start: date, days: int) -> Deadline:
         due = start + timedelta(days=days)
+        looked_at: list[tuple[int, bool]] = []
         if self.roll_to_working_day:
-            while not self.is_working_day(due):
+            while True:
+                working, provisional = self._working(due)
+                looked_at.append((due.year, provisional))
+                if working:
+                    break
                 due += timedelta(days=1)
-        return self._deadline(kind, start, due, "calendar")
+        return self._deadline(kind, start, due, "calendar", looked_at, days)
 
     def working_deadline(self, kind: DeadlineKind, start: date, days: int) -> Deadline:
         due, counted = start, 0
+        looked_at: list[tuple[int, bool]] = []
         while counted < days:
             due += timedelta(days=1)
-            if self.is_working_day(due):
+            working, provisional = self._working(due)
+            looked_at.append((due.year, provisional))
+            if working:
                 counted += 1
-        return self._deadline(kind, start, due, "working")
+        return self._deadline(kind, start, due, "working", looked_at, days)
 
     def extended(self, deadline: Deadline, days: int) -> Deadline:
         """The same deadline with ``days`` more calendar days, rolled like any period end."""
         moved = self.calendar_deadline(deadline.kind, deadline.due, days)
         return moved.model_copy(update={"start": deadline.start})
+
+    def dated(self, deadline: Deadline, due: date) -> Deadline:
+        """``deadline`` with ``due`` as its last day (expiring at that day's end)."""
+        end = datetime.combine(due + timedelta(days=1), time(0), tzinfo=self.tz)
+        return deadline.model_copy(update={"due": due, "due_at": end.astimezone(UTC)})
+
+    def recounted(self, deadline: Deadline) -> Deadline | None:
+        """``deadline`` counted again with this policy's calendar: the same days from the
+        same day. None when it cannot be (counted without a calendar snapshot)."""
+        if self.calendar is None or deadline.counted_from is None or deadline.days is None:
+            return None
+        count = self.working_deadline if deadline.counting == "working" else self.calendar_deadline
+        again = count(deadline.kind, deadline.counted_from, deadline.days)
+        return again.model_copy(update={"start": deadline.start, "missed": deadline.missed})
 
 
 @lru_cache(maxsize=4096)

@@ -89,6 +89,15 @@ class CaseState(Frozen):
     def jurisdiction(self) -> Jurisdiction | None:
         return self.intake.jurisdiction if self.intake else None
 
+    @property
+    def provisional(self) -> list[Deadline]:
+        """Open deadlines counted across a year with no official holiday arrangement
+        (missed ones too: the official calendar may lift the miss)."""
+        return sorted(
+            (d for d in self.deadlines.values() if d.provisional),
+            key=lambda d: d.due_at,
+        )
+
     def timers(self) -> list[Deadline]:
         """Deadlines a timer should wait for: open and not yet marked missed."""
         return sorted((d for d in self.deadlines.values() if not d.missed), key=lambda d: d.due_at)
@@ -237,6 +246,8 @@ def evolve(state: CaseState, event: Event) -> CaseState:
                 changes["linked_cases"] = (*state.linked_cases, event.other_case_id)
             if event.relation == "repeat_of":
                 changes["repeat_of"] = event.other_case_id
+        case ev.DeadlineRecomputed():
+            pass  # the deadline as it now stands is in deadlines_opened
         case ev.PetitionNotAccepted() | ev.PetitionWithdrawn() | ev.CommandRejected():
             pass
     return state.model_copy(update=changes)

@@ -9,13 +9,16 @@ Each process connects as a role that owns nothing and holds only the rights it u
 - the worker appends events (SELECT, INSERT on ``events``; ``position`` is an identity
   column, whose sequence needs no grant) and writes the outbox: stores a notification
   (SELECT, INSERT) and then marks it sent (UPDATE of ``sent_at`` and ``sender`` only),
-  and indexes each new case's petitioner and looks up the earlier cases (SELECT,
-  INSERT on ``petitioner_index``: keyed hashes, never changed or removed);
+  indexes each new case's petitioner and looks up the earlier cases (SELECT, INSERT on
+  ``petitioner_index``: keyed hashes, never changed or removed), and reads the holiday
+  calendar (SELECT on ``holiday_calendar``), which only the owner loads (``petition
+  calendar load``);
 - the projector reads the events and writes the read models: inserts and updates
   ``case_list`` and the checkpoint, inserts ``deadline_outcomes``, and deletes their
   rows on ``--rebuild`` (its advisory lock needs no right);
-- the reader (``petition history``, ``verify``, ``report``) reads the events and the
-  read models, never the outbox or the petitioner index.
+- the reader (``petition history``, ``verify``, ``report``, ``calendar list``) reads
+  the events, the read models and the holiday calendar, never the outbox or the
+  petitioner index.
 
 :func:`statements` starts by revoking everything on the store's tables from these
 roles, so running it again converges on exactly these rights, and ends by revoking
@@ -33,7 +36,14 @@ from sqlalchemy import Connection, text
 from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS
 
 READ_MODELS = ("case_list", "deadline_outcomes", "projection_checkpoints")
-TABLES = ("schema_migrations", "events", "outbox", "petitioner_index", *READ_MODELS)
+TABLES = (
+    "schema_migrations",
+    "events",
+    "outbox",
+    "petitioner_index",
+    *READ_MODELS,
+    "holiday_calendar",
+)
 
 # The names the README's script uses.
 EXAMPLE_DATABASE = "petitionflow"
@@ -98,12 +108,14 @@ def script(
         groups.append(
             (
                 "the worker appends events, stores each notification and marks it sent,"
-                " and indexes and looks up petitioners (repeat petitions)",
+                " indexes and looks up petitioners (repeat petitions) and reads the holiday"
+                " calendar",
                 [
                     f"GRANT SELECT, INSERT ON events TO {_to(w)};",
                     f"GRANT SELECT, INSERT ON outbox TO {_to(w)};",
                     f"GRANT UPDATE (sent_at, sender) ON outbox TO {_to(w)};",
                     f"GRANT SELECT, INSERT ON petitioner_index TO {_to(w)};",
+                    f"GRANT SELECT ON holiday_calendar TO {_to(w)};",
                 ],
             )
         )
@@ -122,8 +134,11 @@ def script(
     if r:
         groups.append(
             (
-                "the CLI reads the events and the read models",
-                [f"GRANT SELECT ON events, {', '.join(READ_MODELS)} TO {_to(r)};"],
+                "the CLI reads the events, the read models and the holiday calendar",
+                [
+                    f"GRANT SELECT ON events, {', '.join(READ_MODELS)}, holiday_calendar"
+                    f" TO {_to(r)};"
+                ],
             )
         )
     groups.append(

@@ -17,6 +17,7 @@ trigger runs, and keep the right to drop a trigger with the owner alone.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -196,10 +197,63 @@ _READ_MODELS = (
 
 MIGRATIONS += (Migration(4, "read models", sqlite=_READ_MODELS, postgresql=_READ_MODELS),)
 
-# Migration 5 (the holiday calendar) is added on another branch; this one is numbered
-# after it and needs nothing from it. ``migrate`` applies each missing version, so a
-# database that has 6 gets 5 once both are merged, and ``applied_through`` counts a
-# gap as missing.
+# The official holiday calendar (eventstore/calendar.py): one row per year and version
+# of the State Council's arrangement, never changed once written (a corrected notice
+# is a new version). Seeded with the years the pinned chinesecalendar package knows,
+# labelled with it as their source, so cases count as before until a year is loaded.
+# IF NOT EXISTS and ON CONFLICT DO NOTHING: applied again (its record lost), it
+# changes nothing.
+CALENDAR_SEED_SOURCE = "chinesecalendar 1.11.0 (its table of the State Council notices 2004-2026)"
+_CALENDAR = """CREATE TABLE IF NOT EXISTS holiday_calendar (
+    year INTEGER NOT NULL,
+    version INTEGER NOT NULL CHECK (version >= 1),
+    source TEXT NOT NULL,
+    holidays TEXT NOT NULL,
+    workdays TEXT NOT NULL,
+    loaded_at {ts} NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    PRIMARY KEY (year, version)
+)"""
+
+
+def _calendar_seed() -> tuple[str, ...]:
+    """INSERTs of the package's years, 2004-2026: dates and a fixed source, no input."""
+    from chinese_calendar import constants
+
+    years = sorted({d.year for d in constants.holidays})
+    rows = []
+    for year in years:
+        holidays = sorted(d.isoformat() for d in constants.holidays if d.year == year)
+        workdays = sorted(d.isoformat() for d in constants.workdays if d.year == year)
+        rows.append(
+            "INSERT INTO holiday_calendar (year, version, source, holidays, workdays) VALUES "
+            f"({year}, 1, '{CALENDAR_SEED_SOURCE}', "
+            f"'{json.dumps(holidays)}', '{json.dumps(workdays)}') ON CONFLICT DO NOTHING"
+        )
+    return tuple(rows)
+
+
+MIGRATIONS += (
+    Migration(
+        5,
+        "holiday calendar",
+        sqlite=(_CALENDAR.format(ts="DATETIME"), *_calendar_seed()),
+        postgresql=(_CALENDAR.format(ts="TIMESTAMPTZ"), *_calendar_seed()),
+    ),
+)
+
+holiday_calendar = Table(
+    "holiday_calendar",
+    metadata,
+    Column("year", Integer, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("source", String, nullable=False),
+    Column("holidays", String, nullable=False),  # a JSON list of ISO dates
+    Column("workdays", String, nullable=False),
+    Column("loaded_at", DateTime(timezone=True), nullable=False),
+)
+
+# Migration 6 needs nothing from 5: ``migrate`` applies each missing version, and
+# ``applied_through`` counts a gap as missing.
 _PETITIONER_INDEX = """CREATE TABLE IF NOT EXISTS petitioner_index (
     seq {seq},
     petitioner_key TEXT NOT NULL,

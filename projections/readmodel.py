@@ -184,6 +184,8 @@ def apply(
             outcomes.append(_outcome(row, kind, closed["due"], True, day))
     for d in data.get("deadlines_opened", ()):
         deadlines[d["kind"]] = {"due": d["due"], "missed": d["missed"]}
+        if d.get("provisional"):  # counted across a year with no official calendar
+            deadlines[d["kind"]]["provisional"] = True
     if event_type in STAGE_AFTER:
         row["stage"] = STAGE_AFTER[event_type]
     match event_type:

@@ -4,7 +4,9 @@
   is counted apart and never as satisfied;
 - on-time rate per deadline: met / (met + missed) over the obligations decided;
 - overdue now: open cases with a missed deadline still open;
-- backlog (积案): open cases past their handling deadline.
+- backlog (积案): open cases past their handling deadline;
+- provisional: open cases with a deadline counted across a year whose official
+  holiday arrangement is not loaded yet (Monday to Friday); a warning says so.
 
 Routing deadlines, and cases never routed to a unit (diverted, not accepted), belong
 to the registering petition office: they are grouped under "(petition office)".
@@ -81,6 +83,9 @@ def statistics(
                 "overdue_now": sum(r["overdue"] for r in is_open),
                 "backlog": sum(
                     bool(r["deadlines"].get("handling", {}).get("missed")) for r in is_open
+                ),
+                "provisional": sum(
+                    any(d.get("provisional") for d in r["deadlines"].values()) for r in is_open
                 ),
                 "supervised": sum(bool(r["supervised"]) for r in g),
                 "extensions": sum(r["extension_days"] > 0 for r in g),
@@ -191,9 +196,23 @@ def render(report: list[dict[str, Any]], by: GroupBy, fmt: str) -> str:
             ]
         )
     widths = [max(_width(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join(
+    table = "\n".join(
         "  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(line, widths, strict=True))
         for line in lines
+    )
+    warning = provisional_warning(report)
+    return f"{table}\n{warning}" if warning else table
+
+
+def provisional_warning(report: list[dict[str, Any]]) -> str | None:
+    """One line when open cases have provisional deadlines, else None."""
+    count = sum(r.get("provisional", 0) for r in report)
+    if not count:
+        return None
+    return (
+        f"warning: {count} open case{'s' if count != 1 else ''} with provisional deadlines "
+        "(counted Monday to Friday: their year's official holiday arrangement is not "
+        "loaded); load it with `petition calendar load FILE`"
     )
 
 

@@ -1,6 +1,7 @@
 """Record replay fixtures: real histories of every demo path and of continue-as-new.
 
-    .venv/bin/python -m tests.record_histories
+    .venv/bin/python -m tests.record_histories            # every scenario
+    .venv/bin/python -m tests.record_histories deadline_recomputed   # only those named
 
 Run it after a deliberate workflow change (behind ``workflow.patched``) to add the
 new histories; keep the old files, which is the point: tests/test_replay.py replays
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -102,10 +104,55 @@ async def _repeats(env: WorkflowEnvironment, harness: Harness) -> None:
     await _save(env, confirmed.handle.id, "repeat_suggestion_confirmed")
 
 
-async def main() -> None:
+async def record_deadline_recomputed(store: EventStore) -> None:
+    """A case whose provisional 2027 handling deadline is recomputed once the sample 2027
+    arrangement is loaded (``calendar_loaded``), then missed on its official date and
+    withdrawn."""
+    from petitionflow.domain import events as ev
+    from petitionflow.domain.calendar import parse_arrangement
+    from petitionflow.eventstore.calendar import CalendarStore
+    from testkit.builders import BUREAU, PETITIONER, today
+    from tests.test_calendar_workflow import SAMPLE_FILE, _target
+
+    sample = parse_arrangement(json.loads(SAMPLE_FILE.read_text(encoding="utf-8")))
+    async with await _env() as env:
+        harness = Harness(env, store, "record-calendar")
+        async with build_worker(env.client, store, SEALER, "record-calendar", hasher=HASHER):
+            case = await harness.submit(f"CAL-{uuid.uuid4().hex[:6]}")
+            due = _target()
+            await case.ok(
+                c.AssignPetition, BUREAU, to_unit=COUNTY_UNIT, due_days=(due - today()).days
+            )
+            await case.ok(c.AcknowledgeReceipt, HANDLER)
+            await case.ok(c.AcceptPetition, HANDLER)
+            CalendarStore(store.engine).load(sample)
+            await case.handle.signal("calendar_loaded")
+            for _ in range(200):
+                if any(isinstance(e, ev.DeadlineRecomputed) for e in case.events()):
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("no DeadlineRecomputed")
+            await case.advance((due - today()).days + 20)
+            for _ in range(200):
+                if any(isinstance(e, ev.DeadlineMissed) for e in case.events()):
+                    break
+                await asyncio.sleep(0.1)
+            await case.ok(c.WithdrawPetition, PETITIONER, reason="已自行和解")
+            await case.handle.result()
+            await _save(env, case.handle.id, "deadline_recomputed")
+
+
+async def main(only: list[str]) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         store = EventStore(f"sqlite:///{tmp}/events.db", create=True)
+        if only:
+            if only != ["deadline_recomputed"]:
+                raise SystemExit(f"unknown scenario {only}; known: deadline_recomputed")
+            await record_deadline_recomputed(store)
+            store.close()
+            return
         async with await _env() as env:
             harness = Harness(env, store, "record")
             async with build_worker(env.client, store, SEALER, "record", hasher=HASHER):
@@ -136,8 +183,9 @@ async def main() -> None:
                 await case.advance(70)
                 await _save(env, case.handle.id, "continue_as_new_first_run", first)
                 await _save(env, case.handle.id, "continue_as_new_latest_run")
+        await record_deadline_recomputed(store)
         store.close()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

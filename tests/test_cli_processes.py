@@ -10,6 +10,7 @@ test saw 7 of 209 then, and none since.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -92,3 +93,53 @@ def test_verify_live_names_every_wedged_case(tmp_path: Path) -> None:
         one = stack.run("verify", "LIVE-2", "--live", "--json")
         assert one.returncode == 1
         assert json.loads(one.stdout)["live"]["mismatches"][0]["stored"] == 2
+
+
+def test_calendar_load_refuses_a_bad_file_and_recomputes_with_a_good_one(tmp_path: Path) -> None:
+    sample = ROOT / "tests" / "fixtures" / "calendar_2027_sample.json"
+    body = json.loads(sample.read_text(encoding="utf-8"))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**body, "workdays": ["2027-03-01"]}), encoding="utf-8")
+    labour = json.dumps({"actor": LABOUR}, ensure_ascii=False)
+    with CliStack(tmp_path) as stack:
+        # A case accepted today: its 60-day handling period ends in 2027, which the
+        # store (seeded with chinesecalendar's 2004-2026) does not know: provisional.
+        assert stack.submit("CAL-1").returncode == 0
+        transfer = ("send", "CAL-1", "transfer_petition", "--data", "@examples/transfer.json")
+        assert stack.run(*transfer).returncode == 0
+        for command in ("acknowledge_receipt", "accept_petition"):
+            assert stack.run("send", "CAL-1", command, "--data", labour).returncode == 0
+        before = json.loads(stack.run("show", "CAL-1", "--json").stdout)["deadlines"]["handling"]
+        assert before["provisional"] is True and before["due"].startswith("2027-")
+        shown = stack.run("show", "CAL-1")
+        assert "(provisional)" in shown.stdout and "no official holiday arrangement" in shown.stdout
+        for _ in range(100):  # visibility follows the case in a moment
+            listed = stack.run("list", "--query", "ProvisionalDeadline = true", "--json")
+            if json.loads(listed.stdout or "[]"):
+                break
+            time.sleep(0.2)
+
+        refused = stack.run("calendar", "load", str(bad))
+        assert refused.returncode == 2, refused
+        assert refused.stderr.count("\n") == 1, refused.stderr
+        assert "workdays holds 2027-03-01, a Monday" in refused.stderr
+        assert "list only those" in refused.stderr  # and what to do
+
+        loaded = stack.run("calendar", "load", str(sample))
+        assert loaded.returncode == 0, loaded.stderr
+        assert "2027: stored as version 1" in loaded.stdout
+        assert "told 1 running case with provisional deadlines" in loaded.stdout, loaded.stdout
+        for _ in range(100):
+            after = json.loads(stack.run("show", "CAL-1", "--json").stdout)
+            if not after["deadlines"]["handling"]["provisional"]:
+                break
+            time.sleep(0.2)
+        assert after["deadlines"]["handling"]["calendar"] == "2027.v1"
+        history = stack.run("history", "CAL-1")
+        assert "handling deadline recomputed with calendar 2027.v1" in history.stdout
+
+        again = stack.run("calendar", "load", str(sample), "--json")
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout)["changed"] is False  # stored once; told again
+        listed = stack.run("calendar", "list")
+        assert listed.returncode == 0 and "SAMPLE for the tests" in listed.stdout

@@ -457,4 +457,4 @@ def test_fold_equals_the_state_built_step_by_step() -> None:
 
 def test_every_rejection_code_has_a_message() -> None:
     assert all(msg and code == code.lower() for code, msg in CODES.items())
-    assert isinstance(ev.EVENT_TYPES, dict) and len(ev.EVENT_TYPES) == 30
+    assert isinstance(ev.EVENT_TYPES, dict) and len(ev.EVENT_TYPES) == 31

@@ -148,6 +148,7 @@ RIGHTS = {
         "events": {"SELECT", "INSERT"},
         "outbox": {"SELECT", "INSERT"},  # and UPDATE of sent_at, sender: checked apart
         "petitioner_index": {"SELECT", "INSERT"},
+        "holiday_calendar": {"SELECT"},  # the calendar_snapshot activity
     },
     "projector": {
         "schema_migrations": {"SELECT"},
@@ -162,6 +163,7 @@ RIGHTS = {
         "case_list": {"SELECT"},
         "deadline_outcomes": {"SELECT"},
         "projection_checkpoints": {"SELECT"},
+        "holiday_calendar": {"SELECT"},
     },
 }
 TABLES = (
@@ -172,6 +174,7 @@ TABLES = (
     "case_list",
     "deadline_outcomes",
     "projection_checkpoints",
+    "holiday_calendar",
 )
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 
@@ -291,6 +294,16 @@ def test_each_process_runs_with_only_its_rights(
     verified = petition(reader, "verify")
     assert verified.returncode == 0 and f"1 stream, {events} events: intact" in verified.stdout
 
+    # The holiday calendar: the reader lists it; loading it is the owner's.
+    sample = str(ROOT / "tests" / "fixtures" / "calendar_2027_sample.json")
+    listed = petition(reader, "calendar", "list")
+    assert listed.returncode == 0 and "chinesecalendar 1.11.0" in listed.stdout, listed
+    refused = petition(reader, "calendar", "load", sample, "--no-notify")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused
+    assert "is the store owner's" in refused.stderr, refused.stderr
+    loaded = petition(db.owner, "calendar", "load", sample, "--no-notify")
+    assert loaded.returncode == 0 and "2027: stored as version 1" in loaded.stdout, loaded
+
     # What each role may not do: refused by privilege (42501, "permission denied").
     insert_event = (
         "INSERT INTO events (stream_id, version, event_id, type, schema_version, data,"
@@ -320,6 +333,8 @@ def test_each_process_runs_with_only_its_rights(
             "SELECT * FROM case_list",
             "UPDATE petitioner_index SET case_id = 'x'",
             "DELETE FROM petitioner_index",
+            "INSERT INTO holiday_calendar SELECT year + 100, version, source, holidays,"
+            " workdays, loaded_at FROM holiday_calendar LIMIT 1",
         ],
     }
     for purpose, statements in denied.items():

@@ -73,7 +73,9 @@ async def _append_results(path: Path) -> list[dict[str, object]]:
             payloads = list(attrs.details["result"].payloads)
             assert CONVERTER.payload_codec is not None
             decoded = await CONVERTER.payload_codec.decode(payloads)
-            results.append(json.loads(decoded[0].data))
+            result = json.loads(decoded[0].data)
+            if "years" not in result:  # not the calendar_snapshot local activity's
+                results.append(result)
     return results
 
 
@@ -132,3 +134,15 @@ def test_both_sides_of_the_rules_patch_are_replayed() -> None:
     for name in ("transfer_satisfied", "re_review_final", "continue_as_new_first_run"):
         assert RULES_PATCH not in _patches(folder / f"before_rules_{name}.json")
         assert RULES_PATCH in _patches(folder / f"{name}.json")
+
+
+def test_a_case_whose_deadline_was_recomputed_is_replayed() -> None:
+    # Recorded under patch "holiday-calendar-snapshot": the calendar's local activity,
+    # the calendar_loaded signal and the DeadlineRecomputed it led to, then the timer
+    # on the official date (tests/record_histories.py, scenario deadline_recomputed).
+    path = FIXTURES[0].parent / "deadline_recomputed.json"
+    assert '"signalName": "calendar_loaded"' in path.read_text(encoding="utf-8")
+    markers = _markers(path)
+    # rules, repeat screening, calendar, lean, remind-registering-office
+    assert markers.count("core_patch") == 5
+    assert "core_local_activity" in markers

@@ -22,7 +22,7 @@ from petitionflow.eventstore import EventStore, NewEvent
 from petitionflow.workers.devserver import TIME_SKIPPING, temporal_binary
 from petitionflow.workers.main import build_worker
 from petitionflow.workflows import search
-from petitionflow.workflows.contract import WORKFLOW_TASK_TIMEOUT
+from petitionflow.workflows.contract import WORKFLOW_TASK_TIMEOUT, StartPetition
 from testkit.builders import (
     BUREAU,
     COUNTY_UNIT,
@@ -205,9 +205,9 @@ async def test_a_second_extension_is_refused(petitions: Harness) -> None:
         if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
         and e.marker_recorded_event_attributes.marker_name == "core_patch"
     ]
-    # regulation-rules-2026-11, local-append-changed-attributes, repeat-screening,
-    # remind-registering-office
-    assert len(patches) == 4
+    # regulation-rules-2026-11, repeat-screening, holiday-calendar-snapshot,
+    # local-append-changed-attributes, remind-registering-office
+    assert len(patches) == 5
 
 
 async def test_a_review_requested_after_the_window_is_refused(petitions: Harness) -> None:
@@ -329,4 +329,14 @@ async def test_continue_as_new_carries_the_case(
             ).describe()
             timeout = desc.raw_description.execution_config.default_workflow_task_timeout
             assert timeout.ToTimedelta() == WORKFLOW_TASK_TIMEOUT
+        # The first run read the holiday calendar (its input has none); the runs after
+        # carry that snapshot in their policy.
+        checks: list[tuple[str | None, bool]] = [(first_run, False), (None, True)]
+        for which, read in checks:
+            history = await small_history_env.client.get_workflow_handle(
+                case.handle.id, run_id=which
+            ).fetch_history()
+            started = history.events[0].workflow_execution_started_event_attributes
+            (start,) = await CONVERTER.decode(started.input.payloads, [StartPetition])
+            assert (start.policy.calendar is not None) is read
         await harness.check()

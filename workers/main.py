@@ -24,11 +24,13 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 
 import petitionflow.workflows
+from petitionflow.activities.calendar import CalendarActivities
 from petitionflow.activities.notify import NotifyActivities, Sender
 from petitionflow.activities.repeat import RepeatActivities
 from petitionflow.activities.store import StoreActivities
 from petitionflow.config import ConfigError, Settings
 from petitionflow.eventstore import EventStore, SchemaError
+from petitionflow.eventstore.calendar import CalendarStore
 from petitionflow.eventstore.outbox import Outbox
 from petitionflow.eventstore.store import safe_url
 from petitionflow.security.codec import data_converter
@@ -96,6 +98,7 @@ def build_worker(
     store_activities = StoreActivities(store, sealer)
     notify = NotifyActivities(Outbox(store.engine), sender)
     repeats = RepeatActivities(store, sealer, hasher)
+    calendar = CalendarActivities(CalendarStore(store.engine))
     return Worker(
         client,
         task_queue=task_queue,
@@ -105,6 +108,7 @@ def build_worker(
             notify.notify,
             repeats.screen_repeats,
             repeats.link_case_in_store,
+            calendar.calendar_snapshot,
         ],
         activity_executor=executor or ThreadPoolExecutor(max_workers=16),
         interceptors=interceptors,

@@ -23,6 +23,9 @@ TASK_QUEUE = "petitions"
 # it. Temporal's default is 10 s. A local append that takes longer (the database is
 # away) keeps the task alive with heartbeats, at 80% of this.
 WORKFLOW_TASK_TIMEOUT = timedelta(seconds=5)
+# The signal ``petition calendar load`` sends to cases with a provisional deadline: read
+# the calendar store again and recompute them (no input).
+CALENDAR_SIGNAL = "calendar_loaded"
 
 
 def workflow_id(case_id: str) -> str:

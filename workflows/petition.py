@@ -28,6 +28,11 @@ update returns once its events are durable.
   and unreadable or not fitting the case) never fails the case: the append waits,
   flagged in ``NeedsAttention`` and the current details, and tries again after a
   repair (see ``_until_unblocked``).
+- **The holiday calendar** (since patch "holiday-calendar-snapshot"): the case counts
+  days with a snapshot of the calendar store that the ``calendar_snapshot`` local
+  activity read, so it is in history and travels in ``self.policy`` (and over
+  continue-as-new). The ``calendar_loaded`` signal (``petition calendar load``) makes
+  it read the store again and decide ``recompute_deadlines``.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
+    from petitionflow.activities.calendar import SnapshotRequest
     from petitionflow.activities.notify import Notification
     from petitionflow.activities.repeat import (
         ENGINE_ACTOR,
@@ -64,9 +70,11 @@ with workflow.unsafe.imports_passed_through():
         Blocked,
     )
     from petitionflow.domain import events as ev
+    from petitionflow.domain.calendar import CalendarSnapshot
     from petitionflow.domain.commands import (
         CommandBase,
         ExpireDeadline,
+        RecomputeDeadlines,
         RecordLink,
         ScreenRepeats,
     )
@@ -86,6 +94,7 @@ with workflow.unsafe.imports_passed_through():
     from petitionflow.domain.values import Actor
     from petitionflow.workflows import search
     from petitionflow.workflows.contract import (
+        CALENDAR_SIGNAL,
         WORKFLOW_TASK_TIMEOUT,
         WORKFLOW_TYPE,
         CaseSummary,
@@ -96,6 +105,13 @@ with workflow.unsafe.imports_passed_through():
     )
 
 TIMER_ACTOR = Actor(unit="petitionflow", person="deadline timer")
+LEAN_PATCH = "local-append-changed-attributes"
+CALENDAR_ACTOR = Actor(unit="petitionflow", person="holiday calendar")
+# Since this patch a case counts days with a snapshot of the calendar store, read by an
+# activity (recorded in history); histories from before it count with the pinned
+# chinesecalendar package for the rest of their run.
+CALENDAR_PATCH = "holiday-calendar-snapshot"
+
 
 # Appends retry until the database is back: a case waits rather than loses an event.
 # A version conflict is no error (the activity returns the stream to catch up on);
@@ -184,6 +200,32 @@ def _append_failure(exc: ActivityError) -> Exception:
     return exc
 
 
+def _log_calendar(event: Event) -> None:
+    """A warning for each provisional deadline an event opens; what a recount did.
+    Kinds, dates and calendar versions only."""
+    for d in event.deadlines_opened:
+        if d.provisional:
+            workflow.logger.warning(
+                "provisional deadline: %s due %s counted Monday to Friday across a year "
+                "with no official holiday arrangement (calendar %s); load the year with "
+                "`petition calendar load` and the case recomputes it",
+                d.kind.value,
+                d.due.isoformat(),
+                d.calendar or "none",
+            )
+    if isinstance(event, ev.DeadlineRecomputed):
+        workflow.logger.info(
+            "deadline recomputed: %s from %s to %s (official %s, calendar %s%s%s)",
+            event.deadline.value,
+            event.previous_due.isoformat(),
+            event.due.isoformat(),
+            event.official_due.isoformat(),
+            event.calendar,
+            ", the later date kept" if event.kept_later else "",
+            ", miss lifted" if event.lifted_miss else "",
+        )
+
+
 @workflow.defn(name=WORKFLOW_TYPE)
 class PetitionWorkflow:
     @workflow.init
@@ -214,6 +256,19 @@ class PetitionWorkflow:
         # workflow in another activation than the live run did (see README, Reliability),
         # and a patch must be asked where its marker stands in history.
         self.screen_repeats = bool(self.start and not carried) and workflow.patched(REPEAT_PATCH)
+        # Asked once per run, like the rules: whether this run counts with the calendar
+        # store's snapshot (a run that began under today's code), or as it ran before.
+        self.calendar_on = workflow.patched(CALENDAR_PATCH)
+        if self.calendar_on:
+            # Asked here, before the calendar's local activity, not first in ``_commit``
+            # after it: a history whose first patch marker follows a local activity's
+            # result did not replay (the marker was met before the workflow, waiting
+            # for that result, asked for it). The answer is True for these runs anyway.
+            workflow.patched(LEAN_PATCH)
+        self.recompute_requested = False
+        # The case's version when this run last read the calendar (-1: not yet; a
+        # snapshot carried over continue-as-new may be old).
+        self.calendar_read_at = -1
         # Decided here so that updates arriving while it is written validate against
         # the state it will produce; ``run`` writes exactly these events.
         self.registration = (
@@ -229,6 +284,18 @@ class PetitionWorkflow:
         if self.start_error is not None:
             raise _error(self.start_error)
         assert self.start is not None
+        if (
+            self.calendar_on
+            and self.policy.calendar is None
+            and self.policy.holiday_calendar == "cn"
+        ):
+            # A new case, or the first run under this patch: count with the store's
+            # calendar from now on (the registration is decided again with it).
+            await self._read_calendar()
+            if self.registration is not None:
+                self.registration = decide(
+                    self.case, self.start.registration, workflow.now(), self.policy, self.rules
+                )
         if self.registration is not None:
             async with self.lock:
                 registration = self.registration
@@ -254,11 +321,14 @@ class PetitionWorkflow:
                         bool(self.inbox)
                         or self._finished()
                         or self._next_due() != armed  # an update opened or moved a deadline
+                        or self.recompute_requested
                         or workflow.info().is_continue_as_new_suggested()
                     ),
                     timeout=timeout,
                 )
             async with self.lock:
+                if self.recompute_requested:
+                    await self._recompute_deadlines()
                 await self._fire_due_deadlines()
                 while self.inbox:
                     await self._handle_signal(self.inbox.popleft())
@@ -378,6 +448,43 @@ class PetitionWorkflow:
             summary=f"link {linked.other_case_id} in the store",
         )
 
+    async def _read_calendar(self) -> CalendarSnapshot:
+        """The calendar store's snapshot from last year on, now in ``self.policy``."""
+        year = self.policy.local_date(workflow.now()).year - 1
+        snapshot: CalendarSnapshot = await workflow.execute_local_activity(
+            "calendar_snapshot",
+            SnapshotRequest(from_year=year),
+            result_type=CalendarSnapshot,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=APPEND_RETRY,  # the store is away: wait for it, as appends do
+            summary=f"holiday calendar from {year}",
+        )
+        self.policy = self.policy.model_copy(update={"calendar": snapshot})
+        self.calendar_read_at = self.case.version
+        return snapshot
+
+    async def _recompute_deadlines(self) -> None:
+        """After ``calendar_loaded``, or after opening a provisional deadline with a
+        snapshot read earlier (``_commit``): read the calendar again and decide
+        ``recompute_deadlines`` (one ``DeadlineRecomputed`` per provisional deadline
+        the new arrangements move or confirm; nothing when none)."""
+        self.recompute_requested = False
+        snapshot = await self._read_calendar()
+        command = RecomputeDeadlines(
+            command_id=f"calendar:{snapshot.label.replace('+', '/')}:v{self.case.version}"[:128],
+            actor=CALENDAR_ACTOR,
+            issued_at=workflow.now(),
+        )
+        while True:
+            decision = decide(self.case, command, workflow.now(), self.policy, self.rules)
+            if isinstance(decision, Rejection):
+                workflow.logger.info("deadlines not recomputed: %s", decision.code)
+                return
+            if decision.duplicate or not decision.events:
+                return
+            if await self._commit(decision.events):
+                return
+
     async def _handle_signal(self, signal: PendingSignal) -> None:
         drawn: dict[str, UUID] = {}  # the same generated ids on every pass
         while (events := self._signal_events(signal, drawn)) and not await self._commit(events):
@@ -450,7 +557,7 @@ class PetitionWorkflow:
         # - only the search attributes that changed are upserted, none when none did.
         # Both measured in BENCHMARKS.md. Cases whose history predates the patch keep
         # the old commands until they finish.
-        lean = workflow.patched("local-append-changed-attributes")
+        lean = workflow.patched(LEAN_PATCH)
         result = await self._append(request, summary, lean)
         if isinstance(result, Blocked):
             result = await self._until_unblocked(request, summary, lean, result)
@@ -464,9 +571,27 @@ class PetitionWorkflow:
                 missed.append((event, self.case))
             if isinstance(event, ev.CaseLinked) and event.relation == "repeat_of":
                 linked.append(event)
+            if self.calendar_on:
+                _log_calendar(event)
+        if (
+            self.calendar_on
+            and request.expected_version > self.calendar_read_at
+            and any(
+                d.provisional
+                for e in events
+                if not isinstance(e, ev.DeadlineRecomputed)
+                for d in e.deadlines_opened
+            )
+        ):
+            # A provisional deadline was counted with a snapshot read before: the year
+            # may have been loaded since (a case is told only while it has one). Read
+            # the calendar again and recompute (nothing changes if it is still missing).
+            self.recompute_requested = True
         if not lean:
-            workflow.upsert_search_attributes(search.updates(self.case))
-        elif changed := search.updates(self.case, workflow.info().typed_search_attributes):
+            workflow.upsert_search_attributes(search.updates(self.case, calendar=self.calendar_on))
+        elif changed := search.updates(
+            self.case, workflow.info().typed_search_attributes, calendar=self.calendar_on
+        ):
             workflow.upsert_search_attributes(changed)
         workflow.set_current_details(search.current_details(self.case))
         for event, at in missed:
@@ -663,6 +788,11 @@ class PetitionWorkflow:
             # is ignored, and so is the signal when nothing waits. (Before the patch it
             # was an unknown command like any other name.)
             self.resume_requested = self.attention is not None
+            return
+        if kind == CALENDAR_SIGNAL and self.calendar_on:
+            # A calendar year was loaded: recount the provisional deadlines. (Before
+            # the patch it was an unknown command like any other name.)
+            self.recompute_requested = True
             return
         payload = _payload(args)
         if kind in INTERNAL_SIGNALS and workflow.patched(REPEAT_PATCH):

@@ -1,7 +1,7 @@
 """Search attributes and the short texts operators see in the Temporal UI.
 
 No personal data goes here: search attributes are stored unencrypted. Keyword
-budget (PostgreSQL visibility): 10 of 10 Keyword, 1 KeywordList, 2 Bool, 1 Datetime,
+budget (PostgreSQL visibility): 10 of 10 Keyword, 1 KeywordList, 3 Bool, 1 Datetime,
 1 Int.
 """
 
@@ -43,6 +43,11 @@ NEEDS_ATTENTION = SearchAttributeKey.for_keyword("NeedsAttention")
 # ids only: ``LinkedCases = "KS-0001"`` finds the cases linked to KS-0001).
 LINKED_CASES = SearchAttributeKey.for_keyword_list("LinkedCases")
 
+# An open deadline was counted across a year with no official holiday arrangement
+# (Monday to Friday): ``petition calendar load`` signals these cases. Set only by
+# cases run under patch "holiday-calendar-snapshot".
+PROVISIONAL_DEADLINE = SearchAttributeKey.for_bool("ProvisionalDeadline")
+
 ALL: tuple[SearchAttributeKey[Any], ...] = (
     STAGE,
     REGION,
@@ -59,6 +64,7 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     EXTENSION_DAYS,
     NEEDS_ATTENTION,
     LINKED_CASES,
+    PROVISIONAL_DEADLINE,
 )
 
 _CLI_TYPE = {
@@ -139,7 +145,9 @@ async def register_search_attributes(client: Client, namespace: str) -> list[str
     return sorted(missing)
 
 
-def values(state: CaseState) -> list[tuple[SearchAttributeKey[Any], Any]]:
+def values(state: CaseState, calendar: bool = False) -> list[tuple[SearchAttributeKey[Any], Any]]:
+    """The attributes' values; ``calendar``: with ``ProvisionalDeadline`` (cases under
+    patch "holiday-calendar-snapshot": older histories never upserted it)."""
     intake = state.intake
     place = intake.jurisdiction if intake else None
     timers = state.timers()
@@ -158,16 +166,17 @@ def values(state: CaseState) -> list[tuple[SearchAttributeKey[Any], Any]]:
         (NEXT_DEADLINE, timers[0].due_at if timers else None),
         (EXTENSION_DAYS, state.extension_days_used),
         (LINKED_CASES, list(state.linked_cases) or None),
+        *([(PROVISIONAL_DEADLINE, bool(state.provisional))] if calendar else []),
     ]
 
 
 def updates(
-    state: CaseState, current: TypedSearchAttributes | None = None
+    state: CaseState, current: TypedSearchAttributes | None = None, calendar: bool = False
 ) -> list[SearchAttributeUpdate[Any]]:
     """The updates that bring ``current`` (all of them when None) to ``state``'s values."""
     return [
         key.value_unset() if v is None else key.value_set(v)
-        for key, v in values(state)
+        for key, v in values(state, calendar)
         if current is None or current.get(key) != v
     ]
 
@@ -237,7 +246,21 @@ def current_details(state: CaseState) -> str:
             + " · the registering office confirms (`confirm_repeat`) or dismisses"
             " (`dismiss_repeat`) each"
         )
+    if state.provisional:
+        lines.append(provisional_warning(state))
     return "\n\n".join(lines)
+
+
+def provisional_warning(state: CaseState) -> str:
+    """The warning for deadlines counted across a year with no official holiday
+    arrangement: which deadlines, their provisional dates, and what to do."""
+    years = sorted({d.due.year for d in state.provisional})
+    listed = ", ".join(f"{d.kind.value} {d.due.isoformat()}" for d in state.provisional)
+    return (
+        f"**Provisional deadline:** {listed}: counted Monday to Friday, as "
+        f"{', '.join(map(str, years))} has no official holiday arrangement loaded yet; "
+        "`petition calendar load` the State Council notice and the dates are recomputed."
+    )
 
 
 def attention_details(
