@@ -112,6 +112,8 @@ CODES: dict[str, str] = {
     "issued it records record_delivery, and the petitioner's windows count from that day "
     "(Arts 35, 36)",
     "no_delivery_pending": "that document is not waiting to be delivered",
+    "engine_only": "only the engine sends this command (its own timers, screening, links "
+    "and calendar loads)",
     "delivery_date_invalid": "delivered_on must lie between the day the document was issued "
     "and today",
     "concluded_by_satisfied_rating": "the petitioner rated the reply satisfied, which "
@@ -198,6 +200,8 @@ class _Ctx:
 # from the case's own timers, recomputation from the case when it is told a calendar
 # year was loaded, screening from the registration, a link from the case that repeats
 # this one.
+# The actor unit of the commands the engine sends itself.
+ENGINE_UNIT = "petitionflow"
 INTERNAL_COMMANDS = (
     "register_petition",
     "expire_deadline",
@@ -389,6 +393,10 @@ def _is(x: _Ctx, unit: str | None, code: str, role: str) -> Rejection | None:
 
 def _who(x: _Ctx, kind: str) -> Rejection | None:
     s = x.state
+    if kind in INTERNAL_COMMANDS and kind != "register_petition":
+        if x.cmd.actor.unit == ENGINE_UNIT:
+            return None
+        return _reject("engine_only", f"{kind} from {x.cmd.actor.unit}")
     handler = s.handling_unit.name if s.handling_unit else None
     reviewer = s.review_unit.name if s.review_unit else None
     if kind in _PETITIONER_COMMANDS:
@@ -740,6 +748,9 @@ def _record_delivery(x: _Ctx, cmd: c.RecordDelivery) -> Rejection | None:
     s = x.state
     if s.delivery_pending is not cmd.document:
         waiting = s.delivery_pending.value if s.delivery_pending else "nothing"
+        if not x.rules.delivery:
+            waiting += "; this case runs under the rules from before delivery was recorded: "
+            waiting += "its windows count from the day each reply was issued"
         return _reject("no_delivery_pending", f"{cmd.document.value}; waiting: {waiting}")
     issued = s.replied_on if cmd.document is DeliveredDocument.REPLY else s.review_replied_on
     assert issued is not None
@@ -748,6 +759,13 @@ def _record_delivery(x: _Ctx, cmd: c.RecordDelivery) -> Rejection | None:
         return _reject(
             "delivery_date_invalid", f"delivered_on {day}, issued {issued}, today {x.today}"
         )
+    # The windows count from the day of receipt (Arts 35, 36). Until delivery is
+    # recorded the petitioner's requests are refused (reply_not_delivered), so a
+    # delivery recorded later than the delivery period after it happened would let a
+    # window lapse that the petitioner could not use: its windows count from the day
+    # it is recorded instead (the event keeps the day of receipt).
+    late = (x.today - day).days > x.policy.delivery_days
+    day = x.today if late else day
     opened: tuple[Deadline, ...] = {
         DeliveredDocument.REPLY: (
             x.policy.calendar_deadline(DeadlineKind.EVALUATION, day, x.policy.evaluation_days),
@@ -767,7 +785,7 @@ def _record_delivery(x: _Ctx, cmd: c.RecordDelivery) -> Rejection | None:
         opened=opened,
         closed=(DeadlineKind.DELIVERY,),
         document=cmd.document,
-        delivered_on=day,
+        delivered_on=cmd.delivered_on or x.today,
         method=cmd.method,
     )
     if cmd.document is DeliveredDocument.RE_REVIEW_REPLY:

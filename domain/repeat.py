@@ -133,7 +133,10 @@ def matter_score(new: Intake, earlier: Intake) -> tuple[float, Certainty | None]
 
 
 def candidate_status(state: CaseState) -> CandidateStatus:
-    if state.final:
+    # A re-review decided and replied is final (Art 36) even while its delivery is
+    # still to be recorded (the case closes as final on delivery).
+    re_review_replied = state.review_level == 2 and state.stage is Stage.REVIEW_REPLIED
+    if state.final or re_review_replied:
         return CandidateStatus.FINAL
     if state.stage is Stage.CLOSED or state.stage is Stage.NEW or state.overdue:
         return CandidateStatus.OTHER

@@ -42,6 +42,7 @@ HANDLER = Actor(unit=COUNTY_UNIT.name, person="王建国")
 PETITIONER = Actor(unit="信访人", person="portal")
 
 
+_ENGINE_KINDS = {"expire_deadline", "recompute_deadlines", "screen_repeats", "record_link"}
 _PETITIONER_KINDS = {"record_rating", "request_review", "request_re_review", "withdraw_petition"}
 _ROUTING_KINDS = {
     "register_petition",
@@ -60,6 +61,8 @@ def actor_for(state: CaseState, cls: type[c.CommandBase], **fields: Any) -> Acto
     command"): tests that are not about who acts send each command as the right one."""
     kind = cls.model_fields["kind"].default
     person = "王建国"
+    if kind in _ENGINE_KINDS:
+        return Actor(unit="petitionflow", person="engine")
     if kind in _PETITIONER_KINDS:
         return PETITIONER
     if kind in _ROUTING_KINDS or (kind == "escalate_to_conference" and not state.handling_unit):

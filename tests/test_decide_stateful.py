@@ -39,6 +39,7 @@ from testkit.builders import (
     make_intake,
 )
 
+ENGINE = Actor(unit="petitionflow", person="deadline timer")
 UNITS = st.sampled_from([COUNTY_UNIT, PREFECTURE_UNIT, REGION_UNIT, OTHER_COUNTY_UNIT])
 ACTORS = st.sampled_from(
     [
@@ -251,7 +252,7 @@ class CaseMachine(RuleBasedStateMachine):
             result = self.apply(
                 c.ExpireDeadline(
                     command_id=f"t{next(self.ids)}",
-                    actor=BUREAU,
+                    actor=ENGINE,
                     issued_at=self.now,
                     deadline=timers[0].kind,
                 )

@@ -3,6 +3,8 @@ decide does with what screening found (Art 19(3), 不再受理)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from petitionflow.domain import commands as c
@@ -203,3 +205,28 @@ def test_the_earlier_case_records_the_link_even_when_closed() -> None:
     assert d.state.linked_cases == ("KS-NEW",) and d.state.repeat_of is None
     again = d.ok(c.RecordLink, other_case_id="KS-NEW", reason="final_after_re_review")
     assert again.events == ()
+
+
+def test_a_re_review_replied_but_not_yet_delivered_is_already_final() -> None:
+    """Art 36: the re-review decision is final; its delivery only closes the case. A
+    repeat meanwhile is 不再受理, not 'still within its deadlines'."""
+    from petitionflow.domain.values import Unit
+
+    region = Unit(name="自治区人力资源和社会保障厅", jurisdiction={"region": "新疆维吾尔自治区"})
+    prefecture = Unit(
+        name="喀什地区人力资源和社会保障局",
+        jurisdiction={"region": "新疆维吾尔自治区", "prefecture": "喀什地区"},
+    )
+    text: dict[str, Any] = {"decision": "维持", "legal_basis": "第三十六条"}
+    d = CaseDriver().delivered()
+    d.at(25).ok(c.RequestReview, review_unit=prefecture, reasons="不服")
+    d.ok(c.DecideReview, outcome="not_support", **text)
+    d.ok(c.ReplyReview)
+    d.ok(c.RecordDelivery, document="review_reply", method="post")
+    d.at(30).ok(c.RequestReReview, review_unit=region, reasons="仍不服")
+    d.ok(c.DecideReReview, outcome="not_support", **text)
+    assert repeat.candidate_status(d.state) is CandidateStatus.OPEN  # not decided in writing
+    d.ok(c.ReplyReReview)
+    assert repeat.candidate_status(d.state) is CandidateStatus.FINAL
+    d.at(40).ok(c.ExpireDeadline, deadline="delivery")  # its delivery overdue: still final
+    assert repeat.candidate_status(d.state) is CandidateStatus.FINAL

@@ -285,3 +285,35 @@ def test_a_province_may_keep_the_review_window_open_after_a_satisfied_rating() -
     quiet.at(21).ok(c.RecordRating, rating="satisfied")
     quiet.at(60).ok(c.ExpireDeadline, deadline="review_request")
     assert quiet.state.closed_reason == "resolved"
+
+
+def test_a_delivery_recorded_late_never_lets_a_window_lapse_unused() -> None:
+    """The petitioner received the reply the day it was issued, but the unit recorded it
+    55 days later: refused meanwhile (reply_not_delivered), the petitioner still gets the
+    full windows, counted from the day delivery was recorded."""
+    d = CaseDriver().replied()  # issued 2026-03-22
+    assert d.at(30).rejected(c.RequestReview, review_unit=PREFECTURE_UNIT, reasons="不服") == (
+        "reply_not_delivered"
+    )
+    d.at(75).ok(c.RecordDelivery, document="reply", method="post", delivered_on=date(2026, 3, 22))
+    assert d.events[-1].delivered_on == date(2026, 3, 22)  # the day of receipt is kept
+    assert d.state.deadlines[K.REVIEW_REQUEST].start == d.now.date()
+    assert d.state.stage is Stage.REPLIED and d.state.timers()[0].due_at > d.now
+    d.at(90).ok(c.RequestReview, review_unit=PREFECTURE_UNIT, reasons="不服")
+    # within the delivery period, the windows count from the day of receipt itself
+    on_time = CaseDriver().replied()
+    on_time.at(24).ok(
+        c.RecordDelivery, document="reply", method="post", delivered_on=date(2026, 3, 22)
+    )
+    assert on_time.state.deadlines[K.REVIEW_REQUEST].start == date(2026, 3, 22)
+
+
+def test_only_the_engine_sends_its_own_commands() -> None:
+    d = CaseDriver().in_handling()
+    assert d.at(70).rejected(c.ExpireDeadline, HANDLER, deadline="handling") == "engine_only"
+    forged = c.RecordLink
+    assert (
+        d.rejected(forged, BUREAU, other_case_id="KS-2026-0999", reason="duplicate_in_progress")
+        == "engine_only"
+    )
+    d.ok(c.ExpireDeadline, deadline="handling")  # from the engine

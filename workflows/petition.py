@@ -255,7 +255,8 @@ class PetitionWorkflow:
         # registration's local append: a replay may hand that append's result to the
         # workflow in another activation than the live run did (see README, Reliability),
         # and a patch must be asked where its marker stands in history.
-        self.screen_repeats = bool(self.start and not carried) and workflow.patched(REPEAT_PATCH)
+        repeats = workflow.patched(REPEAT_PATCH)  # asked in every run, continued ones too
+        self.screen_repeats = bool(self.start and not carried) and repeats
         # Asked once per run, like the rules: whether this run counts with the calendar
         # store's snapshot (a run that began under today's code), or as it ran before.
         self.calendar_on = workflow.patched(CALENDAR_PATCH)
@@ -795,9 +796,11 @@ class PetitionWorkflow:
             self.recompute_requested = True
             return
         payload = _payload(args)
-        if kind in INTERNAL_SIGNALS and workflow.patched(REPEAT_PATCH):
-            # A later case that repeats this one says so (``_link_other``). Before the
-            # patch such a name was an unknown command like any other.
+        if kind in INTERNAL_SIGNALS:
+            # A later case that repeats this one says so (``_link_other``). Taken by
+            # every case, those running since before patch "repeat-screening" too (they
+            # are the earlier cases repeats point to): no history from before the
+            # feature holds such a signal, so replaying one takes the same way.
             internal = not isinstance(payload, Rejection)
             self.inbox.append(
                 PendingSignal(kind=kind, payload=payload, internal=True)
