@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.history_size [--cases 20]
 
-Runs ``--cases`` full lifecycles (registration and 6 updates: 8 events, 7 appends)
+Runs ``--cases`` full lifecycles (registration and 7 updates: 9 events, 8 appends)
 through PetitionWorkflow on a fresh dev server and worker, then reads each history
 and counts its serialized size, and the part of it that is the append's local
 activity markers. Sizes are of the encrypted payloads, as the server stores them.
@@ -33,6 +33,7 @@ async def main(cases: int) -> None:
         pc = stack.petitions(task_queue)
         totals: list[int] = []
         markers: list[int] = []
+        events: list[int] = []
         async with build_worker(stack.client, stack.store, SEALER, task_queue):
             for _ in range(cases):
                 case_id = f"HS{uuid.uuid4().hex[:10]}"
@@ -50,6 +51,7 @@ async def main(cases: int) -> None:
                 await handle.result()
                 history = await handle.fetch_history()
                 totals.append(sum(e.ByteSize() for e in history.events))
+                events.append(len(history.events))
                 markers.append(
                     sum(
                         e.ByteSize()
@@ -59,8 +61,9 @@ async def main(cases: int) -> None:
                     )
                 )
     print(
-        f"{cases} cases, 8 events each: history {statistics.mean(totals):,.0f} bytes per case "
-        f"(min {min(totals):,}, max {max(totals):,}); append markers "
+        f"{cases} cases, {len(LIFECYCLE)} updates each: history {statistics.mean(totals):,.0f} "
+        f"bytes per case (min {min(totals):,}, max {max(totals):,}), "
+        f"{statistics.mean(events):,.0f} history events; local-activity markers "
         f"{statistics.mean(markers):,.0f} bytes per case"
     )
 
