@@ -344,7 +344,8 @@ def read_json(value: str, what: str) -> Any:
             hint = f"; to read a file, write @{value}"
         near = raw[max(0, exc.pos - 20) : exc.pos + 20].replace("\n", " ")
         raise CliError(
-            f"{what} ({source}) is not valid JSON: {exc.msg} at line {exc.lineno} column "
+            f"{what} ({source}) is not valid JSON: {exc.msg.removesuffix(' at')} at line "
+            f"{exc.lineno} column "
             f"{exc.colno} (near {near!r}){hint}"
         ) from None
 

@@ -8,7 +8,7 @@ from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
-from temporalio import workflow
+from temporalio import activity, workflow
 
 
 class _Handler(logging.StreamHandler[TextIO]):
@@ -58,6 +58,10 @@ def configure(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # The SDK appends its context to each message as a Python dict as well; the ids are
+    # JSON keys of their own here (``_temporal_ids``), so the message stays the message.
+    workflow.logger.workflow_info_on_message = False
+    activity.logger.activity_info_on_message = False
 
 
 def _temporal_ids(
