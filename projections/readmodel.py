@@ -216,8 +216,9 @@ def apply(
             row["escalations"] += 1
         case "ConferenceDecided":
             row["unit"] = data["lead_unit"]["name"]
-            row["routed_level"] = unit_level(data["lead_unit"])
-            row["skipped_level"] = skipped(row["office_level"], row["routed_level"])
+            if not row["accepted_on"]:  # after acceptance it leads the handling: no routing
+                row["routed_level"] = unit_level(data["lead_unit"])
+                row["skipped_level"] = skipped(row["office_level"], row["routed_level"])
             row["stage"] = "handling" if row["accepted_on"] else "routed"
             row["supervised"] = row["supervised"] or data["supervise"]
         case "HandlingExtended":

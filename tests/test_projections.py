@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 
 from petitionflow.activities.records import from_record, stream_id, to_record
 from petitionflow.domain import commands as c
-from petitionflow.domain.state import CaseState, fold
+from petitionflow.domain.state import CaseState, evolve, fold
+from petitionflow.domain.values import Unit
 from petitionflow.eventstore import EventStore
 from petitionflow.projections.projector import Projector
 from petitionflow.projections.readmodel import case_list, deadline_outcomes, office_level, skipped
@@ -19,6 +20,7 @@ from testkit.builders import (
     BUREAU,
     COUNTY_UNIT,
     PETITIONER,
+    PREFECTURE_UNIT,
     CaseDriver,
     make_intake,
 )
@@ -48,8 +50,9 @@ def random_workload(store: EventStore, cases: int, seed: int) -> None:
             written[d.case_id] += len(new)
 
 
-def recount(state: CaseState) -> dict[str, Any]:
-    """The case list row, from the domain's own fold: an independent path."""
+def recount(state: CaseState, routed: Unit | None) -> dict[str, Any]:
+    """The case list row, from the domain's own fold: an independent path. ``routed``:
+    the unit the case was last routed to before acceptance (``routed_unit``)."""
     place = state.jurisdiction
     assert place is not None and state.intake is not None
     return {
@@ -73,11 +76,21 @@ def recount(state: CaseState) -> dict[str, Any]:
         "registered_by": state.registered_by,
         "skipped_level": skipped(
             office_level(state.registered_by, place.model_dump()),
-            state.handling_unit.jurisdiction.level.value if state.handling_unit else None,
+            routed.jurisdiction.level.value if routed else None,
         ),
         "repeat_of": state.repeat_of,
         "repeated_by": sum(k != state.repeat_of for k in state.linked_cases),
     }
+
+
+def routed_unit(events: list[Any]) -> Unit | None:
+    """The handling unit of the domain's fold as it stood before the case was accepted."""
+    state, routed = CaseState(), None
+    for e in events:
+        state = evolve(state, e)
+        if state.accepted_on is None:
+            routed = state.handling_unit
+    return routed
 
 
 def assert_projection_equals_recount(store: EventStore) -> None:
@@ -94,8 +107,9 @@ def assert_projection_equals_recount(store: EventStore) -> None:
     assert set(rows) == {s.removeprefix("petition-") for s in streams}
     misses = 0
     for sid, records in streams.items():
-        state = fold(from_record(r, SEALER) for r in records)
-        expected = recount(state)
+        events = [from_record(r, SEALER) for r in records]
+        state = fold(events)
+        expected = recount(state, routed_unit(events))
         got = {k: rows[sid.removeprefix("petition-")][k] for k in expected}
         assert got == expected, sid
         misses += sum(r.type == "DeadlineMissed" for r in records)
@@ -365,6 +379,24 @@ def test_repeat_petitions_and_skipped_levels_in_the_report(store: EventStore) ->
     Projector(store).rebuild()
     Projector(store).run_once(batch=3)
     assert_projection_equals_recount(store)
+
+
+def test_a_conference_after_acceptance_does_not_change_the_skipped_level(
+    store: EventStore,
+) -> None:
+    """越级 is about routing, before acceptance: a lead unit the joint conference names
+    for a case already accepted handles it, it was not routed there."""
+    d = CaseDriver(case_id="J-1").in_handling()  # 喀什地区信访局 → county unit: 越级
+    d.ok(c.StartMediation, mediator="调解员", petitioner_consents=True, other_party_consents=True)
+    d.ok(c.RecordMediation, agreed=False)
+    d.ok(c.EscalateToConference, reason="mediation_failed")
+    d.at(5).ok(c.RecordConferenceDecision, lead_unit=PREFECTURE_UNIT, plan="由地区牵头")
+    _store_case(store, d)
+    Projector(store).run_once()
+    assert_projection_equals_recount(store)
+    with store.engine.connect() as conn:
+        (row,) = conn.execute(select(case_list))
+    assert (row.unit, row.routed_level, row.skipped_level) == (PREFECTURE_UNIT.name, "county", True)
 
 
 def test_the_read_model_migration_creates_the_tables_the_projector_writes(
