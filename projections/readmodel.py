@@ -3,7 +3,8 @@
 - ``case_list``: one row per case (stage, place, unit, dates, overdue, rating, review,
   repeat petitions, skipped level).
 - ``deadline_outcomes``: one row per obligation deadline that was met or missed, for
-  on-time rates per stage.
+  on-time rates per stage. A miss the official holiday calendar later lifted
+  (``DeadlineRecomputed`` with ``lifted_miss``) is deleted: the unit was not late.
 - ``projection_checkpoints``: how far each projector has read, written in the same
   transaction as the rows, so a crash mid-batch neither skips nor double-counts.
 
@@ -171,9 +172,17 @@ def new_row(case_id: str) -> dict[str, Any]:
 
 
 def apply(
-    row: dict[str, Any], event_type: str, data: dict[str, Any], outcomes: list[dict[str, Any]]
+    row: dict[str, Any],
+    event_type: str,
+    data: dict[str, Any],
+    outcomes: list[dict[str, Any]],
+    lifted: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Change ``row`` for one event; append met/missed obligation deadlines to ``outcomes``."""
+    """Change ``row`` for one event; append met/missed obligation deadlines to ``outcomes``.
+
+    A miss the official calendar lifted (``DeadlineRecomputed`` with ``lifted_miss``) no
+    longer counts: its outcome is taken out of ``outcomes``, or, written by an earlier
+    batch, appended to ``lifted`` (case, kind, due) for the projector to delete."""
     day = data.get("day")
     deadlines: dict[str, dict[str, Any]] = dict(row["deadlines"])
     for kind in data.get("deadlines_closed", ()):
@@ -245,6 +254,8 @@ def apply(
             deadlines[kind] = {**deadlines[kind], "missed": True}
             row["supervised"] = row["supervised"] or data["supervised"]
             outcomes.append(_outcome(row, kind, data["due"], False, day))
+        case "DeadlineRecomputed" if data.get("lifted_miss"):
+            _lift(row["case_id"], data["deadline"], data["previous_due"], outcomes, lifted)
         case "WindowClosed" if data["deadline"] == "evaluation" and row["rating"] is None:
             row["rating"] = "not_evaluated"
         case "CaseLinked" if data["relation"] == "repeat_of":
@@ -272,3 +283,20 @@ def _outcome(
         "county": row["county"],
         "decided_on": day,
     }
+
+
+def _lift(
+    case_id: str,
+    kind: str,
+    due: str,
+    outcomes: list[dict[str, Any]],
+    lifted: list[dict[str, Any]] | None,
+) -> None:
+    key = {"case_id": case_id, "kind": kind, "due": due}
+    for i in range(len(outcomes) - 1, -1, -1):
+        o = outcomes[i]
+        if not o["met"] and {k: o[k] for k in key} == key:
+            del outcomes[i]
+            return
+    if lifted is not None:
+        lifted.append(key)

@@ -4,6 +4,7 @@ mid-projection; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import random
+from datetime import date
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ from sqlalchemy import func, select
 
 from petitionflow.activities.records import from_record, stream_id, to_record
 from petitionflow.domain import commands as c
+from petitionflow.domain import events as ev
+from petitionflow.domain.policy import DeadlineKind as K
 from petitionflow.domain.state import CaseState, evolve, fold
 from petitionflow.domain.values import Unit
 from petitionflow.eventstore import EventStore
@@ -19,6 +22,7 @@ from petitionflow.projections.readmodel import case_list, deadline_outcomes, off
 from testkit.builders import (
     BUREAU,
     COUNTY_UNIT,
+    HANDLER,
     PETITIONER,
     PREFECTURE_UNIT,
     CaseDriver,
@@ -112,7 +116,8 @@ def assert_projection_equals_recount(store: EventStore) -> None:
         expected = recount(state, routed_unit(events))
         got = {k: rows[sid.removeprefix("petition-")][k] for k in expected}
         assert got == expected, sid
-        misses += sum(r.type == "DeadlineMissed" for r in records)
+        misses += sum(isinstance(e, ev.DeadlineMissed) for e in events)
+        misses -= sum(isinstance(e, ev.DeadlineRecomputed) and e.lifted_miss for e in events)
     assert missed == misses
 
 
@@ -397,6 +402,71 @@ def test_a_conference_after_acceptance_does_not_change_the_skipped_level(
     with store.engine.connect() as conn:
         (row,) = conn.execute(select(case_list))
     assert (row.unit, row.routed_level, row.skipped_level) == (PREFECTURE_UNIT.name, "county", True)
+
+
+def _lifted_miss_case(case_id: str) -> CaseDriver:
+    """Handling due 2026-05-04, counted Monday to Friday with no arrangement for 2026;
+    missed; then an arrangement with 05-01..05-10 off lifts the miss (due 05-11), and
+    the decision on 05-07 meets it."""
+    from petitionflow.domain.calendar import CalendarSnapshot, parse_arrangement
+    from petitionflow.domain.policy import DeadlinePolicy
+    from petitionflow.domain.values import Actor
+
+    d = CaseDriver(case_id=case_id, policy=DeadlinePolicy(calendar=CalendarSnapshot(years=())))
+    d.in_handling()
+    assert d.state.deadlines[K.HANDLING].due == date(2026, 5, 4)
+    d.at(64).ok(c.ExpireDeadline, deadline="handling")
+    assert d.state.overdue
+    days_off = [f"2026-05-{n:02d}" for n in range(1, 11)]
+    arrangement = parse_arrangement({"year": 2026, "source": "test", "holidays": days_off})
+    d.policy = DeadlinePolicy(calendar=CalendarSnapshot(years=(arrangement,)))
+    calendar = Actor(unit="petitionflow", person="holiday calendar")
+    (event,) = d.at(65).ok(c.RecomputeDeadlines, calendar).events
+    assert isinstance(event, ev.DeadlineRecomputed) and event.lifted_miss
+    assert not d.state.overdue
+    d.at(66).ok(
+        c.IssueDecision,
+        HANDLER,
+        outcome="support",
+        decision="经调查，公司已补发工资。",
+        legal_basis="《保障农民工工资支付条例》第十五条",
+    )
+    return d
+
+
+def _handling_outcomes(store: EventStore) -> list[tuple[str, str, bool]]:
+    with store.engine.connect() as conn:
+        return sorted(
+            (r.case_id, r.due, r.met)
+            for r in conn.execute(
+                select(deadline_outcomes).where(deadline_outcomes.c.kind == "handling")
+            )
+        )
+
+
+def test_a_miss_the_calendar_lifted_no_longer_counts(store: EventStore) -> None:
+    from petitionflow.projections.report import statistics
+
+    whole, split = _lifted_miss_case("L-1"), _lifted_miss_case("L-2")
+    _store_case(store, whole)  # the miss and its lift in one batch
+    missed_at = next(i for i, e in enumerate(split.events) if isinstance(e, ev.DeadlineMissed))
+    first = [to_record(e, sealer=SEALER) for e in split.events]
+    store.append(stream_id("L-2"), 0, first[: missed_at + 1])
+    projector = Projector(store)
+    projector.run_once()
+    assert ("L-2", "2026-05-04", False) in _handling_outcomes(store)
+    store.append(stream_id("L-2"), missed_at + 1, first[missed_at + 1 :])  # the lift: later
+    projector.run_once()
+    met = [("L-1", "2026-05-11", True), ("L-2", "2026-05-11", True)]
+    assert _handling_outcomes(store) == met
+    assert_projection_equals_recount(store)
+    unit = {r["unit"]: r for r in statistics(store.engine, "unit")}[COUNTY_UNIT.name]
+    assert unit["on_time_by_deadline"]["handling"] == 1.0
+    # a rebuild projects it all again: the same outcomes, and more outcomes after a gap
+    projector.rebuild()
+    projector.run_once(batch=5)
+    assert _handling_outcomes(store) == met
+    assert_projection_equals_recount(store)
 
 
 def test_the_read_model_migration_creates_the_tables_the_projector_writes(
