@@ -3,14 +3,17 @@
 - ``case_list``: one row per case (stage, place, unit, dates, overdue, rating, review,
   repeat petitions, skipped level).
 - ``deadline_outcomes``: one row per obligation deadline that was met or missed, for
-  on-time rates per stage. A miss the official holiday calendar later lifted
+  on-time rates per stage, with the unit that owed it: the review unit
+  (``review_unit``, from ``ReviewRequested``) for a review or re-review decision and for
+  the delivery of its reply, else the case's unit. A miss the official holiday calendar later lifted
   (``DeadlineRecomputed`` with ``lifted_miss``) is deleted: the unit was not late.
 - ``projection_checkpoints``: how far each projector has read, written in the same
   transaction as the rows, so a crash mid-batch neither skips nor double-counts.
 
 Read models are disposable: ``--rebuild`` deletes their rows and projects the whole
 store again. Their tables are created by the store's migrations (migration 4 in
-``eventstore/schema.py``, and 6 for the repeat and skipped-level columns), so a change
+``eventstore/schema.py``, 6 for the repeat and skipped-level columns, 7 for the review
+unit), so a change
 of shape is a new migration there, then a rebuild.
 
 **Repeat petitions (重复信访)**: ``repeat_of`` and ``repeat_reason`` from the case's
@@ -84,6 +87,8 @@ case_list = Table(
     Column("repeat_of", String),
     Column("repeat_reason", String),
     Column("repeated_by", Integer, nullable=False, default=0),
+    # migration 7: the unit the review or re-review was requested of
+    Column("review_unit", String),
 )
 
 deadline_outcomes = Table(
@@ -241,6 +246,7 @@ def apply(
         case "ReviewRequested":
             row |= {
                 "review_level": data["level"],
+                "review_unit": data["review_unit"]["name"],
                 "stage": "review" if data["level"] == 1 else "re_review",
             }
         case "ReviewDecided":
@@ -270,6 +276,18 @@ def apply(
     row["overdue"] = any(d["missed"] and k in OBLIGATIONS for k, d in deadlines.items())
 
 
+REVIEW_DECISIONS = {"review_decision", "re_review_decision"}
+
+
+def owed_by(row: dict[str, Any], kind: str) -> str | None:
+    """The unit that owes deadline ``kind``: the review unit its decision and the
+    delivery of its reply (the reply of the first decision is delivered before a review
+    can be requested), else the case's unit (None: the registering office)."""
+    if kind in REVIEW_DECISIONS or (kind == "delivery" and row["review_level"]):
+        return row["review_unit"]  # type: ignore[no-any-return]
+    return row["unit"]  # type: ignore[no-any-return]
+
+
 def _outcome(
     row: dict[str, Any], kind: str, due: str, met: bool, day: str | None
 ) -> dict[str, Any]:
@@ -278,7 +296,7 @@ def _outcome(
         "kind": kind,
         "due": due,
         "met": met,
-        "unit": row["unit"],
+        "unit": owed_by(row, kind),
         "prefecture": row["prefecture"],
         "county": row["county"],
         "decided_on": day,

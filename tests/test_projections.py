@@ -4,11 +4,12 @@ mid-projection; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from petitionflow.activities.records import from_record, stream_id, to_record
 from petitionflow.domain import commands as c
@@ -84,7 +85,28 @@ def recount(state: CaseState, routed: Unit | None) -> dict[str, Any]:
         ),
         "repeat_of": state.repeat_of,
         "repeated_by": sum(k != state.repeat_of for k in state.linked_cases),
+        "review_unit": state.review_unit.name if state.review_unit else None,
     }
+
+
+def owed_misses(case_id: str, events: list[Any]) -> Counter[tuple[str, str, str | None]]:
+    """(case, kind, unit) of each miss that still counts, the unit from the domain's fold
+    as it stood: the review unit owes its decision and its reply's delivery."""
+    state, misses = CaseState(), Counter[tuple[str, str, str | None]]()
+    for e in events:
+        if isinstance(e, ev.DeadlineMissed | ev.DeadlineRecomputed):
+            kind = e.deadline
+            review = kind in (K.REVIEW_DECISION, K.RE_REVIEW_DECISION) or (
+                kind is K.DELIVERY and state.review_level > 0
+            )
+            unit = state.review_unit if review else state.handling_unit
+            key = (case_id, kind.value, unit.name if unit else None)
+            if isinstance(e, ev.DeadlineMissed):
+                misses[key] += 1
+            elif e.lifted_miss:
+                misses[key] -= 1
+        state = evolve(state, e)
+    return misses
 
 
 def routed_unit(events: list[Any]) -> Unit | None:
@@ -103,22 +125,22 @@ def assert_projection_equals_recount(store: EventStore) -> None:
         streams.setdefault(r.stream_id, []).append(r)
     with store.engine.connect() as conn:
         rows = {row.case_id: dict(row._mapping) for row in conn.execute(select(case_list))}
-        missed = conn.execute(
-            select(func.count())
-            .select_from(deadline_outcomes)
-            .where(deadline_outcomes.c.met.is_(False))
-        ).scalar()
+        missed = Counter(
+            (r.case_id, r.kind, r.unit)
+            for r in conn.execute(
+                select(deadline_outcomes).where(deadline_outcomes.c.met.is_(False))
+            )
+        )
     assert set(rows) == {s.removeprefix("petition-") for s in streams}
-    misses = 0
+    misses: Counter[tuple[str, str, str | None]] = Counter()
     for sid, records in streams.items():
         events = [from_record(r, SEALER) for r in records]
         state = fold(events)
         expected = recount(state, routed_unit(events))
         got = {k: rows[sid.removeprefix("petition-")][k] for k in expected}
         assert got == expected, sid
-        misses += sum(isinstance(e, ev.DeadlineMissed) for e in events)
-        misses -= sum(isinstance(e, ev.DeadlineRecomputed) and e.lifted_miss for e in events)
-    assert missed == misses
+        misses += owed_misses(sid.removeprefix("petition-"), events)
+    assert missed == +misses
 
 
 def test_projection_equals_a_recount_of_the_raw_events(store: EventStore) -> None:
@@ -467,6 +489,39 @@ def test_a_miss_the_calendar_lifted_no_longer_counts(store: EventStore) -> None:
     projector.run_once(batch=5)
     assert _handling_outcomes(store) == met
     assert_projection_equals_recount(store)
+
+
+def test_a_review_unit_owes_its_decision_and_the_delivery_of_its_reply(
+    store: EventStore,
+) -> None:
+    from petitionflow.projections.report import statistics
+
+    d = CaseDriver(case_id="V-1").delivered()
+    d.at(25).ok(c.RequestReview, PETITIONER, review_unit=PREFECTURE_UNIT, reasons="不服")
+    d.at(57).ok(c.ExpireDeadline, deadline="review_decision")  # due 04-27
+    d.at(58).ok(c.DecideReview, outcome="not_support", decision="不予支持", legal_basis="依据")
+    d.ok(c.ReplyReview)
+    d.at(70).ok(c.ExpireDeadline, deadline="delivery")
+    _store_case(store, d)
+    Projector(store).run_once()
+    assert_projection_equals_recount(store)
+    with store.engine.connect() as conn:
+        owed = sorted(
+            (r.kind, r.met, r.unit)
+            for r in conn.execute(select(deadline_outcomes))
+            if r.kind in ("review_decision", "delivery")
+        )
+        (row,) = conn.execute(select(case_list))
+    assert row.review_unit == PREFECTURE_UNIT.name
+    assert owed == [
+        ("delivery", False, PREFECTURE_UNIT.name),  # the review reply's
+        ("delivery", True, COUNTY_UNIT.name),  # the first reply's
+        ("review_decision", False, PREFECTURE_UNIT.name),
+    ]
+    by_unit = {r["unit"]: r for r in statistics(store.engine, "unit")}
+    assert by_unit[PREFECTURE_UNIT.name]["cases"] == 0  # a unit with no case of its own
+    assert by_unit[PREFECTURE_UNIT.name]["on_time_by_deadline"]["review_decision"] == 0.0
+    assert "review_decision" not in by_unit[COUNTY_UNIT.name]["on_time_by_deadline"]
 
 
 def test_the_read_model_migration_creates_the_tables_the_projector_writes(
