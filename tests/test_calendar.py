@@ -229,6 +229,30 @@ def test_an_extended_deadline_is_recounted_from_its_moved_base(y2026: YearArrang
     assert official.recounted(after) == after  # counted again: the same
 
 
+def test_extend_handling_then_the_calendar_moves_the_extended_date(
+    y2026: YearArrangement,
+) -> None:
+    from testkit.builders import COUNTY_UNIT, HANDLER
+
+    base = known(y2026).calendar_deadline(K, date(2026, 12, 7), 60)
+    state = _case_with(base).model_copy(update={"handling_unit": COUNTY_UNIT})
+    now = datetime(2026, 12, 20, tzinfo=UTC)
+    extend = c.ExtendHandling(
+        command_id="ext-1", actor=HANDLER, issued_at=now, days=30, reason="r", approved_by="a"
+    )
+    decision = decide(state, extend, now, known(y2026))
+    assert isinstance(decision, Accepted), decision
+    for e in decision.events:
+        state = evolve(state, e)
+    assert state.deadlines[K].due == date(2027, 3, 8)
+    (event,) = _recompute(state, known(y2026, SAMPLE))
+    assert (event.previous_due, event.due, event.provisional) == (
+        date(2027, 3, 8),
+        date(2027, 3, 15),
+        False,
+    )
+
+
 def test_a_deadline_never_extended_is_stored_as_before() -> None:
     policy = known()
     d = policy.calendar_deadline(K, date(2026, 12, 7), 60)
