@@ -24,7 +24,7 @@ from functools import lru_cache
 from typing import Literal
 
 import chinese_calendar
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from .calendar import CalendarSnapshot
 from .values import Frozen, Jurisdiction
@@ -75,10 +75,21 @@ class Deadline(Frozen):
     provisional: bool = False
     # the arrangements it was counted with, e.g. "2026.v1+2027.v1"
     calendar: str | None = None
-    # what was counted: ``days`` from ``counted_from`` (the start, or for an extension
-    # the due date it extended), so the deadline can be counted again (DeadlineRecomputed)
+    # what was counted: ``days`` from ``counted_from`` (the start), then each of
+    # ``extensions`` calendar days from the due date before it, so the deadline can be
+    # counted again (DeadlineRecomputed). Extended before ``extensions`` was recorded,
+    # ``counted_from`` is the due date it extended and ``days`` the extension.
     counted_from: date | None = None
     days: int | None = None
+    extensions: tuple[int, ...] = ()
+
+    @model_serializer(mode="wrap")
+    def _without_no_extensions(self, handler: SerializerFunctionWrapHandler) -> object:
+        # A deadline never extended is stored as it was before ``extensions`` existed.
+        data = handler(self)
+        if not self.extensions and isinstance(data, dict):
+            data.pop("extensions", None)
+        return data
 
 
 class DeadlinePolicy(Frozen):
@@ -184,9 +195,25 @@ class DeadlinePolicy(Frozen):
         return self._deadline(kind, start, due, "working", looked_at, days)
 
     def extended(self, deadline: Deadline, days: int) -> Deadline:
-        """The same deadline with ``days`` more calendar days, rolled like any period end."""
+        """The same deadline with ``days`` more calendar days, rolled like any period end.
+
+        Counted with a calendar snapshot, it keeps what its base period was counted from
+        and records the extension, so a recount moves the base and extends it again."""
         moved = self.calendar_deadline(deadline.kind, deadline.due, days)
-        return moved.model_copy(update={"start": deadline.start})
+        if moved.counted_from is None or deadline.counted_from is None or deadline.days is None:
+            return moved.model_copy(update={"start": deadline.start})
+        labels = {*(deadline.calendar or "").split("+"), *(moved.calendar or "").split("+")}
+        return moved.model_copy(
+            update={
+                "start": deadline.start,
+                "counting": deadline.counting,
+                "provisional": deadline.provisional or moved.provisional,
+                "calendar": "+".join(sorted(labels - {""})) or None,
+                "counted_from": deadline.counted_from,
+                "days": deadline.days,
+                "extensions": (*deadline.extensions, days),
+            }
+        )
 
     def dated(self, deadline: Deadline, due: date) -> Deadline:
         """``deadline`` with ``due`` as its last day (expiring at that day's end)."""
@@ -195,11 +222,14 @@ class DeadlinePolicy(Frozen):
 
     def recounted(self, deadline: Deadline) -> Deadline | None:
         """``deadline`` counted again with this policy's calendar: the same days from the
-        same day. None when it cannot be (counted without a calendar snapshot)."""
+        same day, then the same extensions. None when it cannot be (counted without a
+        calendar snapshot)."""
         if self.calendar is None or deadline.counted_from is None or deadline.days is None:
             return None
         count = self.working_deadline if deadline.counting == "working" else self.calendar_deadline
         again = count(deadline.kind, deadline.counted_from, deadline.days)
+        for days in deadline.extensions:
+            again = self.extended(again, days)
         return again.model_copy(update={"start": deadline.start, "missed": deadline.missed})
 
 

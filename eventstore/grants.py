@@ -14,8 +14,9 @@ Each process connects as a role that owns nothing and holds only the rights it u
   calendar (SELECT on ``holiday_calendar``), which only the owner loads (``petition
   calendar load``);
 - the projector reads the events and writes the read models: inserts and updates
-  ``case_list`` and the checkpoint, inserts ``deadline_outcomes``, and deletes their
-  rows on ``--rebuild`` (its advisory lock needs no right);
+  ``case_list`` and the checkpoint, inserts ``deadline_outcomes`` (and deletes a miss
+  the holiday calendar lifted), and deletes their rows on ``--rebuild`` (its advisory
+  lock needs no right);
 - the reader (``petition history``, ``verify``, ``report``, ``calendar list``) reads
   the events, the read models and the holiday calendar, never the outbox or the
   petitioner index.

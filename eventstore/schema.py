@@ -292,6 +292,18 @@ MIGRATIONS += (
     ),
 )
 
+# Migration 7: the unit a review or re-review was requested of, which owes its decision
+# and the delivery of its reply (deadline_outcomes counts those against it). Rows
+# projected before are filled on `petition project --rebuild`.
+MIGRATIONS += (
+    Migration(
+        7,
+        "review unit of case_list",
+        sqlite=("ALTER TABLE case_list ADD COLUMN review_unit VARCHAR",),
+        postgresql=("ALTER TABLE case_list ADD COLUMN review_unit VARCHAR",),
+    ),
+)
+
 # The index of petitioners to their cases: a keyed hash (security/index.py), never the
 # ID number, phone or name. ``seq`` orders registrations: a case is screened against
 # the cases indexed before it.

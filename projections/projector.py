@@ -8,7 +8,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 
 from petitionflow.eventstore import EventStore
 
@@ -111,8 +122,9 @@ class Projector:
         }
         rows = {cid: existing.get(cid) or new_row(cid) for cid in case_ids}
         outcomes: list[dict[str, Any]] = []
+        lifted: list[dict[str, Any]] = []  # misses of earlier batches that no longer count
         for _, stream, event_type, data in records:
-            apply(rows[stream.removeprefix("petition-")], event_type, data, outcomes)
+            apply(rows[stream.removeprefix("petition-")], event_type, data, outcomes, lifted)
         fresh = [row for cid, row in rows.items() if cid not in existing]
         if fresh:
             _insert(conn, case_list, fresh)
@@ -122,10 +134,21 @@ class Projector:
                 update(case_list).where(case_list.c.case_id == bindparam("b_case_id")),
                 changed,
             )
+        if lifted:
+            conn.execute(
+                delete(deadline_outcomes).where(
+                    deadline_outcomes.c.case_id == bindparam("l_case_id"),
+                    deadline_outcomes.c.kind == bindparam("l_kind"),
+                    deadline_outcomes.c.due == bindparam("l_due"),
+                    deadline_outcomes.c.met.is_(False),
+                ),
+                [{f"l_{k}": v for k, v in key.items()} for key in lifted],
+            )
         if outcomes:
+            # the highest, not the count: a lifted miss deleted leaves a gap
             seq: dict[str, int] = dict(
                 conn.execute(
-                    select(deadline_outcomes.c.case_id, func.count())
+                    select(deadline_outcomes.c.case_id, func.max(deadline_outcomes.c.seq))
                     .where(deadline_outcomes.c.case_id.in_({o["case_id"] for o in outcomes}))
                     .group_by(deadline_outcomes.c.case_id)
                 ).all()

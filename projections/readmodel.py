@@ -3,13 +3,17 @@
 - ``case_list``: one row per case (stage, place, unit, dates, overdue, rating, review,
   repeat petitions, skipped level).
 - ``deadline_outcomes``: one row per obligation deadline that was met or missed, for
-  on-time rates per stage.
+  on-time rates per stage, with the unit that owed it: the review unit
+  (``review_unit``, from ``ReviewRequested``) for a review or re-review decision and for
+  the delivery of its reply, else the case's unit. A miss the official holiday calendar later lifted
+  (``DeadlineRecomputed`` with ``lifted_miss``) is deleted: the unit was not late.
 - ``projection_checkpoints``: how far each projector has read, written in the same
   transaction as the rows, so a crash mid-batch neither skips nor double-counts.
 
 Read models are disposable: ``--rebuild`` deletes their rows and projects the whole
 store again. Their tables are created by the store's migrations (migration 4 in
-``eventstore/schema.py``, and 6 for the repeat and skipped-level columns), so a change
+``eventstore/schema.py``, 6 for the repeat and skipped-level columns, 7 for the review
+unit), so a change
 of shape is a new migration there, then a rebuild.
 
 **Repeat petitions (重复信访)**: ``repeat_of`` and ``repeat_reason`` from the case's
@@ -83,6 +87,8 @@ case_list = Table(
     Column("repeat_of", String),
     Column("repeat_reason", String),
     Column("repeated_by", Integer, nullable=False, default=0),
+    # migration 7: the unit the review or re-review was requested of
+    Column("review_unit", String),
 )
 
 deadline_outcomes = Table(
@@ -171,9 +177,17 @@ def new_row(case_id: str) -> dict[str, Any]:
 
 
 def apply(
-    row: dict[str, Any], event_type: str, data: dict[str, Any], outcomes: list[dict[str, Any]]
+    row: dict[str, Any],
+    event_type: str,
+    data: dict[str, Any],
+    outcomes: list[dict[str, Any]],
+    lifted: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Change ``row`` for one event; append met/missed obligation deadlines to ``outcomes``."""
+    """Change ``row`` for one event; append met/missed obligation deadlines to ``outcomes``.
+
+    A miss the official calendar lifted (``DeadlineRecomputed`` with ``lifted_miss``) no
+    longer counts: its outcome is taken out of ``outcomes``, or, written by an earlier
+    batch, appended to ``lifted`` (case, kind, due) for the projector to delete."""
     day = data.get("day")
     deadlines: dict[str, dict[str, Any]] = dict(row["deadlines"])
     for kind in data.get("deadlines_closed", ()):
@@ -216,8 +230,9 @@ def apply(
             row["escalations"] += 1
         case "ConferenceDecided":
             row["unit"] = data["lead_unit"]["name"]
-            row["routed_level"] = unit_level(data["lead_unit"])
-            row["skipped_level"] = skipped(row["office_level"], row["routed_level"])
+            if not row["accepted_on"]:  # after acceptance it leads the handling: no routing
+                row["routed_level"] = unit_level(data["lead_unit"])
+                row["skipped_level"] = skipped(row["office_level"], row["routed_level"])
             row["stage"] = "handling" if row["accepted_on"] else "routed"
             row["supervised"] = row["supervised"] or data["supervise"]
         case "HandlingExtended":
@@ -231,6 +246,7 @@ def apply(
         case "ReviewRequested":
             row |= {
                 "review_level": data["level"],
+                "review_unit": data["review_unit"]["name"],
                 "stage": "review" if data["level"] == 1 else "re_review",
             }
         case "ReviewDecided":
@@ -244,6 +260,8 @@ def apply(
             deadlines[kind] = {**deadlines[kind], "missed": True}
             row["supervised"] = row["supervised"] or data["supervised"]
             outcomes.append(_outcome(row, kind, data["due"], False, day))
+        case "DeadlineRecomputed" if data.get("lifted_miss"):
+            _lift(row["case_id"], data["deadline"], data["previous_due"], outcomes, lifted)
         case "WindowClosed" if data["deadline"] == "evaluation" and row["rating"] is None:
             row["rating"] = "not_evaluated"
         case "CaseLinked" if data["relation"] == "repeat_of":
@@ -258,6 +276,18 @@ def apply(
     row["overdue"] = any(d["missed"] and k in OBLIGATIONS for k, d in deadlines.items())
 
 
+REVIEW_DECISIONS = {"review_decision", "re_review_decision"}
+
+
+def owed_by(row: dict[str, Any], kind: str) -> str | None:
+    """The unit that owes deadline ``kind``: the review unit its decision and the
+    delivery of its reply (the reply of the first decision is delivered before a review
+    can be requested), else the case's unit (None: the registering office)."""
+    if kind in REVIEW_DECISIONS or (kind == "delivery" and row["review_level"]):
+        return row["review_unit"]  # type: ignore[no-any-return]
+    return row["unit"]  # type: ignore[no-any-return]
+
+
 def _outcome(
     row: dict[str, Any], kind: str, due: str, met: bool, day: str | None
 ) -> dict[str, Any]:
@@ -266,8 +296,25 @@ def _outcome(
         "kind": kind,
         "due": due,
         "met": met,
-        "unit": row["unit"],
+        "unit": owed_by(row, kind),
         "prefecture": row["prefecture"],
         "county": row["county"],
         "decided_on": day,
     }
+
+
+def _lift(
+    case_id: str,
+    kind: str,
+    due: str,
+    outcomes: list[dict[str, Any]],
+    lifted: list[dict[str, Any]] | None,
+) -> None:
+    key = {"case_id": case_id, "kind": kind, "due": due}
+    for i in range(len(outcomes) - 1, -1, -1):
+        o = outcomes[i]
+        if not o["met"] and {k: o[k] for k in key} == key:
+            del outcomes[i]
+            return
+    if lifted is not None:
+        lifted.append(key)

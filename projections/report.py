@@ -64,7 +64,8 @@ def statistics(
     for o in decided:
         on_time[o[by] or "(petition office)"][(o["kind"], o["met"])] += 1
     report = []
-    for name in sorted(groups.keys() | repeats.keys()):
+    # a review unit may owe deadlines (review decisions) of no case of its own
+    for name in sorted(groups.keys() | repeats.keys() | on_time.keys()):
         g = groups[name]
         originals = sum(not r["repeat_of"] for r in g)
         ratings = Counter(r["rating"] for r in g if r["rating"])

@@ -198,6 +198,71 @@ def test_a_provisional_miss_is_lifted_when_the_official_date_is_later(
     assert after.timers() == [after.deadlines[K]]  # its timer waits for the new date
 
 
+def test_an_extended_deadline_is_recounted_from_its_moved_base(y2026: YearArrangement) -> None:
+    # 60 days from 2026-12-07 end provisionally on 2027-02-05 (除夕); +30 days: 03-08.
+    provisional = known(y2026)
+    base = provisional.calendar_deadline(K, date(2026, 12, 7), 60)
+    extended = provisional.extended(base, 30)
+    assert (extended.due, extended.provisional, extended.start) == (
+        date(2027, 3, 8),
+        True,
+        date(2026, 12, 7),
+    )
+    # The sample moves the base to 02-12: the extension runs 30 days from there.
+    official = known(y2026, SAMPLE)
+    expected = official.extended(official.calendar_deadline(K, date(2026, 12, 7), 60), 30)
+    assert expected.due == date(2027, 3, 15) and not expected.provisional
+    state = _case_with(extended)
+    (event,) = _recompute(state, official)
+    assert (event.previous_due, event.official_due, event.due) == (
+        date(2027, 3, 8),
+        date(2027, 3, 15),
+        date(2027, 3, 15),
+    )
+    after = evolve(state, event).deadlines[K]
+    assert (after.due, after.provisional, after.start) == (
+        date(2027, 3, 15),
+        False,
+        date(2026, 12, 7),
+    )
+    assert (after.counted_from, after.days, after.extensions) == (date(2026, 12, 7), 60, (30,))
+    assert official.recounted(after) == after  # counted again: the same
+
+
+def test_extend_handling_then_the_calendar_moves_the_extended_date(
+    y2026: YearArrangement,
+) -> None:
+    from testkit.builders import COUNTY_UNIT, HANDLER
+
+    base = known(y2026).calendar_deadline(K, date(2026, 12, 7), 60)
+    state = _case_with(base).model_copy(update={"handling_unit": COUNTY_UNIT})
+    now = datetime(2026, 12, 20, tzinfo=UTC)
+    extend = c.ExtendHandling(
+        command_id="ext-1", actor=HANDLER, issued_at=now, days=30, reason="r", approved_by="a"
+    )
+    decision = decide(state, extend, now, known(y2026))
+    assert isinstance(decision, Accepted), decision
+    for e in decision.events:
+        state = evolve(state, e)
+    assert state.deadlines[K].due == date(2027, 3, 8)
+    (event,) = _recompute(state, known(y2026, SAMPLE))
+    assert (event.previous_due, event.due, event.provisional) == (
+        date(2027, 3, 8),
+        date(2027, 3, 15),
+        False,
+    )
+
+
+def test_a_deadline_never_extended_is_stored_as_before() -> None:
+    policy = known()
+    d = policy.calendar_deadline(K, date(2026, 12, 7), 60)
+    assert "extensions" not in d.model_dump() and "extensions" not in d.model_dump_json()
+    assert Deadline.model_validate(d.model_dump(mode="json")) == d
+    e = policy.extended(d, 30)
+    assert e.model_dump(mode="json")["extensions"] == [30]
+    assert Deadline.model_validate(e.model_dump(mode="json")) == e
+
+
 def test_nothing_is_recomputed_without_new_data(y2026: YearArrangement) -> None:
     provisional = known(y2026).calendar_deadline(K, date(2026, 12, 7), 60)
     assert _recompute(_case_with(provisional), known(y2026)) == []

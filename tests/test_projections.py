@@ -4,21 +4,28 @@ mid-projection; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import random
+from collections import Counter
+from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from petitionflow.activities.records import from_record, stream_id, to_record
 from petitionflow.domain import commands as c
-from petitionflow.domain.state import CaseState, fold
+from petitionflow.domain import events as ev
+from petitionflow.domain.policy import DeadlineKind as K
+from petitionflow.domain.state import CaseState, evolve, fold
+from petitionflow.domain.values import Unit
 from petitionflow.eventstore import EventStore
 from petitionflow.projections.projector import Projector
 from petitionflow.projections.readmodel import case_list, deadline_outcomes, office_level, skipped
 from testkit.builders import (
     BUREAU,
     COUNTY_UNIT,
+    HANDLER,
     PETITIONER,
+    PREFECTURE_UNIT,
     CaseDriver,
     make_intake,
 )
@@ -48,8 +55,9 @@ def random_workload(store: EventStore, cases: int, seed: int) -> None:
             written[d.case_id] += len(new)
 
 
-def recount(state: CaseState) -> dict[str, Any]:
-    """The case list row, from the domain's own fold: an independent path."""
+def recount(state: CaseState, routed: Unit | None) -> dict[str, Any]:
+    """The case list row, from the domain's own fold: an independent path. ``routed``:
+    the unit the case was last routed to before acceptance (``routed_unit``)."""
     place = state.jurisdiction
     assert place is not None and state.intake is not None
     return {
@@ -73,11 +81,42 @@ def recount(state: CaseState) -> dict[str, Any]:
         "registered_by": state.registered_by,
         "skipped_level": skipped(
             office_level(state.registered_by, place.model_dump()),
-            state.handling_unit.jurisdiction.level.value if state.handling_unit else None,
+            routed.jurisdiction.level.value if routed else None,
         ),
         "repeat_of": state.repeat_of,
         "repeated_by": sum(k != state.repeat_of for k in state.linked_cases),
+        "review_unit": state.review_unit.name if state.review_unit else None,
     }
+
+
+def owed_misses(case_id: str, events: list[Any]) -> Counter[tuple[str, str, str | None]]:
+    """(case, kind, unit) of each miss that still counts, the unit from the domain's fold
+    as it stood: the review unit owes its decision and its reply's delivery."""
+    state, misses = CaseState(), Counter[tuple[str, str, str | None]]()
+    for e in events:
+        if isinstance(e, ev.DeadlineMissed | ev.DeadlineRecomputed):
+            kind = e.deadline
+            review = kind in (K.REVIEW_DECISION, K.RE_REVIEW_DECISION) or (
+                kind is K.DELIVERY and state.review_level > 0
+            )
+            unit = state.review_unit if review else state.handling_unit
+            key = (case_id, kind.value, unit.name if unit else None)
+            if isinstance(e, ev.DeadlineMissed):
+                misses[key] += 1
+            elif e.lifted_miss:
+                misses[key] -= 1
+        state = evolve(state, e)
+    return misses
+
+
+def routed_unit(events: list[Any]) -> Unit | None:
+    """The handling unit of the domain's fold as it stood before the case was accepted."""
+    state, routed = CaseState(), None
+    for e in events:
+        state = evolve(state, e)
+        if state.accepted_on is None:
+            routed = state.handling_unit
+    return routed
 
 
 def assert_projection_equals_recount(store: EventStore) -> None:
@@ -86,20 +125,22 @@ def assert_projection_equals_recount(store: EventStore) -> None:
         streams.setdefault(r.stream_id, []).append(r)
     with store.engine.connect() as conn:
         rows = {row.case_id: dict(row._mapping) for row in conn.execute(select(case_list))}
-        missed = conn.execute(
-            select(func.count())
-            .select_from(deadline_outcomes)
-            .where(deadline_outcomes.c.met.is_(False))
-        ).scalar()
+        missed = Counter(
+            (r.case_id, r.kind, r.unit)
+            for r in conn.execute(
+                select(deadline_outcomes).where(deadline_outcomes.c.met.is_(False))
+            )
+        )
     assert set(rows) == {s.removeprefix("petition-") for s in streams}
-    misses = 0
+    misses: Counter[tuple[str, str, str | None]] = Counter()
     for sid, records in streams.items():
-        state = fold(from_record(r, SEALER) for r in records)
-        expected = recount(state)
+        events = [from_record(r, SEALER) for r in records]
+        state = fold(events)
+        expected = recount(state, routed_unit(events))
         got = {k: rows[sid.removeprefix("petition-")][k] for k in expected}
         assert got == expected, sid
-        misses += sum(r.type == "DeadlineMissed" for r in records)
-    assert missed == misses
+        misses += owed_misses(sid.removeprefix("petition-"), events)
+    assert missed == +misses
 
 
 def test_projection_equals_a_recount_of_the_raw_events(store: EventStore) -> None:
@@ -365,6 +406,122 @@ def test_repeat_petitions_and_skipped_levels_in_the_report(store: EventStore) ->
     Projector(store).rebuild()
     Projector(store).run_once(batch=3)
     assert_projection_equals_recount(store)
+
+
+def test_a_conference_after_acceptance_does_not_change_the_skipped_level(
+    store: EventStore,
+) -> None:
+    """越级 is about routing, before acceptance: a lead unit the joint conference names
+    for a case already accepted handles it, it was not routed there."""
+    d = CaseDriver(case_id="J-1").in_handling()  # 喀什地区信访局 → county unit: 越级
+    d.ok(c.StartMediation, mediator="调解员", petitioner_consents=True, other_party_consents=True)
+    d.ok(c.RecordMediation, agreed=False)
+    d.ok(c.EscalateToConference, reason="mediation_failed")
+    d.at(5).ok(c.RecordConferenceDecision, lead_unit=PREFECTURE_UNIT, plan="由地区牵头")
+    _store_case(store, d)
+    Projector(store).run_once()
+    assert_projection_equals_recount(store)
+    with store.engine.connect() as conn:
+        (row,) = conn.execute(select(case_list))
+    assert (row.unit, row.routed_level, row.skipped_level) == (PREFECTURE_UNIT.name, "county", True)
+
+
+def _lifted_miss_case(case_id: str) -> CaseDriver:
+    """Handling due 2026-05-04, counted Monday to Friday with no arrangement for 2026;
+    missed; then an arrangement with 05-01..05-10 off lifts the miss (due 05-11), and
+    the decision on 05-07 meets it."""
+    from petitionflow.domain.calendar import CalendarSnapshot, parse_arrangement
+    from petitionflow.domain.policy import DeadlinePolicy
+    from petitionflow.domain.values import Actor
+
+    d = CaseDriver(case_id=case_id, policy=DeadlinePolicy(calendar=CalendarSnapshot(years=())))
+    d.in_handling()
+    assert d.state.deadlines[K.HANDLING].due == date(2026, 5, 4)
+    d.at(64).ok(c.ExpireDeadline, deadline="handling")
+    assert d.state.overdue
+    days_off = [f"2026-05-{n:02d}" for n in range(1, 11)]
+    arrangement = parse_arrangement({"year": 2026, "source": "test", "holidays": days_off})
+    d.policy = DeadlinePolicy(calendar=CalendarSnapshot(years=(arrangement,)))
+    calendar = Actor(unit="petitionflow", person="holiday calendar")
+    (event,) = d.at(65).ok(c.RecomputeDeadlines, calendar).events
+    assert isinstance(event, ev.DeadlineRecomputed) and event.lifted_miss
+    assert not d.state.overdue
+    d.at(66).ok(
+        c.IssueDecision,
+        HANDLER,
+        outcome="support",
+        decision="经调查，公司已补发工资。",
+        legal_basis="《保障农民工工资支付条例》第十五条",
+    )
+    return d
+
+
+def _handling_outcomes(store: EventStore) -> list[tuple[str, str, bool]]:
+    with store.engine.connect() as conn:
+        return sorted(
+            (r.case_id, r.due, r.met)
+            for r in conn.execute(
+                select(deadline_outcomes).where(deadline_outcomes.c.kind == "handling")
+            )
+        )
+
+
+def test_a_miss_the_calendar_lifted_no_longer_counts(store: EventStore) -> None:
+    from petitionflow.projections.report import statistics
+
+    whole, split = _lifted_miss_case("L-1"), _lifted_miss_case("L-2")
+    _store_case(store, whole)  # the miss and its lift in one batch
+    missed_at = next(i for i, e in enumerate(split.events) if isinstance(e, ev.DeadlineMissed))
+    first = [to_record(e, sealer=SEALER) for e in split.events]
+    store.append(stream_id("L-2"), 0, first[: missed_at + 1])
+    projector = Projector(store)
+    projector.run_once()
+    assert ("L-2", "2026-05-04", False) in _handling_outcomes(store)
+    store.append(stream_id("L-2"), missed_at + 1, first[missed_at + 1 :])  # the lift: later
+    projector.run_once()
+    met = [("L-1", "2026-05-11", True), ("L-2", "2026-05-11", True)]
+    assert _handling_outcomes(store) == met
+    assert_projection_equals_recount(store)
+    unit = {r["unit"]: r for r in statistics(store.engine, "unit")}[COUNTY_UNIT.name]
+    assert unit["on_time_by_deadline"]["handling"] == 1.0
+    # a rebuild projects it all again: the same outcomes, and more outcomes after a gap
+    projector.rebuild()
+    projector.run_once(batch=5)
+    assert _handling_outcomes(store) == met
+    assert_projection_equals_recount(store)
+
+
+def test_a_review_unit_owes_its_decision_and_the_delivery_of_its_reply(
+    store: EventStore,
+) -> None:
+    from petitionflow.projections.report import statistics
+
+    d = CaseDriver(case_id="V-1").delivered()
+    d.at(25).ok(c.RequestReview, PETITIONER, review_unit=PREFECTURE_UNIT, reasons="不服")
+    d.at(57).ok(c.ExpireDeadline, deadline="review_decision")  # due 04-27
+    d.at(58).ok(c.DecideReview, outcome="not_support", decision="不予支持", legal_basis="依据")
+    d.ok(c.ReplyReview)
+    d.at(70).ok(c.ExpireDeadline, deadline="delivery")
+    _store_case(store, d)
+    Projector(store).run_once()
+    assert_projection_equals_recount(store)
+    with store.engine.connect() as conn:
+        owed = sorted(
+            (r.kind, r.met, r.unit)
+            for r in conn.execute(select(deadline_outcomes))
+            if r.kind in ("review_decision", "delivery")
+        )
+        (row,) = conn.execute(select(case_list))
+    assert row.review_unit == PREFECTURE_UNIT.name
+    assert owed == [
+        ("delivery", False, PREFECTURE_UNIT.name),  # the review reply's
+        ("delivery", True, COUNTY_UNIT.name),  # the first reply's
+        ("review_decision", False, PREFECTURE_UNIT.name),
+    ]
+    by_unit = {r["unit"]: r for r in statistics(store.engine, "unit")}
+    assert by_unit[PREFECTURE_UNIT.name]["cases"] == 0  # a unit with no case of its own
+    assert by_unit[PREFECTURE_UNIT.name]["on_time_by_deadline"]["review_decision"] == 0.0
+    assert "review_decision" not in by_unit[COUNTY_UNIT.name]["on_time_by_deadline"]
 
 
 def test_the_read_model_migration_creates_the_tables_the_projector_writes(
