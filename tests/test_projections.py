@@ -21,7 +21,6 @@ from petitionflow.eventstore import EventStore
 from petitionflow.projections.projector import Projector
 from petitionflow.projections.readmodel import case_list, deadline_outcomes, office_level, skipped
 from testkit.builders import (
-    BUREAU,
     COUNTY_UNIT,
     HANDLER,
     PETITIONER,
@@ -374,7 +373,7 @@ def test_repeat_petitions_and_skipped_levels_in_the_report(store: EventStore) ->
     ):
         d = CaseDriver(case_id=f"K-{n}").registered()
         found = Candidate(case_id=of, score=1.0, status=status, certainty="certain")
-        d.ok(c.ScreenRepeats, actor=BUREAU, candidates=(found,))
+        d.ok(c.ScreenRepeats, candidates=(found,))  # from the engine (actor_for)
         repeats.append(d)
         earlier = open_case if of == "K-1" else final
         earlier.ok(c.RecordLink, other_case_id=d.case_id, reason=reason)
