@@ -8,10 +8,12 @@ worker process running both workflows, side by side in the same run, rounds
 alternating:
 
 - **petition**: a full lifecycle through PetitionWorkflow. That is the registration
-  plus 6 updates (transfer, acknowledge, accept, decision, implementation report,
-  rating), each decided, appended to the event store and applied: 7 activity calls.
-- **bare**: a workflow that takes the same 6 updates and makes the same 7 activity
-  calls to a no-op activity. It is Temporal's own cost for the same shape. It runs
+  plus 7 updates (transfer, acknowledge, accept, decision, delivery of the reply,
+  implementation report, rating), each decided, appended to the event store and
+  applied: 8 local activity calls; and, since issue 12, the calendar snapshot (one
+  more local activity) and repeat screening (one regular activity) at registration.
+- **bare**: a workflow that takes the same 7 updates and makes 8 activity calls to a
+  no-op activity. It is Temporal's own cost for the same shape. It runs
   twice per round: with regular activities and with local activities (which is what
   PetitionWorkflow's append is since patch "local-append-changed-attributes").
 
@@ -103,8 +105,8 @@ def server_cpu(pid: int) -> float:
 
 
 SIDES = {
-    "bare": "bare (7 no-op activities, 6 updates)",
-    "bare-local": "bare (7 no-op local activities, 6 updates)",
+    "bare": f"bare ({STEPS + 1} no-op activities, {STEPS} updates)",
+    "bare-local": f"bare ({STEPS + 1} no-op local activities, {STEPS} updates)",
     "petition": "PetitionWorkflow (full lifecycle)",
 }
 
