@@ -27,11 +27,11 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-import petitionflow.activities.store as store_activities
-import petitionflow.domain.state as domain_state
+from petitionflow.activities import store as store_activities
 from petitionflow.activities.records import stream_id, to_record
 from petitionflow.domain import commands as c
 from petitionflow.domain import events as ev
+from petitionflow.domain import state as domain_state
 from petitionflow.domain.policy import DeadlineKind
 from petitionflow.domain.state import CaseState, Stage
 from petitionflow.eventstore import EventStore, NewEvent, RecordedEvent
