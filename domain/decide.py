@@ -996,11 +996,7 @@ def _screen_repeats(x: _Ctx, cmd: c.ScreenRepeats) -> Rejection | None:
 
 
 def _registrar(x: _Ctx, other: str) -> Rejection | None:
-    if x.cmd.actor.unit != x.state.registered_by:
-        return _reject(
-            "not_the_registering_office",
-            f"the case was registered by {x.state.registered_by}; actor is {x.cmd.actor.unit}",
-        )
+    """The suggestion exists (who may answer it, the registering office, is ``_who``'s)."""
     if other not in x.state.repeat_suggestions:
         pending = ", ".join(sorted(x.state.repeat_suggestions)) or "none"
         return _reject("no_such_suggestion", f"{other}; pending: {pending}")

@@ -8,7 +8,15 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, TypedDict
 
 from petitionflow.domain import commands as c
-from petitionflow.domain.decide import Accepted, Rejection, decide
+from petitionflow.domain.decide import (
+    _PETITIONER_COMMANDS,
+    _REVIEW_COMMANDS,
+    _ROUTING_COMMANDS,
+    INTERNAL_COMMANDS,
+    Accepted,
+    Rejection,
+    decide,
+)
 from petitionflow.domain.intake import Intake, id_check_character
 from petitionflow.domain.policy import DeadlinePolicy
 from petitionflow.domain.state import CaseState, Stage, evolve
@@ -42,18 +50,10 @@ HANDLER = Actor(unit=COUNTY_UNIT.name, person="王建国")
 PETITIONER = Actor(unit="信访人", person="portal")
 
 
-_ENGINE_KINDS = {"expire_deadline", "recompute_deadlines", "screen_repeats", "record_link"}
-_PETITIONER_KINDS = {"record_rating", "request_review", "request_re_review", "withdraw_petition"}
-_ROUTING_KINDS = {
-    "register_petition",
-    "transfer_petition",
-    "assign_petition",
-    "divert_petition",
-    "not_accept_petition",
-    "record_conference_decision",
-    "confirm_repeat",
-    "dismiss_repeat",
-}
+# The kind sets ``decide`` checks actors against (README, "Who may issue each command").
+_ENGINE_KINDS = set(INTERNAL_COMMANDS) - {"register_petition"}
+_PETITIONER_KINDS = _PETITIONER_COMMANDS
+_ROUTING_KINDS = {"register_petition", "record_conference_decision", *_ROUTING_COMMANDS}
 
 
 def actor_for(state: CaseState, cls: type[c.CommandBase], **fields: Any) -> Actor:
@@ -67,7 +67,7 @@ def actor_for(state: CaseState, cls: type[c.CommandBase], **fields: Any) -> Acto
         return PETITIONER
     if kind in _ROUTING_KINDS or (kind == "escalate_to_conference" and not state.handling_unit):
         return Actor(unit=state.registered_by or BUREAU.unit, person=BUREAU.person)
-    reviewing = kind in {"decide_review", "reply_review", "decide_re_review", "reply_re_review"}
+    reviewing = kind in _REVIEW_COMMANDS
     reviewing = reviewing or (kind == "record_hearing" and state.stage is not Stage.HANDLING)
     reviewing = reviewing or (kind == "record_delivery" and fields.get("document") != "reply")
     if reviewing and state.review_unit:
