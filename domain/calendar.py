@@ -126,9 +126,6 @@ class CalendarSnapshot(Frozen):
     def arrangement(self, year: int) -> YearArrangement | None:
         return next((a for a in self.years if a.year == year), None)
 
-    def covers(self, year: int) -> bool:
-        return self.arrangement(year) is not None
-
     def is_working_day(self, day: date) -> tuple[bool, bool]:
         """Whether ``day`` is a working day, and whether that is provisional (its year
         has no arrangement: Monday to Friday until the notice is loaded)."""
@@ -146,10 +143,3 @@ class CalendarSnapshot(Frozen):
     @property
     def label(self) -> str:
         return self.labels(a.year for a in self.years) or "empty"
-
-    def merged(self, newer: Iterable[YearArrangement]) -> CalendarSnapshot:
-        """This snapshot with ``newer``'s years replacing its own."""
-        by_year = {a.year: a for a in self.years}
-        for a in newer:
-            by_year[a.year] = a
-        return CalendarSnapshot(years=tuple(by_year[y] for y in sorted(by_year)))

@@ -1047,9 +1047,7 @@ def _recompute(x: _Ctx, cmd: c.RecomputeDeadlines) -> Rejection | None:
       window shrinks; the event records both dates.
     Counted with no new arrangement for its years, a deadline does not change.
     """
-    for d in sorted(x.state.deadlines.values(), key=lambda d: d.due_at):
-        if not d.provisional:
-            continue
+    for d in x.state.provisional:
         again = x.policy.recounted(d)
         if again is None:
             continue

@@ -156,9 +156,8 @@ class DeadlinePolicy(Frozen):
         looked_at: list[tuple[int, bool]],
         days: int,
     ) -> Deadline:
-        end = datetime.combine(due + timedelta(days=1), time(0), tzinfo=self.tz)
         deadline = Deadline(
-            kind=kind, start=start, due=due, due_at=end.astimezone(UTC), counting=counting
+            kind=kind, start=start, due=due, due_at=self._end_of(due), counting=counting
         )
         if self.calendar is None or self.holiday_calendar != "cn":
             return deadline
@@ -217,8 +216,11 @@ class DeadlinePolicy(Frozen):
 
     def dated(self, deadline: Deadline, due: date) -> Deadline:
         """``deadline`` with ``due`` as its last day (expiring at that day's end)."""
-        end = datetime.combine(due + timedelta(days=1), time(0), tzinfo=self.tz)
-        return deadline.model_copy(update={"due": due, "due_at": end.astimezone(UTC)})
+        return deadline.model_copy(update={"due": due, "due_at": self._end_of(due)})
+
+    def _end_of(self, due: date) -> datetime:
+        """The instant a deadline whose last day is ``due`` expires: that day's end."""
+        return datetime.combine(due + timedelta(days=1), time(0), tzinfo=self.tz).astimezone(UTC)
 
     def recounted(self, deadline: Deadline) -> Deadline | None:
         """``deadline`` counted again with this policy's calendar: the same days from the

@@ -18,6 +18,7 @@ from temporalio.common import (
     TypedSearchAttributes,
 )
 
+from petitionflow.domain.policy import Deadline
 from petitionflow.domain.state import CaseState
 
 if TYPE_CHECKING:
@@ -246,16 +247,16 @@ def current_details(state: CaseState) -> str:
             + " · the registering office confirms (`confirm_repeat`) or dismisses"
             " (`dismiss_repeat`) each"
         )
-    if state.provisional:
-        lines.append(provisional_warning(state))
+    if provisional := state.provisional:
+        lines.append(provisional_warning(provisional))
     return "\n\n".join(lines)
 
 
-def provisional_warning(state: CaseState) -> str:
+def provisional_warning(provisional: list[Deadline]) -> str:
     """The warning for deadlines counted across a year with no official holiday
     arrangement: which deadlines, their provisional dates, and what to do."""
-    years = sorted({d.due.year for d in state.provisional})
-    listed = ", ".join(f"{d.kind.value} {d.due.isoformat()}" for d in state.provisional)
+    years = sorted({d.due.year for d in provisional})
+    listed = ", ".join(f"{d.kind.value} {d.due.isoformat()}" for d in provisional)
     return (
         f"**Provisional deadline:** {listed}: counted Monday to Friday, as "
         f"{', '.join(map(str, years))} has no official holiday arrangement loaded yet; "
