@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -17,10 +18,35 @@ from petitionflow.workflows import search
 from testkit.keys import TEST_KEYS
 
 
+def _ephemeral_range() -> range:
+    """The ports the kernel hands out to outgoing connections (and to ``bind(0)``)."""
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        low, high = map(int, text.split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port outside the ephemeral range.
+
+    A port from ``bind(0)`` is free only until it is released: a server started a
+    moment later found it taken by some outgoing connection's local port ("bind:
+    address already in use", the dev server then panicked), as the kernel gives
+    outgoing connections ports from that same range. Ports below it are never handed
+    out that way, so once found free here they stay free for the server."""
+    ephemeral = _ephemeral_range()
+    # below 31000: a dev server also binds ports a little above its own
+    candidates = [p for p in range(10000, 31000) if p not in ephemeral]
+    for port in random.sample(candidates, 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 10000 and the ephemeral range")
 
 
 class DevServer:
