@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import secrets
 import shutil
@@ -19,17 +18,18 @@ import socket
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from temporalio.client import Client
 from temporalio.testing import TimeSkipper, TimeSkippingConfig
 
+from petitionflow.api.serve import start_dev_api
 from petitionflow.client import PetitionClient
 from petitionflow.config import Settings
 from petitionflow.eventstore import EventStore
 from petitionflow.eventstore.store import safe_url
 from petitionflow.security.codec import EncryptionCodec, data_converter
 from petitionflow.security.codec_server import CodecServer
+from petitionflow.security.files import write_private_json
 from petitionflow.security.index import PetitionerHasher
 from petitionflow.security.keys import INDEX_KEY_MISSING, Keys, ensure_keys_file
 from petitionflow.security.sealing import Sealer
@@ -95,11 +95,12 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
     settings: Settings = args.settings
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
-    for port in (args.port, args.ui_port, args.codec_port):
+    for port in (args.port, args.ui_port, args.codec_port, args.api_port, args.issuer_port):
         if not _port_free(port):
             raise CliError(
                 f"port {port} is in use (another Temporal server or `petition dev`?); "
-                "stop it or pass --port / --ui-port / --codec-port"
+                "stop it or pass --port / --ui-port / --codec-port / --api-port / "
+                "--issuer-port"
             )
     if settings.payload_keys or settings.sealing_keys:
         keys = settings.keys()  # the environment's keys, as a worker would use them
@@ -159,6 +160,7 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    stack = contextlib.AsyncExitStack()
     try:
         address = f"127.0.0.1:{args.port}"
         print(f"starting Temporal dev server ({data_dir / 'temporal.db'}, log {log_path}) ...")
@@ -175,14 +177,31 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
         )
         async with build_worker(temporal, store, Sealer(keys.sealing), TASK_QUEUE, hasher=hasher):
             print(f"worker:       task queue {TASK_QUEUE!r}")
+            dev_api = await start_dev_api(
+                settings,
+                temporal,
+                store,
+                Sealer(keys.sealing),
+                api_port=args.api_port,
+                issuer_port=args.issuer_port,
+            )
+            stack.push_async_callback(dev_api.stop)  # before the worker stops
+            petition, options = _petition_command(args)
+            print(
+                f"HTTP API:     {dev_api.api.url}/docs (tokens from the dev issuer "
+                f"{dev_api.issuer.issuer}: {petition} token --unit 喀什地区信访局 "
+                f"--role registrar --juris 新疆维吾尔自治区/喀什地区{options})"
+            )
             if args.demo:
                 await _demo(temporal, store, Sealer(keys.sealing), args)
             print("running; Ctrl-C to stop")
             await stop.wait()
             print("stopping ...")
+            await stack.aclose()
     except DevError as exc:
         raise CliError(str(exc)) from None
     finally:
+        await stack.aclose()
         await codec_server.stop()
         with contextlib.suppress(FileNotFoundError):
             codec_file.unlink()  # the token dies with this process
@@ -214,28 +233,6 @@ def _venv_script(name: str) -> str:
         return str(script.relative_to(Path.cwd()))
     except ValueError:
         return str(script)
-
-
-def write_private_json(path: Path, data: Any) -> None:
-    """Write ``path`` atomically, readable by its owner only (mode 600 before any byte).
-
-    A temporary file next to it is created with mode 600, written, synced and renamed
-    over ``path``: a reader sees the old file or the whole new one, never a part.
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # whatever the umask
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
 
 
 async def _demo(

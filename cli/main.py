@@ -44,6 +44,7 @@ from petitionflow.domain.values import Actor
 from petitionflow.eventstore import EventStore, SchemaError
 from petitionflow.eventstore.store import safe_url
 from petitionflow.security.keys import KeyConfigError, Keys
+from petitionflow.security.masking import mask_event_json, mask_state_json
 from petitionflow.security.sealing import SealedError, Sealer
 
 DEFAULT_ACTOR = {"unit": "信访工作机构", "person": "petition-cli"}
@@ -128,7 +129,7 @@ def cmd_history(args: argparse.Namespace, store: EventStore) -> int:
                 "version": r.version,
                 "position": r.position,
                 "type": r.type,
-                "data": r.data if args.reveal else render.mask_event_json(r.data),
+                "data": r.data if args.reveal else mask_event_json(r.data),
                 "metadata": r.metadata,
                 "recorded_at": r.recorded_at,
             }
@@ -406,7 +407,7 @@ async def cmd_show(args: argparse.Namespace) -> int:
     state = await petitions.state(args.case)
     if args.json:
         payload = state.model_dump(mode="json", exclude={"commands"})
-        _out(args, payload if args.reveal else render.mask_state_json(payload), "")
+        _out(args, payload if args.reveal else mask_state_json(payload), "")
         return 0
     render.emit(render.show(args.case, state, reveal=args.reveal))
     return 0
@@ -433,6 +434,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     logs.configure()
     return serve(_settings(args))
+
+
+async def cmd_api(args: argparse.Namespace, store: EventStore) -> int:
+    from petitionflow.api.serve import run_api
+
+    return await run_api(args, store)
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from petitionflow.api.serve import print_token
+
+    return print_token(args)
 
 
 async def cmd_codec_server(args: argparse.Namespace) -> int:
@@ -526,6 +539,32 @@ def parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=7233, help="Temporal frontend port")
     dev.add_argument("--ui-port", type=int, default=8233, help="Temporal Web UI port")
     dev.add_argument("--codec-port", type=int, default=8081, help="codec server port")
+    dev.add_argument("--api-port", type=int, default=8089, help="HTTP API port")
+    dev.add_argument("--issuer-port", type=int, default=8090, help="dev token issuer port")
+    api = sub.add_parser(
+        "api", parents=[common], help="serve the HTTP API (staff, services, petitioners)"
+    )
+    api.add_argument("--host", help="listen address (PETITIONFLOW_API_HOST)")
+    api.add_argument("--port", type=int, help="listen port (PETITIONFLOW_API_PORT)")
+    tok = sub.add_parser(
+        "token", parents=[common], help="print a token from the development issuer"
+    )
+    tok.add_argument("--unit", required=True, help="the unit the person acts for")
+    tok.add_argument(
+        "--role",
+        action="append",
+        required=True,
+        help="a role (repeat for more): registrar, handler, supervisor, "
+        "conference_secretary, reviewer, analyst, administrator, petitioner_proxy",
+    )
+    tok.add_argument("--person", help="the person's name (default: <unit>/staff)")
+    tok.add_argument(
+        "--juris",
+        help="the unit's jurisdiction, top first, / between levels "
+        "(default: 新疆维吾尔自治区)",
+    )
+    tok.add_argument("--client", help="a backend service's client id (the azp claim)")
+    tok.add_argument("--ttl", type=int, default=8 * 3600, help="seconds the token is valid")
     cs = sub.add_parser(
         "codec-server", parents=[common], help="serve /encode and /decode for the Temporal UI"
     )
@@ -662,6 +701,8 @@ def _run(args: argparse.Namespace) -> int:
     name = args.command_name
     if name == "worker":  # opens its own store before its event loop starts
         return cmd_worker(args)
+    if name == "token":  # signs with the development issuer's key file; nothing else
+        return cmd_token(args)
     if name in WITHOUT_STORE:
         return asyncio.run(WITHOUT_STORE[name](args))
     settings = _settings(args)
@@ -673,6 +714,8 @@ def _run(args: argparse.Namespace) -> int:
             return cmd_migrate(args, store)
         if name == "dev":
             return asyncio.run(cmd_dev(args, store))
+        if name == "api":
+            return asyncio.run(cmd_api(args, store))
         if name == "submit":
             return asyncio.run(cmd_submit(args, store))
         return WITH_STORE[name](args, store)

@@ -74,12 +74,19 @@ class PetitionClient:
     # ---- cases ------------------------------------------------------------------
 
     async def submit(
-        self, case_id: str, intake: Intake, actor: Actor, *, command_id: str | None = None
+        self,
+        case_id: str,
+        intake: Intake,
+        actor: Actor,
+        *,
+        command_id: str | None = None,
+        correlation_id: str | None = None,
     ) -> WorkflowHandle[Any, CaseSummary]:
         """Register a petition: start its workflow. A case id already used is refused."""
         now = datetime.now(UTC)
         register = c.RegisterPetition(
             command_id=command_id or f"register-{case_id}",
+            correlation_id=correlation_id,
             actor=actor,
             issued_at=now,
             case_id=case_id,

@@ -21,6 +21,11 @@ PETITIONFLOW_CODEC_TOKEN   the bearer token the Temporal UI sends           (non
 PETITIONFLOW_WORKER_ROLE   the PostgreSQL role ``petition migrate`` grants  (none)
                            the worker's rights to (eventstore/grants.py),
                            and ``..._PROJECTOR_ROLE``, ``..._READER_ROLE``
+PETITIONFLOW_OIDC_ISSUER   the token issuer ``petition api`` trusts (``iss``)  (none; ``dev``: its own)
+PETITIONFLOW_OIDC_JWKS_URL the issuer's key set (JWKS) URL                  (none; ``dev``: its own)
+PETITIONFLOW_OIDC_AUDIENCE the tokens' audience (``aud``)                   ``petitionflow-api``
+PETITIONFLOW_OIDC_LEEWAY   clock skew allowed on ``exp``/``nbf``, seconds   ``60``
+PETITIONFLOW_API_HOST/PORT where ``petition api`` listens                   ``127.0.0.1``/``8089``
 TEMPORAL_RETENTION_DAYS    closed-workflow retention ``setup-cluster``      ``30``
                            gives a new namespace
 ========================== ================================================ ===================
@@ -89,6 +94,13 @@ class Settings(BaseSettings):
     worker_role: str | None = None
     projector_role: str | None = None
     reader_role: str | None = None
+    # petition api: who issues the bearer tokens it accepts
+    oidc_issuer: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_audience: str = "petitionflow-api"
+    oidc_leeway: int = Field(default=60, ge=0, le=600)
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8089, ge=1, le=65535)
     retention_days: int = Field(default=30, ge=1, validation_alias="TEMPORAL_RETENTION_DAYS")
 
     @classmethod

@@ -318,6 +318,41 @@ petitioner_index = Table(
     Column("indexed_at", DateTime(timezone=True), nullable=False),
 )
 
+# Migration 8: the HTTP API's idempotency records (api/idempotency.py). One row per
+# caller and Idempotency-Key: a hash of the request and, once answered, the answer.
+# Holds no request body, so no personal data.
+_API_REQUESTS = """
+CREATE TABLE api_requests (
+    caller VARCHAR NOT NULL,
+    idem_key VARCHAR NOT NULL,
+    request_hash VARCHAR NOT NULL,
+    case_id VARCHAR NOT NULL,
+    status INTEGER,
+    response TEXT,
+    created_at {ts} NOT NULL,
+    PRIMARY KEY (caller, idem_key)
+)"""
+MIGRATIONS += (
+    Migration(
+        8,
+        "API idempotency records",
+        sqlite=(_API_REQUESTS.format(ts="DATETIME"),),
+        postgresql=(_API_REQUESTS.format(ts="TIMESTAMPTZ"),),
+    ),
+)
+
+api_requests = Table(
+    "api_requests",
+    metadata,
+    Column("caller", String, primary_key=True),
+    Column("idem_key", String, primary_key=True),
+    Column("request_hash", String, nullable=False),
+    Column("case_id", String, nullable=False),
+    Column("status", Integer),
+    Column("response", String),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 LATEST = MIGRATIONS[-1].version
 
 

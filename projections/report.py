@@ -38,10 +38,27 @@ KINDS = ("routing", "notification", "handling", "review_decision", "re_review_de
 
 
 def statistics(
-    engine: Engine, by: GroupBy = "unit", since: str | None = None
+    engine: Engine,
+    by: GroupBy = "unit",
+    since: str | None = None,
+    within: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
+    """The figures per ``by``; ``within`` (a place's path, top first) keeps the cases of
+    that place and below (the HTTP API's jurisdiction scope)."""
     cases = select(case_list)
     outcomes = select(deadline_outcomes)
+    if within:
+        levels = (
+            case_list.c.region,
+            case_list.c.prefecture,
+            case_list.c.county,
+            case_list.c.township,
+        )
+        place = [column == name for column, name in zip(levels, within, strict=False)]
+        cases = cases.where(*place)
+        outcomes = outcomes.where(
+            deadline_outcomes.c.case_id.in_(select(case_list.c.case_id).where(*place))
+        )
     if since:
         cases = cases.where(case_list.c.received_on >= since)
         outcomes = outcomes.where(deadline_outcomes.c.decided_on >= since)

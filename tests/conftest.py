@@ -21,6 +21,7 @@ from petitionflow.workers.devserver import TIME_SKIPPING, temporal_binary
 from petitionflow.workers.main import build_worker
 from petitionflow.workflows import search
 from testkit.keys import CONVERTER, HASHER, SEALER
+from tests.apistack import ApiStack, api_stack
 from tests.temporal import Harness
 
 PG_DSN = os.environ.get(
@@ -106,3 +107,10 @@ async def petitions(temporal_env: WorkflowEnvironment, store: EventStore) -> Asy
     async with build_worker(temporal_env.client, store, SEALER, task_queue, hasher=HASHER):
         yield harness
         await harness.check()
+
+
+@pytest.fixture
+async def api(petitions: Harness, tmp_path: Path) -> AsyncIterator[ApiStack]:
+    """The HTTP API over ``petitions``'s worker and store, with a development issuer."""
+    async with api_stack(petitions, tmp_path) as stack:
+        yield stack

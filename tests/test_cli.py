@@ -15,6 +15,7 @@ from petitionflow.cli import render
 from petitionflow.cli.main import CliError, main, read_json
 from petitionflow.domain import commands as c
 from petitionflow.eventstore import EventStore
+from petitionflow.security import masking
 from testkit.builders import CaseDriver
 from testkit.keys import TEST_KEYS
 
@@ -243,7 +244,7 @@ def test_history_says_what_each_event_says_and_masks_personal_data(
     out = capsys.readouterr().out
     d = CaseDriver(case_id=case).replied()
     name = d.events[0].intake.petitioner.name
-    assert name not in out and render.mask_name(name) in out
+    assert name not in out and masking.mask_name(name) in out
     assert "transferred to " in out and "decision, " in out
     assert d.events[0].day.isoformat() in out and d.events[0].actor.person in out
     assert main(["history", case, "--store", sqlite_url, "--reveal"]) == 0
@@ -260,7 +261,7 @@ def test_show_masks_and_flags_an_overdue_deadline() -> None:
     out = _text(render.show("C-1", state, reveal=False, now=late))
     assert state.intake is not None
     petitioner = state.intake.petitioner
-    assert petitioner.phone not in out and render.mask_number(petitioner.phone) in out
+    assert petitioner.phone not in out and masking.mask_number(petitioner.phone) in out
     assert petitioner.address not in out and petitioner.name not in out
     assert "handling unit" in out and handling.due.isoformat() in out
     assert "OVERDUE" in out and state.intake.request in out

@@ -1,0 +1,1 @@
+"""``petition api``: the HTTP API for staff, backend services and petitioners."""

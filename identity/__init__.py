@@ -1,0 +1,1 @@
+"""Who is calling: verified tokens, roles and their permissions, jurisdiction scopes."""
