@@ -61,6 +61,7 @@ class DevStack:
     port: int
     ui_port: int
     codec_port: int
+    api_port: int
     lines: list[str] = field(default_factory=list)
     demo_prefix: str = ""
     handling_case: str = ""
@@ -172,13 +173,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     data_dir = tmp_path_factory.mktemp("browser") / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "PETITIONFLOW_"))}
     port, ui_port, codec_port = free_port(), free_port(), free_port()
+    api_port, issuer_port = free_port(), free_port()
     proc = subprocess.Popen(
         [str(PETITION), "dev", "--demo", "--data-dir", str(data_dir),
-         "--port", str(port), "--ui-port", str(ui_port), "--codec-port", str(codec_port)],
+         "--port", str(port), "--ui-port", str(ui_port), "--codec-port", str(codec_port),
+         "--api-port", str(api_port), "--issuer-port", str(issuer_port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
         start_new_session=True,
     )  # fmt: skip
-    dev = DevStack(proc, data_dir, port, ui_port, codec_port)
+    dev = DevStack(proc, data_dir, port, ui_port, codec_port, api_port)
 
     def read() -> None:
         assert proc.stdout is not None

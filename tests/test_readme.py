@@ -179,10 +179,11 @@ def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
 def test_demo_hints_run_as_printed(tmp_path: Path) -> None:
     """`petition dev --demo`, then each command it suggests, pasted into a shell."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "PETITIONFLOW_"))}
-    ports = [str(free_port()) for _ in range(3)]
+    ports = [str(free_port()) for _ in range(5)]
     dev = subprocess.Popen(
         [str(PETITION), "dev", "--demo", "--data-dir", str(tmp_path / "data"),
-         "--port", ports[0], "--ui-port", ports[1], "--codec-port", ports[2]],
+         "--port", ports[0], "--ui-port", ports[1], "--codec-port", ports[2],
+         "--api-port", ports[3], "--issuer-port", ports[4]],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
     )  # fmt: skip
     assert dev.stdout is not None
@@ -210,3 +211,58 @@ def test_demo_hints_run_as_printed(tmp_path: Path) -> None:
             dev.wait(30)
         except subprocess.TimeoutExpired:
             dev.kill()
+
+
+def readme_block(containing: str) -> str:
+    """The README's ``sh`` block that contains ``containing``."""
+    blocks = re.findall(r"^```sh\n(.*?)^```", README, flags=re.S | re.M)
+    return next(b for b in blocks if containing in b)
+
+
+@pytest.mark.slow
+def test_the_api_example_runs_as_written(tmp_path: Path) -> None:
+    """`petition dev`, then the README's HTTP API block pasted into bash (its ports
+    moved to free ones): a token from the dev issuer registers, routes and shows a
+    case, and the events name the token's unit as the actor."""
+    ports = {name: free_port() for name in ("port", "ui", "codec", "api", "issuer")}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "PETITIONFLOW_"))},
+        "PETITIONFLOW_DATA_DIR": str(tmp_path / "data"),
+    }
+    dev = subprocess.Popen(
+        [str(PETITION), "dev", "--port", str(ports["port"]), "--ui-port", str(ports["ui"]),
+         "--codec-port", str(ports["codec"]), "--api-port", str(ports["api"]),
+         "--issuer-port", str(ports["issuer"])],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
+    )  # fmt: skip
+    assert dev.stdout is not None
+    try:
+        lines: list[str] = []
+        while not lines or not lines[-1].startswith("running; Ctrl-C"):
+            line = dev.stdout.readline()
+            assert line, "petition dev ended:\n" + "".join(lines)
+            lines.append(line)
+        assert any(f"http://127.0.0.1:{ports['api']}/docs" in x for x in lines), lines
+        block = readme_block("petition token").replace(":8089/", f":{ports['api']}/")
+        script = block.replace("\\\n", " ").strip().splitlines()
+        # one line per command: print each answer on its own line
+        ran = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c",
+             script[0] + "\n" + "\n".join(f"{x}; echo" for x in script[1:])],
+            capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
+        )  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+        answers = [json.loads(x) for x in ran.stdout.splitlines() if x.strip()]
+        assert answers[0] == {"case_id": "API-0001", "workflow_id": "petition-API-0001"}
+        assert answers[1]["events"] == ["PetitionTransferred"], answers[1]
+        assert answers[2]["stage"] == "routed"
+        assert answers[2]["intake"]["petitioner"]["phone"] == "138****7766"
+        history = subprocess.run(
+            [str(PETITION), "history", "API-0001", "--json"],
+            capture_output=True, text=True, env=env, cwd=ROOT, timeout=60,
+        )  # fmt: skip
+        assert history.returncode == 0, history.stderr
+        actors = {tuple(sorted(e["metadata"]["actor"].items())) for e in json.loads(history.stdout)}
+        assert actors == {(("person", "喀什地区信访局/staff"), ("unit", "喀什地区信访局"))}
+    finally:
+        terminate(dev)
