@@ -2,7 +2,10 @@
 
 Each encrypted payload names its key in the metadata (``encryption-key-id``), so the
 newest key encrypts and older ones still decrypt. Payloads that are not encrypted
-(written before encryption was turned on) pass through unchanged.
+(written before encryption was turned on) pass through unchanged; a decrypted one
+carries the ``petitionflow-decrypted`` marker, which only decryption sets, so the
+workflow can refuse a start, update or signal that was sent without the codec
+(``unencrypted_payload``, see workflows/petition.py).
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from .keys import KeyRing
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
+# Set on every payload this codec decrypted, removed from any other: a caller cannot
+# forge it on a plain payload. Never encrypted itself (it is added after decryption).
+DECRYPTED = "petitionflow-decrypted"
 
 
 class EncryptionCodec(PayloadCodec):
@@ -46,11 +52,18 @@ class EncryptionCodec(PayloadCodec):
 
     def decrypt(self, payload: Payload) -> Payload:
         if payload.metadata.get("encoding") != ENCODING:
-            return payload
+            if DECRYPTED not in payload.metadata:
+                return payload
+            unmarked = Payload()
+            unmarked.CopyFrom(payload)
+            del unmarked.metadata[DECRYPTED]
+            return unmarked
         key_id = payload.metadata[KEY_ID].decode()
         key = self.ring.get(key_id)
         plain = AESGCM(key).decrypt(payload.data[:12], payload.data[12:], key_id.encode())
-        return Payload.FromString(plain)
+        inner = Payload.FromString(plain)
+        inner.metadata[DECRYPTED] = b"1"
+        return inner
 
 
 def data_converter(ring: KeyRing) -> DataConverter:

@@ -21,6 +21,9 @@ update returns once its events are durable.
 - **Signals**, the same names, for fire-and-forget callers. A repeated command_id is
   ignored; a rejected or malformed one is recorded as ``CommandRejected``, so nothing
   is lost and the workflow task never fails.
+- **Encryption is never optional.** A start, update or signal sent without the payload
+  codec is refused with ``unencrypted_payload``: the start fails the workflow, the
+  update's validator rejects it, the signal is dropped (see ``UNENCRYPTED_CODE``).
 - **Deadlines**: one timer, for the earliest open deadline in the state. When it
   fires the workflow decides ``expire_deadline``; a missed obligation is reminded
   (催办) and, per policy, supervised (督办) through the ``notify`` activity.
@@ -92,6 +95,7 @@ with workflow.unsafe.imports_passed_through():
     from petitionflow.domain.rules import CURRENT, LEGACY, RULES_PATCH
     from petitionflow.domain.state import CaseState, Stage, evolve, fold
     from petitionflow.domain.values import Actor
+    from petitionflow.security.codec import DECRYPTED
     from petitionflow.workflows import search
     from petitionflow.workflows.contract import (
         CALENDAR_SIGNAL,
@@ -143,6 +147,23 @@ NEEDS_ATTENTION_CODE = "case_needs_attention"
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5)
 )
+# Encryption is never optional: a start, update or signal whose argument did not come
+# through the payload codec (``temporal`` without ``--codec-endpoint``, an SDK client
+# with the plain converter) is refused with this code. Its plain personal data is in
+# history already; only deleting the execution removes it before the retention ends.
+UNENCRYPTED_CODE = "unencrypted_payload"
+# Since this patch a run refuses an unencrypted start and drops an unencrypted signal;
+# histories from before it (some were written before encryption was turned on) replay
+# as they ran. Update validators do not run on replay, so updates are checked always.
+# Checked here, not in a payload converter: every input arrives as a RawValue, which the
+# SDK's converter hands over without looking (temporalio/converter/_payload_converter.py),
+# and a converter would check on replay too, where histories from before encryption
+# (tests/fixtures/histories/before_encryption_*) must replay as they ran.
+ENCRYPTION_PATCH = "refuse-unencrypted-inputs"
+SEND_ENCRYPTED = (
+    "send it through the payload codec (the petitionflow client, or the `temporal` CLI "
+    "with --codec-endpoint)"
+)
 
 
 def _decode(raw: RawValue, model: type[BaseModel] | None = None) -> Any:
@@ -157,6 +178,22 @@ def _decode(raw: RawValue, model: type[BaseModel] | None = None) -> Any:
         return model.model_validate(value)
     except ValidationError as exc:
         return Rejection(code="invalid_start", message="; ".join(field_errors(exc))[:2000])
+
+
+def _unencrypted(args: Sequence[RawValue]) -> bool:
+    """Whether an argument arrived without the payload codec: only the codec's decryption
+    sets the ``petitionflow-decrypted`` marker (``security/codec.py``)."""
+    return any(DECRYPTED not in raw.payload.metadata for raw in args)
+
+
+def _unencrypted_start() -> Rejection:
+    wid = workflow.info().workflow_id
+    return Rejection(
+        code=UNENCRYPTED_CODE,
+        message="the start input arrived unencrypted, so no case was registered; "
+        f"{SEND_ENCRYPTED}. Its personal data is now in this execution's history in "
+        f"plain text: delete it with `temporal workflow delete --workflow-id {wid}`",
+    )
 
 
 def _payload(args: Sequence[RawValue]) -> Any:
@@ -232,7 +269,15 @@ class PetitionWorkflow:
     def __init__(self, raw_start: RawValue) -> None:
         # Inputs arrive raw and are validated here, so that a malformed start (or
         # update, or signal) is a clean rejection and never a failed workflow task.
-        start = _decode(raw_start, StartPetition)
+        # An unencrypted one is refused unread (``_unencrypted``): ``run`` fails the
+        # workflow at once with ``unencrypted_payload`` (an ApplicationError, which
+        # fails the workflow, not the task) before anything reaches the event store.
+        self.encrypted_only = workflow.patched(ENCRYPTION_PATCH)
+        start = (
+            _unencrypted_start()
+            if self.encrypted_only and _unencrypted([raw_start])
+            else _decode(raw_start, StartPetition)
+        )
         self.start = start if isinstance(start, StartPetition) else None
         self.start_error = start if isinstance(start, Rejection) else None
         carried = self.start.carried_state if self.start else None
@@ -283,6 +328,12 @@ class PetitionWorkflow:
     @workflow.run
     async def run(self, raw_start: RawValue) -> CaseSummary:
         if self.start_error is not None:
+            if self.start_error.code == UNENCRYPTED_CODE:
+                workflow.logger.error(
+                    "start refused: its input arrived unencrypted (%s); delete this "
+                    "execution, its history holds the input in plain text",
+                    UNENCRYPTED_CODE,
+                )
             raise _error(self.start_error)
         assert self.start is not None
         if (
@@ -778,6 +829,14 @@ class PetitionWorkflow:
 
     @command.validator
     def validate_command(self, kind: str, args: Sequence[RawValue]) -> None:
+        # A rejected update leaves no event in history: nothing of its input is stored.
+        if _unencrypted(args):
+            raise _error(
+                Rejection(
+                    code=UNENCRYPTED_CODE,
+                    message=f"the update's input arrived unencrypted; {SEND_ENCRYPTED}",
+                )
+            )
         self._validate(kind, _payload(args))
 
     @workflow.signal(dynamic=True)
@@ -794,6 +853,16 @@ class PetitionWorkflow:
             # A calendar year was loaded: recount the provisional deadlines. (Before
             # the patch it was an unknown command like any other name.)
             self.recompute_requested = True
+            return
+        if self.encrypted_only and _unencrypted(args):
+            # Dropped: not applied, not kept as a CommandRejected (that would copy it to
+            # the event store). Its name only is logged, never its content.
+            workflow.logger.warning(
+                "signal %s dropped (%s): its input arrived unencrypted; %s",
+                kind,
+                UNENCRYPTED_CODE,
+                SEND_ENCRYPTED,
+            )
             return
         payload = _payload(args)
         if kind in INTERNAL_SIGNALS:
