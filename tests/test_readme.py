@@ -215,7 +215,7 @@ def test_demo_hints_run_as_printed(tmp_path: Path) -> None:
 
 def readme_block(containing: str) -> str:
     """The README's ``sh`` block that contains ``containing``."""
-    blocks = re.findall(r"^```sh\n(.*?)^```", README, flags=re.S | re.M)
+    blocks: list[str] = re.findall(r"^```sh\n(.*?)^```", README, flags=re.S | re.M)
     return next(b for b in blocks if containing in b)
 
 
@@ -265,4 +265,8 @@ def test_the_api_example_runs_as_written(tmp_path: Path) -> None:
         actors = {tuple(sorted(e["metadata"]["actor"].items())) for e in json.loads(history.stdout)}
         assert actors == {(("person", "喀什地区信访局/staff"), ("unit", "喀什地区信访局"))}
     finally:
-        terminate(dev)
+        dev.send_signal(signal.SIGINT)
+        try:
+            dev.wait(30)
+        except subprocess.TimeoutExpired:
+            dev.kill()
