@@ -22,11 +22,13 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.testing import TimeSkipper, TimeSkippingConfig
 
-from petitionflow.api.serve import start_dev_api
+from petitionflow.api.serve import dev_issuer_file, start_dev_api
 from petitionflow.client import PetitionClient
 from petitionflow.config import Settings
 from petitionflow.eventstore import EventStore
 from petitionflow.eventstore.store import safe_url
+from petitionflow.identity.issuer import DevIssuer
+from petitionflow.identity.tokens import TokenVerifier
 from petitionflow.security.codec import EncryptionCodec, data_converter
 from petitionflow.security.codec_server import CodecServer
 from petitionflow.security.files import write_private_json
@@ -112,8 +114,19 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
     hasher = PetitionerHasher(keys.index)
     token = secrets.token_urlsafe(24)
     ui_origins = [f"http://127.0.0.1:{args.ui_port}", f"http://localhost:{args.ui_port}"]
+    verifier = None
+    if args.operator_scopes:
+        # the codec server shows each operator the cases of their jurisdiction: the UI
+        # (or a browser test standing in for its single sign-on) sends the operator's
+        # token from the development issuer
+        issuer = DevIssuer.load_or_create(
+            dev_issuer_file(settings), issuer=f"http://127.0.0.1:{args.issuer_port}"
+        )
+        verifier = TokenVerifier(
+            issuer=issuer.issuer, audience=settings.oidc_audience, jwks=issuer.jwks()
+        )
     codec_server = await CodecServer(
-        EncryptionCodec(keys.payload), token, ui_origins, port=args.codec_port
+        EncryptionCodec(keys.payload), token, ui_origins, port=args.codec_port, verifier=verifier
     ).start()
     codec_endpoint = f"http://127.0.0.1:{codec_server.port}/{token}"
     codec_file = data_dir / "codec.json"

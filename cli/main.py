@@ -462,6 +462,18 @@ async def cmd_codec_server(args: argparse.Namespace) -> int:
         )
     logs.configure()
     namespaces = args.namespace or [settings.namespace]
+    verifier = None
+    if settings.oidc_issuer and settings.oidc_jwks_url:
+        from petitionflow.identity.tokens import TokenVerifier
+
+        # operator scopes: the UI forwards each operator's access token
+        # (TEMPORAL_CODEC_PASS_ACCESS_TOKEN=true) and only their cases are decoded
+        verifier = TokenVerifier(
+            issuer=settings.oidc_issuer,
+            audience=settings.oidc_audience,
+            jwks_url=settings.oidc_jwks_url,
+            leeway_seconds=settings.oidc_leeway,
+        )
     server = CodecServer(
         EncryptionCodec(_keys(args).payload),
         token,
@@ -470,6 +482,7 @@ async def cmd_codec_server(args: argparse.Namespace) -> int:
         port=args.port,
         namespaces=namespaces,
         max_body=args.max_body_mb * 1024 * 1024,
+        verifier=verifier,
     )
     try:
         await server.start()
@@ -477,7 +490,9 @@ async def cmd_codec_server(args: argparse.Namespace) -> int:
         raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     print(
         f"codec server on http://{args.host}:{server.port} for {', '.join(args.origin)}, "
-        f"namespace {', '.join(namespaces)} (health: GET /health)",
+        f"namespace {', '.join(namespaces)}"
+        + (", operator scopes from the token issuer" if verifier else "")
+        + " (health: GET /health)",
         flush=True,
     )
     stop = asyncio.Event()
@@ -541,6 +556,12 @@ def parser() -> argparse.ArgumentParser:
     dev.add_argument("--codec-port", type=int, default=8081, help="codec server port")
     dev.add_argument("--api-port", type=int, default=8089, help="HTTP API port")
     dev.add_argument("--issuer-port", type=int, default=8090, help="dev token issuer port")
+    dev.add_argument(
+        "--operator-scopes",
+        action="store_true",
+        help="the codec server decodes only the cases in the operator's jurisdiction "
+        "(the operator's token from `petition token`, as Authorization: Bearer)",
+    )
     api = sub.add_parser(
         "api", parents=[common], help="serve the HTTP API (staff, services, petitioners)"
     )
@@ -560,8 +581,7 @@ def parser() -> argparse.ArgumentParser:
     tok.add_argument("--person", help="the person's name (default: <unit>/staff)")
     tok.add_argument(
         "--juris",
-        help="the unit's jurisdiction, top first, / between levels "
-        "(default: 新疆维吾尔自治区)",
+        help="the unit's jurisdiction, top first, / between levels (default: 新疆维吾尔自治区)",
     )
     tok.add_argument("--client", help="a backend service's client id (the azp claim)")
     tok.add_argument("--ttl", type=int, default=8 * 3600, help="seconds the token is valid")

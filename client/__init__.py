@@ -31,8 +31,9 @@ from petitionflow.domain.events import Event
 from petitionflow.domain.intake import Intake
 from petitionflow.domain.policy import Deadline, PolicyBook
 from petitionflow.domain.state import CaseState, fold
-from petitionflow.domain.values import Actor
+from petitionflow.domain.values import Actor, Classification
 from petitionflow.eventstore import EventStore
+from petitionflow.security.codec import CaseScope, knows_scope, remember_scope
 from petitionflow.security.sealing import Sealer
 from petitionflow.workflows import search
 from petitionflow.workflows.contract import (
@@ -107,6 +108,12 @@ class PetitionClient:
                 f"case {case_id} already has events in the store; pick a new case id",
             )
         preview = CaseState().model_copy(update={"intake": intake})
+        # the case's place on every payload, for the codec server's operator scopes
+        remember_scope(
+            self.client.data_converter.payload_codec,
+            workflow_id(case_id),
+            CaseScope(intake.jurisdiction.path, intake.classification is Classification.ACCUSATION),
+        )
         try:
             return await self.client.start_workflow(
                 WORKFLOW_TYPE,
@@ -139,6 +146,7 @@ class PetitionClient:
         payload = parsed.model_dump(mode="json")
         handle = self.handle(case_id)
         try:
+            await self._learn_scope(handle)
             if not wait:
                 await handle.signal(kind, payload)
                 return None
@@ -153,6 +161,25 @@ class PetitionClient:
             raise
         except RPCError as exc:
             raise await self._rpc_error(case_id, exc, parsed) from None
+
+    async def _learn_scope(self, handle: WorkflowHandle[Any, CaseSummary]) -> None:
+        """The case's scope for this client's codec, from its search attributes, when the
+        codec does not know it yet (a case this process did not start)."""
+        codec = self.client.data_converter.payload_codec
+        if knows_scope(codec, handle.id):
+            return
+        attrs = (await handle.describe()).typed_search_attributes
+        path = tuple(
+            p
+            for p in (
+                attrs.get(k)
+                for k in (search.REGION, search.PREFECTURE, search.COUNTY, search.TOWNSHIP)
+            )
+            if p
+        )
+        if path:
+            accusation = attrs.get(search.CLASSIFICATION) == Classification.ACCUSATION.value
+            remember_scope(codec, handle.id, CaseScope(path, accusation))
 
     async def _rpc_error(
         self, case_id: str, exc: RPCError, command: c.CommandBase | None = None

@@ -14,6 +14,15 @@ plain text (the remote codec protocol), on aiohttp.
   in the protocol).
 - ``GET /health`` answers ``{"status": "ok"}`` without a token and says nothing else.
 - A body larger than ``max_body`` gets 413. Every error is ``{"error": "..."}``.
+- **Operator scopes** (with a ``verifier``, production): the Temporal UI forwards the
+  operator's own access token (``TEMPORAL_CODEC_PASS_ACCESS_TOKEN=true``) as
+  ``Authorization: Bearer <JWT>``, beside the server's token in the path. The token is
+  verified like the HTTP API's (``identity/tokens.py``), and a payload is decrypted
+  only when its case's place (the ``petitionflow-scope`` the codec writes beside the
+  ciphertext) lies in the operator's jurisdiction. Others come back as they were, still
+  ciphertext; so do an accusation's (``petitionflow-sealed``), for every operator, and
+  payloads that name no place (written before scopes), except for operators of the
+  whole region.
 - Browsers may call it only from the configured UI origins (CORS, preflight included).
 - One JSON log line per request (``petitionflow.codec``): method, route (never the
   token), status, payload count, namespace, duration. Never a payload, never a token;
@@ -24,14 +33,20 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any
 
 import structlog
 from aiohttp import hdrs, web
 from google.protobuf import json_format
-from temporalio.api.common.v1 import Payloads
+from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
+
+from petitionflow.domain.values import Jurisdiction
+from petitionflow.identity.roles import READ_CASE
+from petitionflow.identity.tokens import IdentityError, Principal, TokenVerifier
+
+from .codec import ENCODING, EncryptionCodec, payload_scope
 
 MAX_BODY = 8 * 1024 * 1024
 ALLOWED_HEADERS = ("Content-Type", "Authorization", "X-Namespace")
@@ -61,10 +76,14 @@ class CodecServer:
         port: int = 8081,
         namespaces: Iterable[str] = ("default",),
         max_body: int = MAX_BODY,
+        verifier: TokenVerifier | None = None,
     ) -> None:
         if len(token) < 16:
             raise ValueError("the codec server token must be at least 16 characters")
         self.codec = codec
+        self.verifier = verifier
+        if verifier is not None and not isinstance(codec, EncryptionCodec):
+            raise ValueError("operator scopes need the EncryptionCodec")
         self._token = token.encode()
         self.origins = frozenset(origins)
         self.namespaces = frozenset(namespaces)
@@ -167,6 +186,22 @@ class CodecServer:
             authorized = scheme.lower() == "bearer" and self._token_ok(credential.strip())
         if not authorized:
             return _error(401, "a valid bearer token is required")
+        operator: Principal | None = None
+        if self.verifier is not None:
+            scheme, _, credential = header.partition(" ")
+            if not prefix or scheme.lower() != "bearer" or not credential.strip():
+                return _error(
+                    401,
+                    "this codec server shows each operator the cases in their scope: send "
+                    "the operator's access token (the UI's TEMPORAL_CODEC_PASS_ACCESS_TOKEN)",
+                )
+            try:
+                operator = await self.verifier.verify(credential.strip())
+            except IdentityError as exc:
+                return _error(401, f"{exc.code}: {exc.message}")
+            if not operator.scopes_for(READ_CASE):
+                return _error(403, "the operator's roles do not allow reading cases")
+            request[LOG_FIELDS]["operator"] = operator.subject
         if action not in ACTIONS:
             return _error(404, "POST to /encode or /decode")
         namespace = request.headers.get("X-Namespace")
@@ -187,12 +222,51 @@ class CodecServer:
         except (json_format.ParseError, ValueError) as exc:
             return _error(400, f"the body is not a Payloads JSON object: {type(exc).__name__}")
         request[LOG_FIELDS]["payloads"] = len(payloads.payloads)
-        run = self.codec.encode if action == "encode" else self.codec.decode
+        run: Callable[[Sequence[Payload]], Coroutine[Any, Any, list[Payload]]] = (
+            self.codec.encode if action == "encode" else self.codec.decode
+        )
+        if operator is not None and action == "decode":
+            run = self._scoped(operator, request)
         try:
             result = await run(list(payloads.payloads))
         except Exception as exc:  # an unknown key or a tampered payload: say which kind
             return _error(422, f"cannot {action} the payloads: {type(exc).__name__}")
         return web.json_response({"payloads": [json_format.MessageToDict(p) for p in result]})
+
+    def _scoped(
+        self, operator: Principal, request: web.Request
+    ) -> Callable[[Sequence[Payload]], Coroutine[Any, Any, list[Payload]]]:
+        codec = self.codec
+        assert isinstance(codec, EncryptionCodec)
+
+        async def decode(payloads: Sequence[Payload]) -> list[Payload]:
+            out, withheld = [], 0
+            for p in payloads:
+                if p.metadata.get("encoding") == ENCODING and not _shown(operator, p):
+                    out.append(p)
+                    withheld += 1
+                else:
+                    out.append(codec.decrypt(p))
+            request[LOG_FIELDS]["withheld"] = withheld
+            return out
+
+        return decode
+
+
+def _shown(operator: Principal, payload: Payload) -> bool:
+    """Whether ``operator`` may read this encrypted payload."""
+    scope = payload_scope(payload)
+    if scope is None:  # written before scopes: the whole region's operators only
+        return operator.jurisdiction.level.value == "region"
+    if scope.sealed or not scope.path:
+        return False
+    try:
+        place = Jurisdiction(
+            **dict(zip(("region", "prefecture", "county", "township"), scope.path, strict=False))
+        )
+    except ValueError:
+        return False
+    return operator.jurisdiction.contains(place)
 
 
 def _route(path: str) -> str:

@@ -5,6 +5,7 @@ codes, and an Idempotency-Key makes a retry safe."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 from petitionflow.activities.records import stream_id
 from testkit.builders import COUNTY_UNIT, intake_data
@@ -16,9 +17,10 @@ TO_COUNTY = {"to_unit": COUNTY_UNIT.model_dump(mode="json")}
 
 async def register(api: ApiStack, token: str, **extra: str) -> str:
     case_id = f"A{uuid.uuid4().hex[:10]}"
-    answer = await api.call(
-        "POST", "/v1/cases", token, {"case_id": case_id, "intake": intake_data(case_id)}
-    )
+    # received now: an intake from the builders' fixed past date would have missed its
+    # routing deadline, and the engine's expire_deadline event would come between
+    intake = {**intake_data(case_id), "received_at": datetime.now(UTC).isoformat()}
+    answer = await api.call("POST", "/v1/cases", token, {"case_id": case_id, "intake": intake})
     assert answer.status == 201, answer.body
     return case_id
 
@@ -32,6 +34,7 @@ async def test_register_and_route_as_the_token_says(api: ApiStack) -> None:
     assert sent.status == 200, sent.body
     assert sent.body["events"] == ["PetitionTransferred"]
     records = api.ctx.store.read_stream(stream_id(case_id))
+    assert [r.type for r in records[:2]] == ["PetitionRegistered", "PetitionTransferred"]
     assert [r.metadata["actor"] for r in records[:2]] == [
         {"unit": BUREAU, "person": "阿依古丽"}
     ] * 2
