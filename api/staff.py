@@ -129,10 +129,11 @@ async def register(
     except ValidationError as exc:
         raise Problem(422, "invalid_request", "intake: " + "; ".join(field_errors(exc))) from None
     check_place(who, "register_petition", intake.jurisdiction)
+    # without a case id: one from the key (a retry names the same case), else a new one
     case_id = body.get("case_id") or (
-        f"{datetime.now(UTC):%Y%m%d}-{command_id_for(who, key)[-10:]}"
+        f"API-{command_id_for(who, key)[-12:].upper()}"
         if key
-        else f"{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(5)}"
+        else f"API-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(4).upper()}"
     )
 
     async def run(resent: bool) -> tuple[int, dict[str, Any]]:
