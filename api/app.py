@@ -17,8 +17,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import structlog
+import swagger_ui_bundle  # type: ignore[import-untyped]
 import uvicorn
 from fastapi import FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -35,6 +39,8 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 def create_app(ctx: ApiContext, *, routers: tuple[Any, ...] = ()) -> FastAPI:
     app = FastAPI(
+        docs_url=None,  # served below from the package, not a CDN: nothing is downloaded
+        redoc_url=None,
         title="petitionflow API",
         version="1",
         description=(
@@ -71,6 +77,22 @@ def create_app(ctx: ApiContext, *, routers: tuple[Any, ...] = ()) -> FastAPI:
             caller=getattr(request.state, "caller", None),
         )
         return response
+
+    app.mount(
+        "/docs-assets",
+        StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+        name="docs-assets",
+    )
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="petitionflow API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="data:,",
+        )
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -103,3 +103,18 @@ async def test_no_token_and_a_bad_token(api: ApiStack) -> None:
     assert none.headers["WWW-Authenticate"] == "Bearer"
     bad = await api.call("GET", "/v1/cases", "not-a-jwt")
     assert (bad.status, bad.body["code"]) == (401, "token_invalid")
+
+
+async def test_openapi_and_docs_are_served(api: ApiStack) -> None:
+    spec = await api.call("GET", "/openapi.json")
+    assert spec.status == 200
+    assert {"/v1/cases", "/v1/cases/{case_id}/commands/{kind}", "/v1/report"} <= set(
+        spec.body["paths"]
+    )
+    async with api.http.get(api.url + "/docs") as docs:
+        page = await docs.text()
+    assert docs.status == 200 and "/docs-assets/swagger-ui-bundle.js" in page
+    assert "https://" not in page  # nothing from a CDN: this machine has no internet
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        async with api.http.get(f"{api.url}/docs-assets/{asset}") as r:
+            assert r.status == 200, asset
