@@ -46,7 +46,7 @@ from petitionflow.domain.values import Jurisdiction
 from petitionflow.identity.roles import READ_CASE
 from petitionflow.identity.tokens import IdentityError, Principal, TokenVerifier
 
-from .codec import ENCODING, EncryptionCodec, payload_scope
+from .codec import DECRYPTED, ENCODING, EncryptionCodec, payload_scope
 
 MAX_BODY = 8 * 1024 * 1024
 ALLOWED_HEADERS = ("Content-Type", "Authorization", "X-Namespace")
@@ -231,6 +231,11 @@ class CodecServer:
             result = await run(list(payloads.payloads))
         except Exception as exc:  # an unknown key or a tampered payload: say which kind
             return _error(422, f"cannot {action} the payloads: {type(exc).__name__}")
+        for p in result:
+            # the worker's own mark of a decrypted input: a payload with metadata the UI
+            # and the CLI do not know is shown raw (base64), not as its JSON
+            if DECRYPTED in p.metadata:
+                del p.metadata[DECRYPTED]
         return web.json_response({"payloads": [json_format.MessageToDict(p) for p in result]})
 
     def _scoped(

@@ -27,6 +27,8 @@ FOLDERS = {
     "client",
     "security",
     "projections",
+    "identity",
+    "api",
 }
 
 
