@@ -21,10 +21,11 @@ Each process connects as a role that owns nothing and holds only the rights it u
 - the reader (``petition history``, ``verify``, ``report``, ``calendar list``) reads
   the events, the read models and the holiday calendar, never the outbox or the
   petitioner index;
-- the API (``petition api``) reads the events (a case's history; its version, before a
-  registration and after a case's state) and the read models (``GET /v1/report``, which
-  reports them as they are: it cannot project), and keeps its own records: SELECT,
-  INSERT, UPDATE on ``api_requests`` (idempotency), the tables of :data:`API_TABLES`.
+- the API (``petition api``) reads the events (a case's history, a stream's version
+  before a registration, the events after its workflow's state) and the read models
+  (``GET /v1/report``, which reports them as they are: it cannot project), and keeps
+  its own records: SELECT, INSERT, UPDATE on ``api_requests`` (idempotency), the
+  tables of :data:`API_TABLES`, each with its rights.
 
 :func:`statements` starts by revoking everything on the store's tables from these
 roles, so running it again converges on exactly these rights, and ends by revoking
