@@ -87,6 +87,7 @@ def cmd_migrate(args: argparse.Namespace, store: EventStore) -> int:
         worker=args.grant_worker or settings.worker_role,
         projector=args.grant_projector or settings.projector_role,
         reader=args.grant_reader or settings.reader_role,
+        api=args.grant_api or settings.api_role,
     )
     applied, version = store.applied_now, store.schema_version()
     text = (
@@ -620,6 +621,7 @@ def parser() -> argparse.ArgumentParser:
         ("worker", "append events, write the outbox"),
         ("projector", "read events, write the read models"),
         ("reader", "read events and read models: the CLI"),
+        ("api", "read events and read models, keep its idempotency records: petition api"),
     ):
         mg.add_argument(
             f"--grant-{purpose}",

@@ -20,7 +20,8 @@ PETITIONFLOW_KEYS_FILE     or the rings in a JSON file                      data
 PETITIONFLOW_CODEC_TOKEN   the bearer token the Temporal UI sends           (none)
 PETITIONFLOW_WORKER_ROLE   the PostgreSQL role ``petition migrate`` grants  (none)
                            the worker's rights to (eventstore/grants.py),
-                           and ``..._PROJECTOR_ROLE``, ``..._READER_ROLE``
+                           and ``..._PROJECTOR_ROLE``, ``..._READER_ROLE``,
+                           ``..._API_ROLE``
 PETITIONFLOW_OIDC_ISSUER   the token issuer ``petition api`` trusts (``iss``)  (none; ``dev``: its own)
 PETITIONFLOW_OIDC_JWKS_URL the issuer's key set (JWKS) URL                  (none; ``dev``: its own)
 PETITIONFLOW_OIDC_AUDIENCE the tokens' audience (``aud``)                   ``petitionflow-api``
@@ -94,6 +95,7 @@ class Settings(BaseSettings):
     worker_role: str | None = None
     projector_role: str | None = None
     reader_role: str | None = None
+    api_role: str | None = None
     # petition api: who issues the bearer tokens it accepts
     oidc_issuer: str | None = None
     oidc_jwks_url: str | None = None

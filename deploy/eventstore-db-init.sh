@@ -4,14 +4,14 @@
 # into /docker-entrypoint-initdb.d/). `petition migrate` (eventstore-migrate) then
 # grants each role its rights (eventstore/grants.py) after every migration.
 #
-# Names: PETITIONFLOW_WORKER_ROLE, PETITIONFLOW_PROJECTOR_ROLE, PETITIONFLOW_READER_ROLE
-# (docker-compose.yml); passwords: EVENTSTORE_WORKER_PASSWORD... (deploy/secrets/
-# eventstore-roles.env). A role that exists already is left as it is, so running the
+# Names: PETITIONFLOW_WORKER_ROLE, PETITIONFLOW_PROJECTOR_ROLE, PETITIONFLOW_READER_ROLE,
+# PETITIONFLOW_API_ROLE (docker-compose.yml); passwords: EVENTSTORE_WORKER_PASSWORD...
+# (deploy/secrets/eventstore-roles.env). A role that exists already is left as it is, so running the
 # script again changes nothing. Run by hand against a running server:
 #   POSTGRES_USER=postgres POSTGRES_DB=petitionflow PGHOST=... sh deploy/eventstore-db-init.sh
 set -e
 
-for purpose in WORKER PROJECTOR READER; do
+for purpose in WORKER PROJECTOR READER API; do
     eval "role=\${PETITIONFLOW_${purpose}_ROLE:-}"
     eval "password=\${EVENTSTORE_${purpose}_PASSWORD:-}"
     [ -n "$role" ] || continue

@@ -1,5 +1,6 @@
-"""Least privilege on PostgreSQL: what the worker's, the projector's and the CLI's roles
-may do, granted by the database owner after the migrations (``petition migrate``).
+"""Least privilege on PostgreSQL: what the worker's, the projector's, the CLI's and the
+HTTP API's roles may do, granted by the database owner after the migrations
+(``petition migrate``).
 
 Each process connects as a role that owns nothing and holds only the rights it uses:
 
@@ -19,7 +20,12 @@ Each process connects as a role that owns nothing and holds only the rights it u
   lock needs no right);
 - the reader (``petition history``, ``verify``, ``report``, ``calendar list``) reads
   the events, the read models and the holiday calendar, never the outbox or the
-  petitioner index.
+  petitioner index;
+- the API (``petition api``) reads the events (a case's history, a stream's version
+  before a registration, the events after its workflow's state) and the read models
+  (``GET /v1/report``, which reports them as they are: it cannot project), and keeps
+  its own records: SELECT, INSERT, UPDATE on ``api_requests`` (idempotency), the
+  tables of :data:`API_TABLES`, each with its rights.
 
 :func:`statements` starts by revoking everything on the store's tables from these
 roles, so running it again converges on exactly these rights, and ends by revoking
@@ -37,6 +43,10 @@ from sqlalchemy import Connection, text
 from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS
 
 READ_MODELS = ("case_list", "deadline_outcomes", "projection_checkpoints")
+# The API's own tables and its rights on each: a new table of the API is one line here.
+API_TABLES = {
+    "api_requests": "SELECT, INSERT, UPDATE",  # idempotency records (migration 8)
+}
 TABLES = (
     "schema_migrations",
     "events",
@@ -44,6 +54,7 @@ TABLES = (
     "petitioner_index",
     *READ_MODELS,
     "holiday_calendar",
+    *API_TABLES,
 )
 
 # The names the README's script uses.
@@ -62,13 +73,16 @@ class Roles:
     worker: str | None = None
     projector: str | None = None
     reader: str | None = None
+    api: str | None = None
 
     def named(self) -> dict[str, str]:
         """purpose -> role, for the roles given."""
         return {k: v for k, v in vars(self).items() if v}
 
 
-EXAMPLE_ROLES = Roles("petitionflow_worker", "petitionflow_projector", "petitionflow_reader")
+EXAMPLE_ROLES = Roles(
+    "petitionflow_worker", "petitionflow_projector", "petitionflow_reader", "petitionflow_api"
+)
 
 
 def _quote(name: str) -> str:
@@ -87,10 +101,10 @@ def script(
     roles: Roles = EXAMPLE_ROLES, database: str = EXAMPLE_DATABASE, schema: str = EXAMPLE_SCHEMA
 ) -> str:
     """The grants as a psql script: a comment before each group of statements."""
-    everyone = _to(roles.worker, roles.projector, roles.reader)
+    everyone = _to(roles.worker, roles.projector, roles.reader, roles.api)
     if not everyone:
         return ""
-    w, p, r = roles.worker, roles.projector, roles.reader
+    w, p, r, a = roles.worker, roles.projector, roles.reader, roles.api
     groups: list[tuple[str, list[str]]] = [
         (
             "start from nothing: take back every right on the store's tables",
@@ -139,6 +153,20 @@ def script(
                 [
                     f"GRANT SELECT ON events, {', '.join(READ_MODELS)}, holiday_calendar"
                     f" TO {_to(r)};"
+                ],
+            )
+        )
+    if a:
+        groups.append(
+            (
+                "the API reads the events and the read models (it never projects) and keeps"
+                " its own records (idempotency)",
+                [
+                    f"GRANT SELECT ON events, {', '.join(READ_MODELS)} TO {_to(a)};",
+                    *(
+                        f"GRANT {rights} ON {table} TO {_to(a)};"
+                        for table, rights in API_TABLES.items()
+                    ),
                 ],
             )
         )

@@ -338,7 +338,7 @@ class EventStore:
         return SchemaError(
             f"the role {role} lacks {right} in the event store {self.safe_url}: the owner "
             "grants each process's role with `petition migrate --grant-worker ROLE` "
-            "(--grant-projector, --grant-reader)"
+            "(--grant-projector, --grant-reader, --grant-api)"
         )
 
     def check_schema(self) -> None:

@@ -15,7 +15,15 @@ ROOT = Path(__file__).parents[1]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 SERVICES: dict[str, Any] = COMPOSE["services"]
 PLACEHOLDER = re.compile(r"<([A-Z][A-Z0-9_]*)>")
-LONG_RUNNING = ["temporal-db", "temporal", "temporal-ui", "eventstore-db", "worker", "codec-server"]
+LONG_RUNNING = [
+    "temporal-db",
+    "temporal",
+    "temporal-ui",
+    "eventstore-db",
+    "worker",
+    "codec-server",
+    "api",
+]
 
 
 def env(service: str) -> dict[str, str]:
@@ -45,6 +53,7 @@ def test_every_service_is_there() -> None:
         "eventstore-migrate": "petitionflow",
         "worker": "petitionflow",
         "codec-server": "petitionflow",
+        "api": "petitionflow",
     }
 
 
@@ -62,10 +71,13 @@ def test_healthchecks_and_start_order() -> None:
     assert depends("temporal") == {"temporal-schema": "service_completed_successfully"}
     assert depends("temporal-setup") == {"temporal": "service_healthy"}
     assert depends("eventstore-migrate") == {"eventstore-db": "service_healthy"}
-    assert depends("worker") == {
-        "temporal-setup": "service_completed_successfully",
-        "eventstore-migrate": "service_completed_successfully",
-    }
+    for name in ("worker", "api"):
+        assert depends(name) == {
+            "temporal-setup": "service_completed_successfully",
+            "eventstore-migrate": "service_completed_successfully",
+        }, name
+    for name in LONG_RUNNING:
+        assert SERVICES[name]["restart"] == "unless-stopped", name
     assert depends("temporal-ui") == {
         "temporal": "service_healthy",
         "codec-server": "service_healthy",
@@ -77,6 +89,9 @@ def test_wiring_ports_and_environment() -> None:
     assert ports["temporal"] == ["7233:7233"]
     assert ports["temporal-ui"] == ["8080:8080"]
     assert ports["codec-server"] == ["8081:8081"]
+    assert ports["api"] == ["8089:8089"]
+    published = [p for ps in ports.values() for p in ps]
+    assert len(published) == len(set(published))
     t = env("temporal")
     assert (t["DB"], t["POSTGRES_SEEDS"], t["DBNAME"], t["VISIBILITY_DBNAME"]) == (
         "postgres12",
@@ -84,7 +99,7 @@ def test_wiring_ports_and_environment() -> None:
         "temporal",
         "temporal_visibility",
     )
-    for name in ("worker", "temporal-setup"):
+    for name in ("worker", "temporal-setup", "api"):
         assert env(name)["TEMPORAL_ADDRESS"] == "temporal:7233"
         assert env(name)["PETITIONFLOW_TASK_QUEUE"] == "petitions"
     ui = env("temporal-ui")
@@ -96,31 +111,70 @@ def test_wiring_ports_and_environment() -> None:
     assert "setup-cluster" in SERVICES["temporal-setup"]["command"]
     # the codec server decodes the namespace the workers run in, not "default"
     assert env("codec-server")["TEMPORAL_NAMESPACE"] == env("worker")["TEMPORAL_NAMESPACE"]
+    # the API listens on every interface of its container, on the port it publishes
+    # (its own default is 127.0.0.1), stops on SIGTERM, and is healthy when /healthz is
+    api = SERVICES["api"]
+    assert api["command"] == ["api", "--host", "0.0.0.0", "--port", "8089"]
+    assert api["stop_signal"] == "SIGTERM"
+    assert api["healthcheck"]["test"][:2] == ["CMD", "python"]
+    assert "http://127.0.0.1:8089/healthz" in api["healthcheck"]["test"][-1]
+    assert env("api")["TEMPORAL_NAMESPACE"] == env("worker")["TEMPORAL_NAMESPACE"]
+    assert env("api")["PETITIONFLOW_TASK_QUEUE"] == "petitions"
+
+
+def test_the_api_trusts_an_issuer_and_holds_no_index_key() -> None:
+    """The API verifies tokens against the issuer of api.env (no secret in it: the JWKS
+    URL is public), encrypts with keys.env's keys, and never gets the index key."""
+    files = SERVICES["api"]["env_file"]
+    assert files == [
+        "deploy/secrets/eventstore-api.env",
+        "deploy/secrets/keys.env",
+        "deploy/secrets/api.env",
+    ]
+    issuer = example_env("api.env")
+    assert set(issuer) == {
+        "PETITIONFLOW_OIDC_ISSUER",
+        "PETITIONFLOW_OIDC_JWKS_URL",
+        "PETITIONFLOW_OIDC_AUDIENCE",
+    }
+    assert issuer["PETITIONFLOW_OIDC_ISSUER"].startswith("https://")
+    assert issuer["PETITIONFLOW_OIDC_JWKS_URL"].startswith(issuer["PETITIONFLOW_OIDC_ISSUER"])
+    assert issuer["PETITIONFLOW_OIDC_AUDIENCE"]
+    assert "deploy/secrets/index.env" not in files
 
 
 def test_each_process_connects_to_the_event_store_as_its_own_role() -> None:
     """The owner migrates and grants; the worker connects as a role that owns nothing,
     which the database's init script creates and eventstore-migrate grants its rights."""
     roles = env("eventstore-migrate")
-    assert set(roles) == {
-        "PETITIONFLOW_WORKER_ROLE",
-        "PETITIONFLOW_PROJECTOR_ROLE",
-        "PETITIONFLOW_READER_ROLE",
+    assert roles == {
+        "PETITIONFLOW_WORKER_ROLE": "petitionflow_worker",
+        "PETITIONFLOW_PROJECTOR_ROLE": "petitionflow_projector",
+        "PETITIONFLOW_READER_ROLE": "petitionflow_reader",
+        "PETITIONFLOW_API_ROLE": "petitionflow_api",
     }
     assert env("eventstore-db") == roles  # the init script creates the roles migrate grants
     assert SERVICES["eventstore-migrate"]["env_file"] == ["deploy/secrets/eventstore-db.env"]
-    assert "deploy/secrets/eventstore-worker.env" in SERVICES["worker"]["env_file"]
-    assert "deploy/secrets/eventstore-db.env" not in SERVICES["worker"]["env_file"]
     owner = example_env("eventstore-db.env")
     assert owner["PETITIONFLOW_STORE_URL"].startswith(f"postgresql://{owner['POSTGRES_USER']}:")
-    worker_url = example_env("eventstore-worker.env")["PETITIONFLOW_STORE_URL"]
-    assert worker_url.startswith(f"postgresql://{roles['PETITIONFLOW_WORKER_ROLE']}:")
-    assert worker_url.endswith(f"@eventstore-db:5432/{owner['POSTGRES_DB']}")
+    for service, purpose in (("worker", "WORKER"), ("api", "API")):
+        files = SERVICES[service]["env_file"]
+        own = f"deploy/secrets/eventstore-{service}.env"
+        assert own in files and "deploy/secrets/eventstore-db.env" not in files, service
+        # the store URL comes from the role's own file alone
+        others = [f for f in files if f != own]
+        assert all("PETITIONFLOW_STORE_URL" not in example_env(Path(f).name) for f in others)
+        url = example_env(f"eventstore-{service}.env")["PETITIONFLOW_STORE_URL"]
+        role = roles[f"PETITIONFLOW_{purpose}_ROLE"]
+        assert url.startswith(f"postgresql://{role}:<EVENTSTORE_{purpose}_PASSWORD>@"), url
+        assert url.endswith(f"@eventstore-db:5432/{owner['POSTGRES_DB']}")
     assert set(example_env("eventstore-roles.env")) == {
         key.replace("PETITIONFLOW_", "EVENTSTORE_").replace("_ROLE", "_PASSWORD") for key in roles
     }
     script = ROOT / "deploy" / "eventstore-db-init.sh"
     assert script.stat().st_mode & 0o111, "executable, or the postgres image sources it"
+    loop = re.search(r"^for purpose in (.*); do$", script.read_text(encoding="utf-8"), re.M)
+    assert loop and {f"PETITIONFLOW_{p}_ROLE" for p in loop[1].split()} == set(roles)
     assert (
         "./deploy/eventstore-db-init.sh:/docker-entrypoint-initdb.d/10-roles.sh:ro"
         in (SERVICES["eventstore-db"]["volumes"])

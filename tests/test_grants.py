@@ -1,17 +1,19 @@
-"""Least privilege, proved on PostgreSQL: the worker, the projector and the CLI run as
-roles that own nothing and hold only what ``petition migrate`` grants them
-(eventstore/grants.py), and an event cannot be changed or removed by privilege as
+"""Least privilege, proved on PostgreSQL: the worker, the projector, the CLI and the
+HTTP API run as roles that own nothing and hold only what ``petition migrate`` grants
+them (eventstore/grants.py), and an event cannot be changed or removed by privilege as
 well as by the triggers.
 
-A fresh database owned by a fresh owner role, three login roles, all with names of
+A fresh database owned by a fresh owner role, four login roles, all with names of
 this run's own (roles are cluster-wide), dropped afterwards. The owner takes PUBLIC's
 CONNECT on the database and USAGE on its schema away first, as a hardened database
 does, so the roles rely on the grants alone. The worker runs as its own process
-against a dev server; ``petition`` runs as a subprocess, as a person runs it.
+against a dev server; ``petition`` runs as a subprocess, as a person runs it, and
+``petition api`` as a subprocess too, trusting a development issuer this test serves.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -23,18 +25,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import psycopg
 import pytest
 from psycopg import sql
 
-from petitionflow.eventstore.grants import EXAMPLE_ROLES, Roles, script
+from petitionflow.api.app import issuer_app, serving
+from petitionflow.eventstore.grants import EXAMPLE_ROLES, TABLES, Roles, script
 from petitionflow.eventstore.schema import APPEND_ONLY_MESSAGE
-from testkit.processes import DevServer, WorkerProcess
+from petitionflow.identity.issuer import DevIssuer
+from testkit.builders import COUNTY_UNIT, intake_data
+from testkit.processes import DevServer, WorkerProcess, free_port, terminate
 from tests.clistack import PETITION, ROOT, Call
 from tests.conftest import PG_DSN
 
 LABOUR = {"unit": "疏附县人力资源和社会保障局", "person": "王建国"}
-PURPOSES = ("worker", "projector", "reader")
+PURPOSES = ("worker", "projector", "reader", "api")
 DENIED = "42501"  # insufficient_privilege: a missing grant, and the triggers' errcode
 
 
@@ -165,18 +171,109 @@ RIGHTS = {
         "projection_checkpoints": {"SELECT"},
         "holiday_calendar": {"SELECT"},
     },
+    "api": {  # a table of the API's own: one line here, one in grants.API_TABLES
+        "schema_migrations": {"SELECT"},
+        "events": {"SELECT"},
+        "case_list": {"SELECT"},  # GET /v1/report reads the read models as they are
+        "deadline_outcomes": {"SELECT"},
+        "projection_checkpoints": {"SELECT"},
+        "api_requests": {"SELECT", "INSERT", "UPDATE"},  # idempotency records
+    },
 }
-TABLES = (
-    "schema_migrations",
-    "events",
-    "outbox",
-    "petitioner_index",
-    "case_list",
-    "deadline_outcomes",
-    "projection_checkpoints",
-    "holiday_calendar",
-)
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
+
+
+def _api_as_its_role(db: Database, env: dict[str, str], tmp: Path) -> None:
+    """``petition api`` as the API's role, trusting a development issuer served here:
+    register a case, route it with an Idempotency-Key sent twice, read it and its
+    events, and the report, which cannot project and reads the read models as they are."""
+    issuer_port, api_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{issuer_port}"
+    issuer = DevIssuer.load_or_create(tmp / "issuer.json", issuer=base)
+    log = tmp / "api.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(PETITION), "api", "--host", "127.0.0.1", "--port", str(api_port)],
+            env={
+                **{k: v for k, v in env.items() if k != "PETITIONFLOW_INDEX_KEYS"},  # worker's
+                "PETITIONFLOW_STORE_URL": db.url(db.roles["api"]),
+                "PETITIONFLOW_OIDC_ISSUER": base,
+                "PETITIONFLOW_OIDC_JWKS_URL": f"{base}/jwks.json",
+            },
+            stdout=out,
+            stderr=out,
+            cwd=ROOT,
+        )
+    try:
+        asyncio.run(_through_http(proc, log, issuer, issuer_port, api_port))
+    finally:
+        terminate(proc)
+    text = log.read_text(encoding="utf-8")
+    assert "permission denied" not in text and "Traceback" not in text, text
+    with db.connect(db.owner) as owner:
+        assert _value(owner, "SELECT count(*) FROM api_requests") == 2
+        assert _value(owner, "SELECT count(*) FROM projection_checkpoints") == 0
+
+
+async def _through_http(
+    proc: subprocess.Popen[bytes], log: Path, issuer: DevIssuer, issuer_port: int, api_port: int
+) -> None:
+    url = f"http://127.0.0.1:{api_port}"
+    juris = ("新疆维吾尔自治区", "喀什地区")
+    registrar = issuer.token(unit="喀什地区信访局", roles=["registrar"], jurisdiction=juris)
+    analyst = issuer.token(unit="喀什地区信访局", roles=["analyst"], jurisdiction=juris)
+
+    def started() -> str:
+        assert proc.poll() is None, log.read_text(encoding="utf-8")
+        return log.read_text(encoding="utf-8")
+
+    async with (
+        serving(issuer_app(issuer, issuer.issuer), "127.0.0.1", issuer_port),
+        aiohttp.ClientSession() as http,
+    ):
+
+        async def call(
+            method: str, path: str, token: str, body: object = None, key: str = ""
+        ) -> tuple[int, object, str]:
+            headers = {"Authorization": f"Bearer {token}"}
+            if key:
+                headers["Idempotency-Key"] = key
+            async with http.request(method, url + path, json=body, headers=headers) as r:
+                answer = await r.json(content_type=None)
+                return r.status, answer, r.headers.get("Idempotent-Replayed", "")
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                async with http.get(url + "/healthz") as r:
+                    if r.status == 200:
+                        break
+            except aiohttp.ClientConnectionError:
+                pass
+            assert time.monotonic() < deadline, started()
+            started()
+            await asyncio.sleep(0.2)
+
+        case = f"GA-{uuid.uuid4().hex[:6]}"
+        body = {"case_id": case, "intake": intake_data(case)}
+        registered = await call("POST", "/v1/cases", registrar, body, f"register-{case}")
+        assert registered[:2] == (201, {"case_id": case, "workflow_id": f"petition-{case}"})
+        path = f"/v1/cases/{case}/commands/transfer_petition"
+        route = {"to_unit": COUNTY_UNIT.model_dump(mode="json")}
+        first = await call("POST", path, registrar, route, f"route-{case}")
+        again = await call("POST", path, registrar, route, f"route-{case}")
+        assert first[0] == 200 and first[2] == "", first
+        assert again == (200, first[1], "true"), again
+        shown = await call("GET", f"/v1/cases/{case}", registrar)
+        assert shown[0] == 200 and isinstance(shown[1], dict), shown
+        assert shown[1]["stage"] == "routed"
+        events = await call("GET", f"/v1/cases/{case}/events", registrar)
+        assert events[0] == 200 and isinstance(events[1], list), events
+        assert [e["type"] for e in events[1]].count("PetitionTransferred") == 1
+        # the read models as they are: nothing projected yet, and the API cannot project
+        report = await call("GET", "/v1/report", analyst)
+        assert report[0] == 200 and isinstance(report[1], dict), report
+        assert report[1]["projected"] == 0 and report[1]["within"] == list(juris)
 
 
 @pytest.mark.postgres
@@ -201,10 +298,19 @@ def test_each_process_runs_with_only_its_rights(
     assert json.loads(migrated.stdout)["granted"] == db.roles
 
     with db.connect(db.owner) as owner:
+        # Every table of the store, so a new one is checked for every role, and covered
+        # by grants.TABLES (whose REVOKE ALL makes granting again converge).
+        tables = {
+            str(t)
+            for (t,) in owner.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            ).fetchall()
+        }
+        assert tables == set(TABLES)
         for purpose, role in db.roles.items():
             held = {
                 (table, p)
-                for table in TABLES
+                for table in tables
                 for p in PRIVILEGES
                 if _value(owner, "SELECT has_table_privilege(%s, %s, %s)", role, table, p)
             }
@@ -266,6 +372,9 @@ def test_each_process_runs_with_only_its_rights(
 
         live = petition(reader, "verify", case, "--live")
         assert live.returncode == 0 and "intact" in live.stdout, live
+
+        # The HTTP API, as its role: a case registered, routed, read and reported.
+        _api_as_its_role(db, worker.env, tmp_path)
     finally:
         worker.stop()
     assert "permission denied" not in worker.log.read_text(encoding="utf-8")
@@ -292,7 +401,7 @@ def test_each_process_runs_with_only_its_rights(
     history = petition(reader, "history", case)
     assert history.returncode == 0 and "CaseClosed" in history.stdout, history
     verified = petition(reader, "verify")
-    assert verified.returncode == 0 and f"1 stream, {events} events: intact" in verified.stdout
+    assert verified.returncode == 0 and f"2 streams, {events} events: intact" in verified.stdout
 
     # The holiday calendar: the reader lists it; loading it is the owner's.
     sample = str(ROOT / "tests" / "fixtures" / "calendar_2027_sample.json")
@@ -326,6 +435,18 @@ def test_each_process_runs_with_only_its_rights(
             "SELECT * FROM outbox",
             "UPDATE deadline_outcomes SET met = true",
             "SELECT * FROM petitioner_index",
+        ],
+        "api": [
+            insert_event,
+            "INSERT INTO case_list SELECT * FROM case_list",
+            "UPDATE case_list SET stage = 'closed'",
+            "DELETE FROM deadline_outcomes",
+            "INSERT INTO projection_checkpoints SELECT * FROM projection_checkpoints",
+            "UPDATE projection_checkpoints SET position = 0",
+            "DELETE FROM api_requests",
+            "SELECT * FROM outbox",
+            "SELECT * FROM petitioner_index",
+            "SELECT * FROM holiday_calendar",
         ],
         "worker": [
             "UPDATE outbox SET message = 'x'",
@@ -430,3 +551,6 @@ def test_the_readme_grants_are_the_ones_migrate_issues() -> None:
     # Each role alone gets the shared grants and its own.
     only_reader = script(Roles(reader="r"))
     assert "GRANT SELECT ON events, case_list" in only_reader and "outbox TO" not in only_reader
+    only_api = script(Roles(api="a"))
+    assert "GRANT SELECT, INSERT, UPDATE ON api_requests TO a;" in only_api
+    assert "holiday_calendar TO" not in only_api and "api_requests TO" not in only_reader

@@ -396,6 +396,7 @@ class Topology:
     db: Database
     secrets: dict[str, dict[str, str]]
     codec_port: int = field(default_factory=free_port)
+    api_port: int = field(default_factory=free_port)
     logs: Path = field(init=False)
     procs: dict[str, list[subprocess.Popen[bytes]]] = field(default_factory=dict)
 
@@ -410,6 +411,7 @@ class Topology:
             ("('temporal', 7233)", f"('127.0.0.1', {self.dev.port})"),
             ("0.0.0.0", "127.0.0.1"),
             (":8081", f":{self.codec_port}"),
+            (":8089", f":{self.api_port}"),
         ):
             text = text.replace(old, new)
         return text
@@ -484,13 +486,8 @@ class Topology:
         command = SERVICES[service]["command"]
         command = shlex.split(command) if isinstance(command, str) else command
         # a port number alone (--port 8081) is the compose port's, as is host:8081
-        return [
-            *image()[0],
-            *(
-                str(self.codec_port) if arg == "8081" else self.localize(str(arg))
-                for arg in command
-            ),
-        ]
+        ports = {"8081": str(self.codec_port), "8089": str(self.api_port)}
+        return [*image()[0], *(ports.get(str(arg)) or self.localize(str(arg)) for arg in command)]
 
     def healthy(self, service: str, timeout: float = 60) -> None:
         test = SERVICES[service]["healthcheck"]["test"]
@@ -767,7 +764,7 @@ def test_the_compose_services_run_a_case_as_nobody_in_a_read_only_folder(
         codes = topology.stop_all()
         dev.stop()
         print(f"topology: {time.monotonic() - started:.1f} s; exit codes {codes}")
-    assert codes == {"codec-server": [0], "worker": [0, 0]}, codes
+    assert codes == {"codec-server": [0], "worker": [0, 0], "api": [0]}, codes
     logs = topology.log("")
     for problem in ("Traceback", "PermissionError", "Read-only", "could not write the .pyc"):
         assert problem not in logs, logs
