@@ -18,7 +18,7 @@ from petitionflow.eventstore.outbox import Outbox
 class Notification(BaseModel):
     id: str  # unique per reminder; a retried activity finds it already stored
     case_id: str
-    kind: Literal["reminder", "supervision"]
+    kind: Literal["reminder", "supervision", "petitioner_otp"]
     recipient: str  # the unit
     message: str  # never the petition's material: it may go to an accused unit
 

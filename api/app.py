@@ -31,13 +31,20 @@ from petitionflow.identity.issuer import DevIssuer
 
 from . import problems
 from .context import ApiContext
+from .petitioner import STATIC, PetitionerChannel
+from .petitioner import router as petitioner_router
 from .staff import router as staff_router
 
 log = structlog.get_logger("petitionflow.api")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
-def create_app(ctx: ApiContext, *, routers: tuple[Any, ...] = ()) -> FastAPI:
+def create_app(
+    ctx: ApiContext,
+    *,
+    petitioner: PetitionerChannel | None = None,
+    routers: tuple[Any, ...] = (),
+) -> FastAPI:
     app = FastAPI(
         docs_url=None,  # served below from the package, not a CDN: nothing is downloaded
         redoc_url=None,
@@ -51,8 +58,11 @@ def create_app(ctx: ApiContext, *, routers: tuple[Any, ...] = ()) -> FastAPI:
         ),
     )
     app.state.ctx = ctx
+    app.state.petitioner = petitioner
     problems.install(app)
     app.include_router(staff_router)
+    app.include_router(petitioner_router)
+    app.mount("/petition-assets", StaticFiles(directory=STATIC), name="petition-assets")
     for router in routers:
         app.include_router(router)
 

@@ -72,7 +72,9 @@ def problem_response(request: Request, problem: Problem) -> JSONResponse:
         "request_id": getattr(request.state, "request_id", None),
         **problem.extra,
     }
-    headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else {}
+    if "retry_after" in problem.extra:
+        headers["Retry-After"] = str(problem.extra["retry_after"])
     return JSONResponse(body, status_code=problem.status, media_type=MEDIA_TYPE, headers=headers)
 
 

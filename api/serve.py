@@ -11,16 +11,19 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from petitionflow.activities.notify import LogSender
 from petitionflow.client import PetitionClient
 from petitionflow.config import Settings
 from petitionflow.eventstore import EventStore
 from petitionflow.eventstore.requests import RequestLog
 from petitionflow.identity.issuer import DevIssuer
 from petitionflow.identity.tokens import TokenVerifier
+from petitionflow.security.keys import KeyRing
 from petitionflow.security.sealing import Sealer
 
 from .app import Served, create_app, issuer_app
 from .context import ApiContext
+from .petitioner import PetitionerChannel
 
 DEV_REGION = "新疆维吾尔自治区"
 
@@ -62,6 +65,7 @@ async def start_dev_api(
     temporal: Client,
     store: EventStore,
     sealer: Sealer,
+    ring: KeyRing,
     *,
     api_port: int,
     issuer_port: int,
@@ -77,8 +81,9 @@ async def start_dev_api(
         leeway_seconds=settings.oidc_leeway,
     )
     ctx = context(temporal, store, sealer, verifier, settings.task_queue)
+    channel = PetitionerChannel(ctx.petitions, store, ring, LogSender())
     try:
-        api = await Served(create_app(ctx), host, api_port).start()
+        api = await Served(create_app(ctx, petitioner=channel), host, api_port).start()
     except BaseException:
         await issuer_server.stop()
         raise
@@ -106,6 +111,7 @@ async def run_api(args: argparse.Namespace, store: EventStore) -> int:
     )
     temporal = await _temporal(args, keys)
     ctx = context(temporal, store, Sealer(keys.sealing), verifier, settings.task_queue)
+    channel = PetitionerChannel(ctx.petitions, store, keys.payload, LogSender())
     host = args.host or settings.api_host
     port = args.port or settings.api_port
     stop = asyncio.Event()
@@ -113,7 +119,7 @@ async def run_api(args: argparse.Namespace, store: EventStore) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        served = await Served(create_app(ctx), host, port).start()
+        served = await Served(create_app(ctx, petitioner=channel), host, port).start()
     except OSError as exc:
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     print(f"API: {served.url}/docs (OpenAPI at {served.url}/openapi.json)", flush=True)

@@ -195,6 +195,7 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
                 temporal,
                 store,
                 Sealer(keys.sealing),
+                keys.payload,
                 api_port=args.api_port,
                 issuer_port=args.issuer_port,
             )
@@ -205,6 +206,7 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
                 f"{dev_api.issuer.issuer}: {petition} token --unit 喀什地区信访局 "
                 f"--role registrar --juris 新疆维吾尔自治区/喀什地区{options})"
             )
+            print(f"网上信访:     {dev_api.api.url}/petition (the petitioner's page)")
             if args.demo:
                 await _demo(temporal, store, Sealer(keys.sealing), args)
             print("running; Ctrl-C to stop")

@@ -133,6 +133,20 @@ class PetitionClient:
                 "duplicate_case", f"case {case_id} already exists; pick a new case id"
             ) from None
 
+    async def registered(self, case_id: str, within: float = 10.0) -> CaseState:
+        """The case's state once its registration is applied (its first event durable),
+        or as it is after ``within`` seconds. The workflow starts at once and writes the
+        registration a moment later; until then its state names no registering office
+        and no place."""
+        deadline = asyncio.get_running_loop().time() + within
+        pause = 0.01
+        while (state := await self.state(case_id)).version == 0:
+            if asyncio.get_running_loop().time() >= deadline:
+                break
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.2)
+        return state
+
     def handle(self, case_id: str) -> WorkflowHandle[Any, CaseSummary]:
         return self.client.get_workflow_handle(workflow_id(case_id), result_type=CaseSummary)
 

@@ -24,8 +24,9 @@ Each process connects as a role that owns nothing and holds only the rights it u
 - the API (``petition api``) reads the events (a case's history, a stream's version
   before a registration, the events after its workflow's state) and the read models
   (``GET /v1/report``, which reports them as they are: it cannot project), and keeps
-  its own records: SELECT, INSERT, UPDATE on ``api_requests`` (idempotency), the
-  tables of :data:`API_TABLES`, each with its rights.
+  its own records: the tables of :data:`API_TABLES`, each with its rights
+  (idempotency, the petitioner's channel), and stores the petitioners' one-time codes
+  in the outbox and marks them sent, like the worker its reminders.
 
 :func:`statements` starts by revoking everything on the store's tables from these
 roles, so running it again converges on exactly these rights, and ends by revoking
@@ -46,6 +47,10 @@ READ_MODELS = ("case_list", "deadline_outcomes", "projection_checkpoints")
 # The API's own tables and its rights on each: a new table of the API is one line here.
 API_TABLES = {
     "api_requests": "SELECT, INSERT, UPDATE",  # idempotency records (migration 8)
+    # the petitioner's channel (migration 9): query codes, one-time codes, sessions
+    "petitioner_access": "SELECT, INSERT",
+    "petitioner_otps": "SELECT, INSERT, UPDATE",
+    "petitioner_sessions": "SELECT, INSERT",
 }
 TABLES = (
     "schema_migrations",
@@ -56,6 +61,7 @@ TABLES = (
     "holiday_calendar",
     *API_TABLES,
 )
+
 
 # The names the README's script uses.
 EXAMPLE_DATABASE = "petitionflow"
@@ -159,10 +165,13 @@ def script(
     if a:
         groups.append(
             (
-                "the API reads the events and the read models (it never projects) and keeps"
-                " its own records (idempotency)",
+                "the API reads the events and the read models (it never projects), keeps"
+                " its own records (idempotency, the petitioner's channel) and puts the"
+                " petitioners' one-time codes in the outbox",
                 [
                     f"GRANT SELECT ON events, {', '.join(READ_MODELS)} TO {_to(a)};",
+                    f"GRANT SELECT, INSERT ON outbox TO {_to(a)};",
+                    f"GRANT UPDATE (sent_at, sender) ON outbox TO {_to(a)};",
                     *(
                         f"GRANT {rights} ON {table} TO {_to(a)};"
                         for table, rights in API_TABLES.items()

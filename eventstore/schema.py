@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Connection,
     DateTime,
@@ -351,6 +352,76 @@ api_requests = Table(
     Column("status", Integer),
     Column("response", String),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Migration 9: the petitioner's channel (api/petitioner.py, eventstore/access.py). Only
+# hashes of the query code, the one-time codes and the session tokens, and the phone
+# encrypted with the payload key (to send the one-time code to): no personal data in
+# plain text.
+_PETITIONER_CHANNEL = (
+    """
+CREATE TABLE petitioner_access (
+    case_id VARCHAR NOT NULL PRIMARY KEY,
+    code_hash VARCHAR NOT NULL UNIQUE,
+    phone VARCHAR NOT NULL,
+    created_at {ts} NOT NULL
+)""",
+    """
+CREATE TABLE petitioner_otps (
+    id {seq},
+    code_hash VARCHAR NOT NULL,
+    otp_hash VARCHAR NOT NULL,
+    expires_at {ts} NOT NULL,
+    attempts INTEGER NOT NULL,
+    used BOOLEAN NOT NULL
+)""",
+    "CREATE INDEX petitioner_otps_code ON petitioner_otps (code_hash)",
+    """
+CREATE TABLE petitioner_sessions (
+    token_hash VARCHAR NOT NULL PRIMARY KEY,
+    case_id VARCHAR NOT NULL,
+    expires_at {ts} NOT NULL
+)""",
+)
+MIGRATIONS += (
+    Migration(
+        9,
+        "petitioner channel: query codes, one-time codes, sessions",
+        sqlite=tuple(
+            s.format(ts="DATETIME", seq="INTEGER PRIMARY KEY AUTOINCREMENT")
+            for s in _PETITIONER_CHANNEL
+        ),
+        postgresql=tuple(
+            s.format(ts="TIMESTAMPTZ", seq="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY")
+            for s in _PETITIONER_CHANNEL
+        ),
+    ),
+)
+
+petitioner_access = Table(
+    "petitioner_access",
+    metadata,
+    Column("case_id", String, primary_key=True),
+    Column("code_hash", String, nullable=False),
+    Column("phone", String, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+petitioner_otps = Table(
+    "petitioner_otps",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("code_hash", String, nullable=False),
+    Column("otp_hash", String, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("used", Boolean, nullable=False),
+)
+petitioner_sessions = Table(
+    "petitioner_sessions",
+    metadata,
+    Column("token_hash", String, primary_key=True),
+    Column("case_id", String, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -11,11 +11,14 @@ from typing import Any
 
 import aiohttp
 
+from petitionflow.activities.notify import LogSender
 from petitionflow.api.app import Served, create_app, issuer_app
 from petitionflow.api.context import ApiContext
+from petitionflow.api.petitioner import PetitionerChannel
 from petitionflow.eventstore.requests import RequestLog
 from petitionflow.identity.issuer import DEV_AUDIENCE, DevIssuer
 from petitionflow.identity.tokens import TokenVerifier
+from testkit.keys import TEST_KEYS
 from testkit.processes import free_port
 from tests.temporal import Harness
 
@@ -77,7 +80,8 @@ async def api_stack(
     ctx = ApiContext(
         petitions=h.client, store=h.store, verifier=verifier, requests=RequestLog(h.store.engine)
     )
-    app = create_app(ctx, routers=routers)
+    channel = PetitionerChannel(h.client, h.store, TEST_KEYS.payload, LogSender())
+    app = create_app(ctx, petitioner=channel, routers=routers)
     async with contextlib.AsyncExitStack() as stack:
         await stack.enter_async_context(_serve(issuer_app(issuer, base), issuer_port))
         api = await stack.enter_async_context(_serve(app, free_port()))

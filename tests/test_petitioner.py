@@ -1,0 +1,160 @@
+"""The petitioner's channel through real HTTP against the real dev server and worker:
+submit online, a query code and a one-time code from the outbox, the case as the
+petitioner may see it, rating and review, and what stops a guesser."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from petitionflow.activities.records import stream_id
+from petitionflow.domain import commands as c
+from petitionflow.eventstore.outbox import Outbox
+from petitionflow.eventstore.schema import petitioner_access
+from testkit.builders import HANDLER
+from tests.apistack import ApiStack
+from tests.temporal import Harness
+from tests.test_workflow import to_replied
+
+PETITION: dict[str, Any] = {
+    "office": "shufu",
+    "township": "托克扎克镇",
+    "classification": "appeal",
+    "petitioner": {
+        "name": "买买提·托合提",
+        "phone": "13899887766",
+        "id_number": "653121198506120032",
+    },
+    "request": "请求支付拖欠的工资",
+    "facts": "本人在某建筑公司务工十个月，公司拒付工资。",
+    "reasons": "依据《保障农民工工资支付条例》。",
+}
+VIEW_KEYS = {
+    "case_id", "stage", "stage_label", "status_label", "registered_by", "handling_unit",
+    "received_on", "registered_on", "accepted_on", "replied_on", "delivered_on",
+    "closed_on", "replies", "rating", "rating_label", "can_rate", "can_request_review",
+}  # fmt: skip
+
+
+async def submitted(api: ApiStack, **changes: Any) -> tuple[str, str]:
+    answer = await api.call("POST", "/v1/petitioner/petitions", json={**PETITION, **changes})
+    assert answer.status == 201, answer.body
+    return answer.body["case_id"], answer.body["query_code"]
+
+
+async def session(api: ApiStack, case_id: str, code: str) -> str:
+    sent = await api.call("POST", "/v1/petitioner/codes", json={"query_code": code})
+    assert sent.status == 202, sent.body
+    [row] = [
+        r for r in Outbox(api.ctx.store.engine).for_case(case_id) if r.kind == "petitioner_otp"
+    ][-1:]
+    assert "13899887766" not in row.recipient and row.recipient.endswith("138****7766")
+    otp = re.search(r"\b(\d{6})\b", row.message)
+    assert otp and row.sent_at is not None
+    opened = await api.call(
+        "POST", "/v1/petitioner/sessions", json={"query_code": code, "otp": otp.group(1)}
+    )
+    assert opened.status == 200, opened.body
+    token: str = opened.body["session"]
+    return token
+
+
+async def test_submit_track_rate(api: ApiStack, petitions: Harness) -> None:
+    case_id, code = await submitted(api)
+    assert len(re.sub(r"\W", "", code)) == 26  # 128 bits in base32
+    with api.ctx.store.engine.connect() as conn:
+        stored = [dict(r._mapping) for r in conn.execute(petitioner_access.select())]
+    assert code not in str(stored) and "13899887766" not in str(stored)
+    petitions.track(case_id)
+    state = await petitions.client.state(case_id)
+    assert state.registered_by == "疏附县信访局"
+    assert state.intake is not None and state.intake.channel.value == "online"
+    assert state.intake.jurisdiction.township == "托克扎克镇"
+
+    token = await session(api, case_id, code)
+    mine = await api.call("GET", "/v1/petitioner/case", token)
+    assert mine.status == 200 and set(mine.body) == VIEW_KEYS
+    assert mine.body["stage_label"] == "已登记，待转送" and not mine.body["can_rate"]
+    assert "买买提" not in str(mine.body) and "13899887766" not in str(mine.body)
+
+    early = await api.call("POST", "/v1/petitioner/case/rating", token, {"rating": "satisfied"})
+    assert (early.status, early.body["code"]) == (409, "not_awaiting_rating")
+    case = await to_replied(petitions.cases[-1], delivered=False)
+    undelivered = await api.call(
+        "POST", "/v1/petitioner/case/rating", token, {"rating": "satisfied"}
+    )
+    assert (undelivered.status, undelivered.body["code"]) == (409, "reply_not_delivered")
+    assert undelivered.body["detail"].startswith("书面答复尚未送达")
+    await case.ok(c.RecordDelivery, HANDLER, document="reply", method="online")
+    mine = await api.call("GET", "/v1/petitioner/case", token)
+    assert mine.body["can_rate"] and mine.body["can_request_review"]
+    assert mine.body["replies"][0]["outcome_label"] == "不予支持"
+    rated = await api.call("POST", "/v1/petitioner/case/rating", token, {"rating": "dissatisfied"})
+    assert rated.status == 200, rated.body
+    assert rated.body["rating_label"] == "不满意" and not rated.body["can_rate"]
+    again = await api.call("POST", "/v1/petitioner/case/rating", token, {"rating": "dissatisfied"})
+    assert again.status == 200  # a double click: the same command, answered as a repeat
+    review = await api.call(
+        "POST", "/v1/petitioner/case/review", token, {"reasons": "认定事实不清"}
+    )
+    assert review.status == 200, review.body
+    assert review.body["stage"] == "review"
+    state = await petitions.client.state(case_id)
+    assert state.review_unit is not None and state.review_unit.name == "喀什地区人民政府"
+    events = api.ctx.store.read_stream(stream_id(case_id))
+    rating = next(r for r in events if r.type == "SatisfactionRated")
+    assert rating.metadata["actor"] == {"unit": "信访人", "person": "网上信访平台"}
+
+
+async def test_without_the_code_nothing_is_revealed(api: ApiStack) -> None:
+    _, code = await submitted(api)
+    known = await api.call("POST", "/v1/petitioner/codes", json={"query_code": code})
+    unknown = await api.call("POST", "/v1/petitioner/codes", json={"query_code": "AAAA-BBBB"})
+    assert (known.status, known.body) == (unknown.status, unknown.body)
+    wrong_otp = await api.call(
+        "POST", "/v1/petitioner/sessions", json={"query_code": code, "otp": "000000"}
+    )
+    wrong_code = await api.call(
+        "POST", "/v1/petitioner/sessions", json={"query_code": "AAAA-BBBB", "otp": "000000"}
+    )
+    assert wrong_otp.status == wrong_code.status == 401
+
+    def same(body: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in body.items() if k != "request_id"}
+
+    assert same(wrong_otp.body) == same(wrong_code.body)
+    assert wrong_otp.body["code"] == "not_verified"
+    no_session = await api.call("GET", "/v1/petitioner/case", "made-up")
+    assert (no_session.status, no_session.body["code"]) == (401, "session_expired")
+
+
+async def test_a_guessing_run_is_stopped(api: ApiStack) -> None:
+    answers = [
+        await api.call(
+            "POST",
+            "/v1/petitioner/sessions",
+            json={"query_code": f"GUESS-{i:04d}", "otp": "123456"},
+        )
+        for i in range(30)
+    ]
+    statuses = [a.status for a in answers]
+    assert statuses[:10] == [401] * 10 and set(statuses[10:]) == {429}, statuses
+    limited = answers[-1]
+    assert limited.body["code"] == "rate_limited" and int(limited.headers["Retry-After"]) >= 1
+
+
+async def test_an_accusation_shows_no_material(api: ApiStack, petitions: Harness) -> None:
+    case_id, code = await submitted(api, classification="accusation")
+    petitions.track(case_id)
+    token = await session(api, case_id, code)
+    mine = await api.call("GET", "/v1/petitioner/case", token)
+    assert set(mine.body) == VIEW_KEYS
+    assert PETITION["request"] not in str(mine.body) and PETITION["facts"] not in str(mine.body)
+
+
+async def test_the_page_is_served(api: ApiStack) -> None:
+    async with api.http.get(api.url + "/petition") as r:
+        page = await r.text()
+    assert r.status == 200 and 'lang="zh-CN"' in page
+    offices = await api.call("GET", "/v1/petitioner/offices")
+    assert [o["name"] for o in offices.body["offices"]][:2] == ["喀什地区信访局", "疏附县信访局"]
