@@ -100,3 +100,25 @@ async def test_no_token_and_a_bad_token(api: ApiStack) -> None:
     assert none.headers["WWW-Authenticate"] == "Bearer"
     bad = await api.call("GET", "/v1/cases", "not-a-jwt")
     assert (bad.status, bad.body["code"]) == (401, "token_invalid")
+
+
+async def test_a_replay_after_the_command_took_the_caller_out_of_scope(api: ApiStack) -> None:
+    """The county unit objects to the routing, which takes it off the case; its retry
+    with the same Idempotency-Key still gets the answer it was given, not out_of_scope."""
+    case_id = await register(api, api.token(BUREAU, "registrar"))
+    registrar = api.token(BUREAU, "registrar")
+    routed = await api.call(
+        "POST", f"/v1/cases/{case_id}/commands/transfer_petition", registrar, TO_COUNTY
+    )
+    assert routed.status == 200, routed.body
+    handler = api.token(COUNTY_UNIT.name, "handler", juris=SHUFU, client="county-office")
+    path = f"/v1/cases/{case_id}/commands/object_to_routing"
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = await api.call("POST", path, handler, {"reason": "不属于本单位职责"}, key)
+    assert first.status == 200 and first.body["events"] == ["RoutingObjected"], first.body
+    again = await api.call("POST", path, handler, {"reason": "不属于本单位职责"}, key)
+    assert again.status == 200, again.body
+    assert again.body == first.body and again.headers["Idempotent-Replayed"] == "true"
+    fresh = {"Idempotency-Key": str(uuid.uuid4())}
+    other = await api.call("POST", path, handler, {"reason": "不属于本单位职责"}, fresh)
+    assert (other.status, other.body["code"]) == (403, "out_of_scope")
