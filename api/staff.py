@@ -131,6 +131,7 @@ async def register(
 ) -> Response:
     _refuse_envelope({k: v for k, v in body.items() if k != "case_id"})
     key = idempotency_key(key)
+    require(who, "register_petition")  # before the intake is read, as for commands
     raw = body.get("intake")
     if isinstance(raw, dict) and "received_at" not in raw:
         raw = {**raw, "received_at": datetime.now(UTC).isoformat()}  # received now

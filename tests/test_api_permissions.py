@@ -251,3 +251,16 @@ def test_cells_run_reads_first_and_the_withdrawal_last() -> None:
     assert names[:5] == ["GET case", "GET events", "search", "report", "register_petition"]
     assert names[-1] == "withdraw_petition"
     assert [s.name for s in SETUPS][-1] == "in"
+
+
+@pytest.mark.parametrize("body", [{}, {"intake": {"channel": "pigeon"}}], ids=["empty", "bad"])
+async def test_registering_without_the_permission_is_refused_before_the_intake_is_read(
+    api: ApiStack, body: dict[str, Any]
+) -> None:
+    """A role without register_petition learns nothing about the intake's fields."""
+    handler = api.token(COUNTY_UNIT.name, "handler", juris=SHUFU)
+    answer = await api.call("POST", "/v1/cases", handler, body)
+    assert (answer.status, answer.body["code"]) == (403, DENIED)
+    registrar = api.token(BUREAU, "registrar")
+    answer = await api.call("POST", "/v1/cases", registrar, body)
+    assert (answer.status, answer.body["code"]) == (422, "invalid_request")
