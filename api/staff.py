@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -157,13 +158,32 @@ async def register(
                 correlation_id=correlation_id(request, who),
             )
         except PetitionError as exc:
-            if resent and exc.code == "duplicate_case":
-                return 201, answer  # the first attempt started it before it could answer
-            raise
+            if not (resent and exc.code == "duplicate_case"):
+                raise
+            # the first attempt started it before it could answer
+        await _registered(ctx, case_id)
         return 201, answer
 
     fingerprint = request_hash("register", body)
     return await _idempotent(ctx, who, key, fingerprint, case_id, run)
+
+
+REGISTERED_WITHIN = 10.0  # seconds
+
+
+async def _registered(ctx: ApiContext, case_id: str) -> None:
+    """Until the case's registration is applied (its first event is durable).
+
+    The workflow starts at once and writes the registration a moment later; until
+    then its state names no registering office and no place, so a command or read
+    sent right after the 201 would be refused ``out_of_scope``. Past the limit the
+    201 goes anyway: the case is started and registers when the worker gets to it.
+    """
+    deadline = time.monotonic() + REGISTERED_WITHIN
+    pause = 0.01
+    while (await ctx.petitions.state(case_id)).version == 0 and time.monotonic() < deadline:
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.2)
 
 
 # ---- commands -------------------------------------------------------------------------
