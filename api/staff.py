@@ -76,9 +76,17 @@ async def _idempotent(
     fingerprint: str,
     case_id: str,
     run: Callable[[bool], Awaitable[tuple[int, dict[str, Any]]]],
+    check: Callable[[], Awaitable[None]] | None = None,
 ) -> Response:
-    """Run ``run(resent)`` once per caller and key; store and replay its answer."""
+    """Run ``run(resent)`` once per caller and key; store and replay its answer.
+
+    ``check`` (the scope check, which reads the case as it is now) runs before ``run``
+    but not before a replay: the answer was given to this caller for this request when
+    it was in scope, and the command itself may have taken it out (an objection to the
+    routing removes the objecting unit from the case), so a retry still gets it."""
     if key is None:
+        if check is not None:
+            await check()
         status, body = await run(False)
         return JSONResponse(body, status_code=status)
     claim = await asyncio.to_thread(ctx.requests.claim, caller_id(who), key, fingerprint, case_id)
@@ -95,6 +103,8 @@ async def _idempotent(
             media_type="application/problem+json" if claim.status >= 400 else "application/json",
             headers={"Idempotent-Replayed": "true"},
         )
+    if check is not None:
+        await check()
     try:
         status, body = await run(not claim.fresh)
     except PetitionError as exc:
@@ -121,6 +131,7 @@ async def register(
 ) -> Response:
     _refuse_envelope({k: v for k, v in body.items() if k != "case_id"})
     key = idempotency_key(key)
+    require(who, "register_petition")  # before the intake is read, as for commands
     raw = body.get("intake")
     if isinstance(raw, dict) and "received_at" not in raw:
         raw = {**raw, "received_at": datetime.now(UTC).isoformat()}  # received now
@@ -147,9 +158,12 @@ async def register(
                 correlation_id=correlation_id(request, who),
             )
         except PetitionError as exc:
-            if resent and exc.code == "duplicate_case":
-                return 201, answer  # the first attempt started it before it could answer
-            raise
+            if not (resent and exc.code == "duplicate_case"):
+                raise
+            # the first attempt started it before it could answer
+        # 201 once the registration is durable: a command right after finds the case
+        # registered (with its office and place), not out of scope
+        await ctx.petitions.registered(case_id)
         return 201, answer
 
     fingerprint = request_hash("register", body)
@@ -193,8 +207,9 @@ async def send_command(
             "it keeps with the command), so a retry is never applied twice",
         )
     require(who, kind)
-    state = await ctx.petitions.state(case_id)
-    check_scope(who, kind, case_id, state)
+
+    async def in_scope() -> None:
+        check_scope(who, kind, case_id, await ctx.petitions.state(case_id))
 
     async def run(resent: bool) -> tuple[int, dict[str, Any]]:
         payload = {
@@ -209,7 +224,7 @@ async def send_command(
         return 200, result.model_dump(mode="json")
 
     fingerprint = request_hash(case_id, kind, body)
-    return await _idempotent(ctx, who, key, fingerprint, case_id, run)
+    return await _idempotent(ctx, who, key, fingerprint, case_id, run, in_scope)
 
 
 # ---- reading --------------------------------------------------------------------------

@@ -72,6 +72,8 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
     roles_claim = claims.get("roles")
     if not isinstance(roles_claim, list) or not roles_claim:
         raise IdentityError("token_claims_invalid", "claim 'roles' must be a non-empty list")
+    if not all(isinstance(r, str) for r in roles_claim):
+        raise IdentityError("token_claims_invalid", "claim 'roles' must list role names")
     known = {r.value for r in Role}
     unknown = [r for r in roles_claim if r not in known]
     if unknown:

@@ -4,6 +4,7 @@ codes, and an Idempotency-Key makes a retry safe."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -17,9 +18,7 @@ TO_COUNTY = {"to_unit": COUNTY_UNIT.model_dump(mode="json")}
 
 async def register(api: ApiStack, token: str, **extra: str) -> str:
     case_id = f"A{uuid.uuid4().hex[:10]}"
-    # received now: an intake from the builders' fixed past date would have missed its
-    # routing deadline, and the engine's expire_deadline event would come between
-    intake = {**intake_data(case_id), "received_at": datetime.now(UTC).isoformat()}
+    intake = intake_data(case_id, received_at=datetime.now(UTC).isoformat())  # nothing overdue
     answer = await api.call("POST", "/v1/cases", token, {"case_id": case_id, "intake": intake})
     assert answer.status == 201, answer.body
     return case_id
@@ -118,3 +117,42 @@ async def test_openapi_and_docs_are_served(api: ApiStack) -> None:
     for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
         async with api.http.get(f"{api.url}/docs-assets/{asset}") as r:
             assert r.status == 200, asset
+
+
+async def test_a_replay_after_the_command_took_the_caller_out_of_scope(api: ApiStack) -> None:
+    """The county unit objects to the routing, which takes it off the case; its retry
+    with the same Idempotency-Key still gets the answer it was given, not out_of_scope."""
+    case_id = await register(api, api.token(BUREAU, "registrar"))
+    registrar = api.token(BUREAU, "registrar")
+    routed = await api.call(
+        "POST", f"/v1/cases/{case_id}/commands/transfer_petition", registrar, TO_COUNTY
+    )
+    assert routed.status == 200, routed.body
+    handler = api.token(COUNTY_UNIT.name, "handler", juris=SHUFU, client="county-office")
+    path = f"/v1/cases/{case_id}/commands/object_to_routing"
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = await api.call("POST", path, handler, {"reason": "不属于本单位职责"}, key)
+    assert first.status == 200 and first.body["events"] == ["RoutingObjected"], first.body
+    again = await api.call("POST", path, handler, {"reason": "不属于本单位职责"}, key)
+    assert again.status == 200, again.body
+    assert again.body == first.body and again.headers["Idempotent-Replayed"] == "true"
+    fresh = {"Idempotency-Key": str(uuid.uuid4())}
+    other = await api.call("POST", path, handler, {"reason": "不属于本单位职责"}, fresh)
+    assert (other.status, other.body["code"]) == (403, "out_of_scope")
+
+
+async def test_a_registered_case_is_in_scope_as_soon_as_it_is_answered(api: ApiStack) -> None:
+    """201 comes once the registration is durable: the registrar's next request finds
+    the case registered. (It came when the workflow started: with a few registrations
+    at once, the transfer right after one read a case not yet registered, with no
+    registering office and no place, and was refused out_of_scope.)"""
+    registrar = api.token(BUREAU, "registrar")
+
+    async def register_and_route() -> tuple[int, str]:
+        case_id = await register(api, registrar)
+        path = f"/v1/cases/{case_id}/commands/transfer_petition"
+        sent = await api.call("POST", path, registrar, TO_COUNTY)
+        return sent.status, sent.body.get("code", "")
+
+    answers = await asyncio.gather(*(register_and_route() for _ in range(40)))
+    assert answers == [(200, "")] * 40
