@@ -62,7 +62,13 @@ def create_app(
     problems.install(app)
     app.include_router(staff_router)
     app.include_router(petitioner_router)
-    app.mount("/petition-assets", StaticFiles(directory=STATIC), name="petition-assets")
+    # follow_symlink: the strict editable install links each file into build/; without
+    # it StaticFiles resolves the link, finds it outside the folder and answers 404
+    app.mount(
+        "/petition-assets",
+        StaticFiles(directory=STATIC, follow_symlink=True),
+        name="petition-assets",
+    )
     for router in routers:
         app.include_router(router)
 
