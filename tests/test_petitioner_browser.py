@@ -1,0 +1,285 @@
+"""The petitioner's page (网上信访) in headless Chromium, on the real ``petition dev``.
+
+One ``petition dev`` (no demo) for the module, a process group of its own on free
+ports and a temporary data folder. Chromium opens ``/petition`` at a phone's width
+(375 px) and a petitioner does what a petitioner does:
+
+- submits a petition to 疏附县信访局 through the form and reads the case id and the
+  query code (查询码) off the page; the case is a Temporal workflow
+  (``temporal workflow describe``) and ``petition show`` prints it;
+- asks for a one-time code; the test reads it where the sender's record of it is, the
+  ``petitioner_otp`` row of the outbox in ``events.db``; enters it and sees the stage
+  in Chinese;
+- after the staff have transferred, accepted, decided and delivered (``petition send``
+  as the units do), refreshes, rates 满意 with the button, and sees the rating, which
+  ``petition show`` then prints too.
+
+Every request the page makes goes to this server: no CDN, no web fonts. Screenshots
+go to ``test-artifacts/browser/petitioner-*.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from testkit.processes import free_port
+from tests.clistack import BIN, PETITION, ROOT
+from tests.test_browser import CHROMIUM, SHOTS, _missing
+
+TEMPORAL = BIN / "temporal"
+UNIT = {"unit": "疏附县人力资源和社会保障局", "person": "王建国"}
+OFFICE = {"unit": "疏附县信访局", "person": "阿依古丽·艾买提"}
+OTP = re.compile(r"(?<!\d)(\d{6})(?!\d)")
+QUERY_CODE = re.compile(r"^[A-Z2-7]{4}(-[A-Z2-7]{1,4})+$")
+PHONE = "13899887766"
+NAME = "买买提·托合提"
+
+
+@dataclass
+class Dev:
+    proc: subprocess.Popen[str]
+    env: dict[str, str]
+    data: Path
+    ports: dict[str, int]
+    lines: list[str] = field(default_factory=list)
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*args], capture_output=True, text=True, env=self.env, cwd=ROOT, timeout=120
+        )
+
+    def petition(self, *args: str) -> subprocess.CompletedProcess[str]:
+        done = self.run(str(PETITION), *args)
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+        return done
+
+    def send(self, case_id: str, command: str, data: dict[str, Any]) -> None:
+        self.petition("send", case_id, command, "--data", json.dumps(data, ensure_ascii=False))
+
+    @property
+    def page(self) -> str:
+        return f"http://127.0.0.1:{self.ports['api']}/petition"
+
+    def otps(self, case_id: str) -> list[str]:
+        """The one-time codes sent for the case, oldest first (the outbox's messages)."""
+        with sqlite3.connect(self.data / "events.db") as conn:
+            rows = conn.execute(
+                "SELECT message FROM outbox WHERE case_id = ? AND kind = 'petitioner_otp'"
+                " ORDER BY created_at",
+                (case_id,),
+            ).fetchall()
+        return [m.group(1) for (message,) in rows if (m := OTP.search(message))]
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
+    if not CHROMIUM.exists():
+        _missing("Chromium is missing")
+    data = tmp_path_factory.mktemp("petitioner") / "data"
+    ports = {name: free_port() for name in ("port", "ui", "codec", "api", "issuer")}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "PETITIONFLOW_"))},
+        "PETITIONFLOW_DATA_DIR": str(data),
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{ports['port']}",
+    }
+    proc = subprocess.Popen(
+        [str(PETITION), "dev", "--port", str(ports["port"]), "--ui-port", str(ports["ui"]),
+         "--codec-port", str(ports["codec"]), "--api-port", str(ports["api"]),
+         "--issuer-port", str(ports["issuer"])],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
+        start_new_session=True,
+    )  # fmt: skip
+    stack = Dev(proc, env, data, ports)
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            stack.lines.append(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        deadline = time.monotonic() + 120
+        while not any(x.startswith("running; Ctrl-C") for x in stack.lines):
+            assert proc.poll() is None, "".join(stack.lines)
+            assert time.monotonic() < deadline, "".join(stack.lines)
+            time.sleep(0.2)
+        yield stack
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_a_petitioner_submits_tracks_and_rates(dev: Dev) -> None:
+    try:
+        from playwright.sync_api import Locator, expect, sync_playwright
+    except ImportError:
+        _missing("Playwright is missing")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    requested: list[str] = []
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        context = browser.new_context(
+            viewport={"width": 375, "height": 812}, locale="zh-CN", is_mobile=True
+        )
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.on("request", lambda r: requested.append(r.url))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        def box(name: str) -> Locator:  # a text field by its accessible name (its label)
+            return page.get_by_role("textbox", name=name, exact=True)
+
+        def choice(name: str) -> Locator:
+            return page.get_by_role("combobox", name=name, exact=True)
+
+        page.goto(dev.page)
+        expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+
+        # ---- 我要信访: every field found by its accessible name (its label), as a
+        # screen reader finds it
+        page.locator("#office option[value='shufu']").wait_for(state="attached")
+        assert errors == []
+        choice("信访工作机构").select_option(label="疏附县信访局")
+        expect(page.locator("#office-place")).to_contain_text("喀什地区 > 疏附县")
+        choice("乡镇 （可不选）").select_option(label="托克扎克镇")
+        choice("信访事项类别").select_option(label="申诉求决")
+        box("姓名").fill(NAME)
+        box("手机号码").fill(PHONE)
+        box("居民身份证号码 （选填）").fill("653121198506120032")
+        box("通讯地址 （选填）").fill("喀什地区疏附县托克扎克镇阿亚格曼干村3组")
+        box("信访请求").fill("请求支付拖欠的工资")
+        box("事实").fill("本人在某建筑公司务工十个月，公司拒付工资。")
+        box("理由").fill("依据《保障农民工工资支付条例》。")
+        page.screenshot(path=SHOTS / "petitioner-1-form.png", full_page=True)
+        page.get_by_role("button", name="提交信访事项").click()
+        result = page.locator("#submit-result")
+        expect(result).to_contain_text("信访事项已提交")
+        case_id = page.locator("#case-id").inner_text().strip()
+        query_code = page.locator("#query-code-shown").inner_text().strip()
+        assert re.fullmatch(r"WS-\d{8}-[0-9A-F]{8}", case_id), case_id
+        assert QUERY_CODE.fullmatch(query_code), query_code
+        # the code is in the live region, with the instruction to keep it
+        assert query_code in result.inner_text() and "保存" in result.inner_text()
+        assert page.locator("#submit-result[aria-live='polite']").count() == 1
+        result.screenshot(path=SHOTS / "petitioner-2-submitted.png")
+
+        # the case is a Temporal workflow, and petition show prints it
+        described = dev.run(
+            str(TEMPORAL), "workflow", "describe", "-w", f"petition-{case_id}",
+            "--address", dev.env["TEMPORAL_ADDRESS"], "-o", "json",
+        )  # fmt: skip
+        assert described.returncode == 0, described.stderr
+        assert json.loads(described.stdout)["workflowExecutionInfo"]["execution"]["workflowId"] == (
+            f"petition-{case_id}"
+        )
+        shown = dev.petition("show", case_id, "--json")
+        state = json.loads(shown.stdout)
+        assert state["registered_by"] == "疏附县信访局" and state["stage"] == "registered"
+        assert state["intake"]["jurisdiction"]["township"] == "托克扎克镇"
+
+        # ---- 查询进度: a wrong one-time code is refused in words, the right one opens it
+        page.get_by_role("button", name="用此查询码查询进度").click()
+        expect(box("查询码")).to_have_value(query_code)
+        page.get_by_role("button", name="获取验证码").click()
+        expect(page.locator("#track-status")).to_contain_text("验证码已发送")
+        [otp] = dev.otps(case_id)
+        box("验证码").fill("000000" if otp != "000000" else "111111")
+        page.get_by_role("button", name="查询", exact=True).click()
+        alert = page.locator("#track-error[role='alert']")
+        expect(alert).to_contain_text("查询码或验证码不正确")
+        box("验证码").fill(otp)
+        page.keyboard.press("Enter")  # the keyboard submits the form
+        view = page.locator("#case-view")
+        expect(view).to_contain_text("已登记，待转送")
+        expect(alert).to_be_empty()
+        assert case_id in view.inner_text()
+        assert NAME not in page.locator("#track").inner_text()
+        assert PHONE not in page.locator("#track").inner_text()
+        expect(page.get_by_role("button", name="满意", exact=True)).to_be_hidden()
+        page.locator("#track").screenshot(path=SHOTS / "petitioner-3-tracking.png")
+
+        # ---- the staff: transfer, acknowledge, accept, decide, deliver
+        decision = json.loads((ROOT / "examples" / "decision.json").read_text(encoding="utf-8"))
+        transfer = json.loads((ROOT / "examples" / "transfer.json").read_text(encoding="utf-8"))
+        dev.send(case_id, "transfer_petition", {**transfer, "actor": OFFICE})
+        dev.send(case_id, "acknowledge_receipt", {"actor": UNIT})
+        dev.send(case_id, "accept_petition", {"actor": UNIT})
+        dev.send(case_id, "issue_decision", decision)
+        delivery = {"actor": UNIT, "document": "reply", "method": "online"}
+        dev.send(case_id, "record_delivery", delivery)
+
+        # ---- 评价与复查
+        page.get_by_role("button", name="刷新").click()
+        expect(view).to_contain_text("已书面答复")
+        expect(view).to_contain_text("予以支持")
+        expect(view).to_contain_text(decision["decision"])
+        expect(page.get_by_label("申请复查的理由")).to_be_visible()
+        rate = page.get_by_role("button", name="满意", exact=True)
+        expect(rate).to_be_visible()
+        page.locator("#evaluate").screenshot(path=SHOTS / "petitioner-4-replied.png")
+        rate.focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#evaluate-status")).to_contain_text("您的评价：满意")
+        expect(view.locator("[data-field='rating_label']")).to_have_text("满意")
+        expect(rate).to_be_hidden()
+        expect(page.locator("#evaluate-error")).to_be_empty()
+        page.locator("#track").screenshot(path=SHOTS / "petitioner-5-rated.png")
+        page.locator("#evaluate").screenshot(path=SHOTS / "petitioner-6-rated-evaluate.png")
+
+        # a phone's width: nothing wider than the screen
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, width
+        browser.close()
+
+    assert errors == []
+    shown = dev.petition("show", case_id)
+    assert re.search(r"rating\W+satisfied", shown.stdout), shown.stdout
+    assert json.loads(dev.petition("show", case_id, "--json").stdout)["rating"] == "satisfied"
+    hosts = {urllib.parse.urlsplit(url).hostname for url in requested}
+    assert requested and hosts == {"127.0.0.1"}, sorted(set(requested))
+
+
+def test_the_page_has_a_label_for_every_input(dev: Dev) -> None:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("Playwright is missing")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 375, "height": 812})
+        page.goto(dev.page)
+        page.locator("#office option[value='shufu']").wait_for(state="attached")
+        unlabelled = page.evaluate(
+            """() => [...document.querySelectorAll('input, select, textarea')]
+                 .filter(e => !(e.labels && e.labels.length))
+                 .map(e => e.id || e.name)"""
+        )
+        external = page.evaluate(
+            """() => [...document.querySelectorAll('[src], [href]')]
+                 .map(e => e.getAttribute('src') || e.getAttribute('href'))
+                 .filter(u => /^(https?:)?\\/\\//.test(u))"""
+        )
+        live = page.locator("[aria-live='polite']").count()
+        alerts = page.locator("[role='alert']").count()
+        notice = page.locator("#privacy-notice").inner_text()
+        browser.close()
+    assert unlabelled == [] and external == []
+    assert live >= 2 and alerts >= 3
+    assert "不显示任何其他当事人的信息" in notice
