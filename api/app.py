@@ -62,7 +62,12 @@ def create_app(
     problems.install(app)
     app.include_router(staff_router)
     app.include_router(petitioner_router)
-    app.mount("/petition-assets", StaticFiles(directory=STATIC), name="petition-assets")
+    # follow_symlink: an editable install links the files from the checkout
+    app.mount(
+        "/petition-assets",
+        StaticFiles(directory=STATIC, follow_symlink=True),
+        name="petition-assets",
+    )
     for router in routers:
         app.include_router(router)
 
