@@ -62,8 +62,7 @@ def create_app(
     problems.install(app)
     app.include_router(staff_router)
     app.include_router(petitioner_router)
-    # follow_symlink: the strict editable install links each file into build/; without
-    # it StaticFiles resolves the link, finds it outside the folder and answers 404
+    # follow_symlink: an editable install links the files from the checkout
     app.mount(
         "/petition-assets",
         StaticFiles(directory=STATIC, follow_symlink=True),

@@ -82,6 +82,13 @@ STAGES = {
     Stage.RE_REVIEW: "复核中",
     Stage.CLOSED: "已办结",
 }
+CLOSED = {
+    "resolved": "已办结",
+    "diverted": "已导入其他法定途径（诉访分离）",
+    "not_accepted": "不予受理",
+    "withdrawn": "已撤回",
+    "final": "复核终结，不再受理",
+}
 OUTCOMES = {"support": "予以支持", "explain": "解释说明", "not_support": "不予支持"}
 RATINGS = {"satisfied": "满意", "basically_satisfied": "基本满意", "dissatisfied": "不满意"}
 CLASSIFICATIONS = {
@@ -363,7 +370,9 @@ def view(state: CaseState, events: list[tuple[str, dict[str, Any]]]) -> dict[str
         "stage": state.stage.value,
         "stage_label": STAGES[state.stage],
         "status_label": (
-            f"已办结（{state.closed_reason}）" if state.closed_reason else STAGES[state.stage]
+            CLOSED.get(state.closed_reason, STAGES[Stage.CLOSED])
+            if state.closed_reason
+            else STAGES[state.stage]
         ),
         "registered_by": state.registered_by,
         "handling_unit": state.handling_unit.name if state.handling_unit else None,

@@ -222,7 +222,10 @@ class PetitionClient:
             handle = self.handle(case_id)
             state: CaseState = await handle.query("state", result_type=CaseState)
             if self.store is not None:
-                after = self.store.read_stream(stream_id(case_id), state.version + 1)
+                # off the event loop: the API serves other requests meanwhile
+                after = await asyncio.to_thread(
+                    self.store.read_stream, stream_id(case_id), state.version + 1
+                )
                 if after and (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
                     state = fold((from_record(r, self.sealer) for r in after), state)
             return state

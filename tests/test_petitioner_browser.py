@@ -149,6 +149,7 @@ def test_a_petitioner_submits_tracks_and_rates(dev: Dev) -> None:
         def choice(name: str) -> Locator:
             return page.get_by_role("combobox", name=name, exact=True)
 
+        assert any(dev.page in line for line in dev.lines), "petition dev does not print the page"
         page.goto(dev.page)
         expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
 
@@ -238,6 +239,10 @@ def test_a_petitioner_submits_tracks_and_rates(dev: Dev) -> None:
         page.keyboard.press("Enter")
         expect(page.locator("#evaluate-status")).to_contain_text("您的评价：满意")
         expect(view.locator("[data-field='rating_label']")).to_have_text("满意")
+        expect(view.locator("[data-field='status_label']")).to_have_text("已办结")
+        # every label and value in Chinese (the case id aside): no "resolved", no "handling"
+        fields = view.locator("#case-fields").inner_text().replace(case_id, "")
+        assert not re.search(r"[A-Za-z]{3,}", fields), fields
         expect(rate).to_be_hidden()
         expect(page.locator("#evaluate-error")).to_be_empty()
         page.locator("#track").screenshot(path=SHOTS / "petitioner-5-rated.png")

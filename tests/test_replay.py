@@ -143,6 +143,21 @@ def test_a_case_whose_deadline_was_recomputed_is_replayed() -> None:
     path = FIXTURES[0].parent / "deadline_recomputed.json"
     assert '"signalName": "calendar_loaded"' in path.read_text(encoding="utf-8")
     markers = _markers(path)
-    # rules, repeat screening, calendar, lean, remind-registering-office
-    assert markers.count("core_patch") == 5
+    # encryption check, rules, repeat screening, calendar, lean, remind-registering-office
+    assert markers.count("core_patch") == 6
     assert "core_local_activity" in markers
+
+
+def test_both_sides_of_the_encryption_check_and_the_scopes_are_replayed() -> None:
+    # Recorded before and after issue 13: the new runs record patch
+    # "refuse-unencrypted-inputs" and every encrypted payload names its case's place
+    # (petitionflow-scope, for the codec server's operator scopes); the old ones neither.
+    from petitionflow.workflows.petition import ENCRYPTION_PATCH
+
+    folder = FIXTURES[0].parent
+    for name in ("transfer_satisfied", "re_review_final", "continue_as_new_first_run"):
+        old, new = folder / f"before_scopes_{name}.json", folder / f"{name}.json"
+        assert ENCRYPTION_PATCH not in _patches(old)
+        assert ENCRYPTION_PATCH in _patches(new)
+        assert "petitionflow-scope" in new.read_text(encoding="utf-8")
+        assert "petitionflow-scope" not in old.read_text(encoding="utf-8")
