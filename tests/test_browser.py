@@ -293,6 +293,9 @@ def test_the_list_filtered_by_stage_shows_the_case_in_handling(stack: DevStack, 
     row = page.get_by_role("link", name=f"petition-{stack.handling_case}")
     for _ in range(20):  # visibility catches up within a moment
         page.goto(f"{stack.ui}/namespaces/default/workflows?query={query}")
+        # the list's request answered before looking: a busy machine took longer than a
+        # fixed 3 s to render the page, and the loop reloaded it before it ever showed
+        page.wait_for_load_state("networkidle")
         try:
             row.wait_for(timeout=3000)
             break
