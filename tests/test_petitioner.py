@@ -5,10 +5,15 @@ petitioner may see it, rating and review, and what stops a guesser."""
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 from petitionflow.activities.records import stream_id
 from petitionflow.domain import commands as c
+from petitionflow.eventstore import EventStore
+from petitionflow.eventstore.access import PetitionerAccess
 from petitionflow.eventstore.outbox import Outbox
 from petitionflow.eventstore.schema import petitioner_access
 from testkit.builders import HANDLER
@@ -158,3 +163,21 @@ async def test_the_page_is_served(api: ApiStack) -> None:
     assert r.status == 200 and 'lang="zh-CN"' in page
     offices = await api.call("GET", "/v1/petitioner/offices")
     assert [o["name"] for o in offices.body["offices"]][:2] == ["喀什地区信访局", "疏附县信访局"]
+
+
+def test_a_one_time_code_opens_once_under_concurrent_tries(store: EventStore) -> None:
+    access = PetitionerAccess(store.engine)
+    now = datetime.now(UTC)
+    access.create("WS-RACE", "h" * 64, "k:sealed", now)
+    tries = 8
+    for _ in range(5):
+        access.put_otp("h" * 64, "123456", now)
+        start = threading.Barrier(tries)
+
+        def attempt(start: threading.Barrier) -> bool:
+            start.wait()
+            return access.check_otp("h" * 64, "123456", now)
+
+        with ThreadPoolExecutor(tries) as pool:
+            opened = list(pool.map(attempt, [start] * tries))
+        assert opened.count(True) == 1, opened
