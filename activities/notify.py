@@ -29,19 +29,31 @@ class Sender(Protocol):
     def send(self, notification: Notification) -> None: ...
 
 
+# Messages a log line never holds unless told: a petitioner's one-time code is a
+# credential, and an ordinary log is read by more people than the petitioner.
+SECRET_KINDS = frozenset({"petitioner_otp"})
+
+
 class LogSender:
+    """Writes each notification as a log line. ``show_codes`` (``petition dev`` and the
+    tests) lets the one-time codes into the line, as the developer's stand-in for the
+    petitioner's phone; otherwise their message is left out. Recipients are units, or a
+    petitioner's masked phone (``138****7766``), never the number."""
+
     name = "log"
 
-    def __init__(self) -> None:
+    def __init__(self, *, show_codes: bool = False) -> None:
         self.log = structlog.get_logger("petitionflow.notify")
+        self.show_codes = show_codes
 
     def send(self, notification: Notification) -> None:
+        secret = notification.kind in SECRET_KINDS and not self.show_codes
         self.log.info(
             "notification",
             case_id=notification.case_id,
             kind=notification.kind,
             recipient=notification.recipient,
-            message=notification.message,
+            message="(not logged)" if secret else notification.message,
             notification_id=notification.id,
         )
 

@@ -35,10 +35,11 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from pydantic import BaseModel, ConfigDict, Field
 
-from petitionflow.activities.notify import LogSender, Notification
+from petitionflow.activities.notify import Notification, Sender
 from petitionflow.activities.records import stream_id
 from petitionflow.client import PetitionClient, PetitionError
 from petitionflow.domain.intake import IdNumber, Intake, Petitioner, Phone
+from petitionflow.domain.policy import DeadlineKind
 from petitionflow.domain.state import CaseState, Stage
 from petitionflow.domain.values import (
     PETITIONER_UNIT,
@@ -150,7 +151,7 @@ class PetitionerChannel:
     petitions: PetitionClient
     store: EventStore
     ring: KeyRing  # the payload key ring: encrypts the phone kept for one-time codes
-    sender: LogSender
+    sender: Sender  # the SMS gateway's stand-in: LogSender (codes logged only in development)
 
     def __post_init__(self) -> None:
         self.access = PetitionerAccess(self.store.engine)
@@ -387,7 +388,33 @@ def view(state: CaseState, events: list[tuple[str, dict[str, Any]]]) -> dict[str
         "rating_label": RATINGS.get(state.rating.value) if state.rating else None,
         "can_rate": open_for_petitioner and state.rating is None,
         "can_request_review": open_for_petitioner and state.review_level == 0,
+        "next_deadline": next_deadline(state),
     }
+
+
+# The petitioner's own windows, the only deadlines they are shown (a unit's deadlines
+# are the office's business): the earliest still open of those they can still use.
+WINDOWS = {
+    DeadlineKind.EVALUATION: "满意度评价期限",
+    DeadlineKind.REVIEW_REQUEST: "申请复查期限",
+    DeadlineKind.RE_REVIEW_REQUEST: "申请复核期限",
+}
+
+
+def next_deadline(state: CaseState) -> dict[str, str] | None:
+    if state.closed_on is not None:
+        return None
+    open_ = [
+        d
+        for kind, d in state.deadlines.items()
+        if kind in WINDOWS
+        and not d.missed
+        and not (kind is DeadlineKind.EVALUATION and state.rating is not None)
+    ]
+    if not open_:
+        return None
+    first = min(open_, key=lambda d: d.due)
+    return {"kind": first.kind.value, "label": WINDOWS[first.kind], "due_on": first.due.isoformat()}
 
 
 def _day(d: Any) -> str | None:

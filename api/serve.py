@@ -81,7 +81,7 @@ async def start_dev_api(
         leeway_seconds=settings.oidc_leeway,
     )
     ctx = context(temporal, store, sealer, verifier, settings.task_queue)
-    channel = PetitionerChannel(ctx.petitions, store, ring, LogSender())
+    channel = PetitionerChannel(ctx.petitions, store, ring, LogSender(show_codes=True))
     try:
         api = await Served(create_app(ctx, petitioner=channel), host, api_port).start()
     except BaseException:
@@ -111,6 +111,7 @@ async def run_api(args: argparse.Namespace, store: EventStore) -> int:
     )
     temporal = await _temporal(args, keys)
     ctx = context(temporal, store, Sealer(keys.sealing), verifier, settings.task_queue)
+    # no SMS gateway yet: the log line names the case and the masked phone, never the code
     channel = PetitionerChannel(ctx.petitions, store, keys.payload, LogSender())
     host = args.host or settings.api_host
     port = args.port or settings.api_port

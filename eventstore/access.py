@@ -17,7 +17,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, insert, select, update
+from sqlalchemy import Connection, Engine, and_, insert, select, update
 
 from .schema import petitioner_access as access_t
 from .schema import petitioner_otps as otp_t
@@ -60,9 +60,12 @@ class PetitionerAccess:
             ).first()
         return Access(row.case_id, code_hash, row.phone) if row else None
 
+    def _writing(self) -> Connection:
+        return self.engine.connect().execution_options(write=True)
+
     def put_otp(self, code_hash: str, otp: str, now: datetime) -> None:
         """A new one-time code; the earlier ones of this query code stop working."""
-        with self.engine.begin() as conn:
+        with self._writing() as conn, conn.begin():
             conn.execute(
                 update(otp_t)
                 .where(otp_t.c.code_hash == code_hash, otp_t.c.used.is_(False))
@@ -81,7 +84,9 @@ class PetitionerAccess:
     def check_otp(self, code_hash: str, otp: str, now: datetime) -> bool:
         """Whether ``otp`` is this query code's current one-time code; each try counts,
         a right one is used up."""
-        with self.engine.begin() as conn:
+        # the write lock up front (SQLite: BEGIN IMMEDIATE): a deferred transaction that
+        # read before another try wrote could not write at all ("database is locked")
+        with self._writing() as conn, conn.begin():
             row = conn.execute(
                 select(otp_t.c.id, otp_t.c.otp_hash, otp_t.c.expires_at, otp_t.c.attempts)
                 .where(otp_t.c.code_hash == code_hash, otp_t.c.used.is_(False))
@@ -95,12 +100,19 @@ class PetitionerAccess:
                 expires = expires.replace(tzinfo=now.tzinfo)
             right = row.otp_hash == digest(code_hash, otp)
             spent = right or row.attempts + 1 >= OTP_ATTEMPTS or expires <= now
-            conn.execute(
+            # only if nobody tried it meanwhile: two tries at once must not both count
+            # as the first, nor one right code open two sessions (each try is a row
+            # update the database orders; the one that lost the race is refused)
+            counted = conn.execute(
                 update(otp_t)
-                .where(otp_t.c.id == row.id)
+                .where(
+                    otp_t.c.id == row.id,
+                    otp_t.c.attempts == row.attempts,
+                    otp_t.c.used.is_(False),
+                )
                 .values(attempts=row.attempts + 1, used=spent)
             )
-            return bool(right and expires > now)
+            return bool(counted.rowcount == 1 and right and expires > now)
 
     def create_session(self, token: str, case_id: str, now: datetime) -> None:
         with self.engine.begin() as conn:

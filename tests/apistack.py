@@ -80,7 +80,7 @@ async def api_stack(
     ctx = ApiContext(
         petitions=h.client, store=h.store, verifier=verifier, requests=RequestLog(h.store.engine)
     )
-    channel = PetitionerChannel(h.client, h.store, TEST_KEYS.payload, LogSender())
+    channel = PetitionerChannel(h.client, h.store, TEST_KEYS.payload, LogSender(show_codes=True))
     app = create_app(ctx, petitioner=channel, routers=routers)
     async with contextlib.AsyncExitStack() as stack:
         await stack.enter_async_context(_serve(issuer_app(issuer, base), issuer_port))

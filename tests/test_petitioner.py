@@ -5,10 +5,20 @@ petitioner may see it, rating and review, and what stops a guesser."""
 from __future__ import annotations
 
 import re
-from typing import Any
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, get_args
 
+import structlog.testing
+
+from petitionflow.activities.notify import LogSender, Notification
 from petitionflow.activities.records import stream_id
+from petitionflow.api.petitioner import CLOSED
 from petitionflow.domain import commands as c
+from petitionflow.domain.events import CaseClosed
+from petitionflow.eventstore import EventStore
+from petitionflow.eventstore.access import PetitionerAccess
 from petitionflow.eventstore.outbox import Outbox
 from petitionflow.eventstore.schema import petitioner_access
 from testkit.builders import HANDLER
@@ -33,6 +43,7 @@ VIEW_KEYS = {
     "case_id", "stage", "stage_label", "status_label", "registered_by", "handling_unit",
     "received_on", "registered_on", "accepted_on", "replied_on", "delivered_on",
     "closed_on", "replies", "rating", "rating_label", "can_rate", "can_request_review",
+    "next_deadline",
 }  # fmt: skip
 
 
@@ -75,6 +86,7 @@ async def test_submit_track_rate(api: ApiStack, petitions: Harness) -> None:
     mine = await api.call("GET", "/v1/petitioner/case", token)
     assert mine.status == 200 and set(mine.body) == VIEW_KEYS
     assert mine.body["stage_label"] == "已登记，待转送" and not mine.body["can_rate"]
+    assert mine.body["next_deadline"] is None  # the routing deadline is the office's
     assert "买买提" not in str(mine.body) and "13899887766" not in str(mine.body)
 
     early = await api.call("POST", "/v1/petitioner/case/rating", token, {"rating": "satisfied"})
@@ -89,6 +101,9 @@ async def test_submit_track_rate(api: ApiStack, petitions: Harness) -> None:
     mine = await api.call("GET", "/v1/petitioner/case", token)
     assert mine.body["can_rate"] and mine.body["can_request_review"]
     assert mine.body["replies"][0]["outcome_label"] == "不予支持"
+    window = mine.body["next_deadline"]
+    assert window is not None and window["kind"] in ("evaluation", "review_request")
+    assert window["due_on"] > mine.body["delivered_on"], window
     rated = await api.call("POST", "/v1/petitioner/case/rating", token, {"rating": "dissatisfied"})
     assert rated.status == 200, rated.body
     assert rated.body["rating_label"] == "不满意" and not rated.body["can_rate"]
@@ -104,6 +119,14 @@ async def test_submit_track_rate(api: ApiStack, petitions: Harness) -> None:
     events = api.ctx.store.read_stream(stream_id(case_id))
     rating = next(r for r in events if r.type == "SatisfactionRated")
     assert rating.metadata["actor"] == {"unit": "信访人", "person": "网上信访平台"}
+
+
+async def raw(api: ApiStack, path: str, body: Any) -> tuple[int, dict[str, str], bytes]:
+    async with api.http.post(api.url + path, json=body) as r:
+        data = await r.read()
+        rid = r.headers["X-Request-ID"]
+        headers = {k: v for k, v in r.headers.items() if k not in ("Date", "X-Request-ID")}
+        return r.status, headers, data.replace(rid.encode(), b"<request id>")
 
 
 async def test_without_the_code_nothing_is_revealed(api: ApiStack) -> None:
@@ -124,6 +147,14 @@ async def test_without_the_code_nothing_is_revealed(api: ApiStack) -> None:
 
     assert same(wrong_otp.body) == same(wrong_code.body)
     assert wrong_otp.body["code"] == "not_verified"
+    # byte for byte, headers too, but for the request id and the date
+    for path, body in (
+        ("/v1/petitioner/codes", {"query_code": code}),
+        ("/v1/petitioner/sessions", {"query_code": code, "otp": "000000"}),
+    ):
+        unknown_body = {**body, "query_code": "ZZZZ-" + code[5:]}
+        answers = [await raw(api, path, b) for b in (body, unknown_body)]
+        assert answers[0] == answers[1], answers
     no_session = await api.call("GET", "/v1/petitioner/case", "made-up")
     assert (no_session.status, no_session.body["code"]) == (401, "session_expired")
 
@@ -149,7 +180,9 @@ async def test_an_accusation_shows_no_material(api: ApiStack, petitions: Harness
     token = await session(api, case_id, code)
     mine = await api.call("GET", "/v1/petitioner/case", token)
     assert set(mine.body) == VIEW_KEYS
-    assert PETITION["request"] not in str(mine.body) and PETITION["facts"] not in str(mine.body)
+    for material in ("request", "facts", "reasons"):
+        assert PETITION[material] not in str(mine.body), material
+    assert PETITION["petitioner"]["name"] not in str(mine.body)
 
 
 async def test_the_page_is_served(api: ApiStack) -> None:
@@ -158,3 +191,44 @@ async def test_the_page_is_served(api: ApiStack) -> None:
     assert r.status == 200 and 'lang="zh-CN"' in page
     offices = await api.call("GET", "/v1/petitioner/offices")
     assert [o["name"] for o in offices.body["offices"]][:2] == ["喀什地区信访局", "疏附县信访局"]
+
+
+def test_a_one_time_code_opens_once_under_concurrent_tries(store: EventStore) -> None:
+    access = PetitionerAccess(store.engine)
+    now = datetime.now(UTC)
+    access.create("WS-RACE", "h" * 64, "k:sealed", now)
+    tries = 8
+    for _ in range(5):
+        access.put_otp("h" * 64, "123456", now)
+        start = threading.Barrier(tries)
+
+        def attempt(start: threading.Barrier) -> bool:
+            start.wait()
+            return access.check_otp("h" * 64, "123456", now)
+
+        with ThreadPoolExecutor(tries) as pool:
+            opened = list(pool.map(attempt, [start] * tries))
+        assert opened.count(True) == 1, opened
+
+
+def test_the_log_sender_keeps_the_code_out_of_ordinary_logs() -> None:
+    note = Notification(
+        id="otp-1",
+        case_id="WS-1",
+        kind="petitioner_otp",
+        recipient="信访人 138****7766",
+        message="【网上信访】您的验证码为 482913，5分钟内有效，请勿告诉他人。",
+    )
+    with structlog.testing.capture_logs() as production:
+        LogSender().send(note)
+    with structlog.testing.capture_logs() as development:
+        LogSender(show_codes=True).send(note)
+    assert "482913" not in str(production) and "138****7766" in str(production)
+    assert "482913" in str(development)
+    assert "13899887766" not in str(production + development)
+
+
+def test_every_closing_reason_reads_in_chinese() -> None:
+    reasons = set(get_args(CaseClosed.model_fields["reason"].annotation))
+    assert set(CLOSED) == reasons
+    assert not any(re.search("[A-Za-z_]", label) for label in CLOSED.values())

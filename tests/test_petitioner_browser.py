@@ -288,3 +288,110 @@ def test_the_page_has_a_label_for_every_input(dev: Dev) -> None:
     assert unlabelled == [] and external == []
     assert live >= 2 and alerts >= 3
     assert "不显示任何其他当事人的信息" in notice
+
+
+def test_a_dissatisfied_petitioner_requests_review_by_keyboard(dev: Dev) -> None:
+    """What the first test leaves out: the office chosen with the arrow keys, Tab to
+    each button and Enter; the petitioner's window (需要您注意的期限) once the reply is
+    delivered; 不满意, and a review request from the page."""
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        _missing("Playwright is missing")
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page(locale="zh-CN")
+        page.set_default_timeout(30_000)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(dev.page)
+        page.locator("#office option[value='shufu']").wait_for(state="attached")
+
+        def focused() -> str:
+            return str(page.evaluate("document.activeElement.id"))
+
+        def type_into(name: str, text: str) -> None:
+            page.get_by_role("textbox", name=name, exact=True).focus()
+            page.keyboard.type(text)
+
+        office = page.get_by_role("combobox", name="信访工作机构", exact=True)
+        assert office.input_value() == ""  # nobody chose for the petitioner
+        office.focus()
+        for _ in range(3):
+            if office.input_value() == "shufu":
+                break
+            page.keyboard.press("ArrowDown")
+        assert office.input_value() == "shufu"
+        page.keyboard.press("Tab")
+        assert focused() == "township"
+        page.get_by_role("combobox", name="信访事项类别", exact=True).select_option(
+            label="申诉求决"
+        )
+        type_into("姓名", "阿依古丽·买买提")
+        type_into("手机号码", "13755554444")
+        type_into("信访请求", "请求补发拖欠的劳务费")
+        type_into("事实", "本人在镇上工地做工三个月，工头未付劳务费。")
+        type_into("理由", "依据《保障农民工工资支付条例》。")
+        page.keyboard.press("Tab")  # from 理由 to the submit button
+        assert focused() == "submit-button"
+        page.keyboard.press("Enter")
+        expect(page.locator("#submit-result")).to_contain_text("信访事项已提交")
+        case_id = page.locator("#case-id").inner_text().strip()
+        query_code = page.locator("#query-code-shown").inner_text().strip()
+        state = json.loads(dev.petition("show", case_id, "--json").stdout)
+        assert state["intake"]["jurisdiction"]["county"] == "疏附县"
+        assert state["intake"]["channel"] == "online"
+
+        def track(before: int) -> None:
+            page.get_by_role("textbox", name="查询码", exact=True).fill(query_code)
+            page.keyboard.press("Tab")
+            assert focused() == "code-button"
+            page.keyboard.press("Enter")
+            expect(page.locator("#track-status")).to_contain_text("验证码已发送")
+            deadline = time.monotonic() + 30
+            while len(sent := dev.otps(case_id)) <= before:
+                assert time.monotonic() < deadline, "no one-time code in the outbox"
+                time.sleep(0.1)
+            type_into("验证码", sent[-1])
+            page.keyboard.press("Enter")
+
+        track(before=0)
+        view = page.locator("#case-view")
+        expect(view).to_contain_text("已登记，待转送")
+        expect(view.locator("[data-field='next_deadline']")).to_have_count(0)
+
+        decision = json.loads((ROOT / "examples" / "decision.json").read_text(encoding="utf-8"))
+        transfer = json.loads((ROOT / "examples" / "transfer.json").read_text(encoding="utf-8"))
+        dev.send(case_id, "transfer_petition", {**transfer, "actor": OFFICE})
+        dev.send(case_id, "acknowledge_receipt", {"actor": UNIT})
+        dev.send(case_id, "accept_petition", {"actor": UNIT})
+        dev.send(case_id, "issue_decision", decision)
+        dev.send(
+            case_id, "record_delivery", {"actor": UNIT, "document": "reply", "method": "online"}
+        )
+
+        page.get_by_role("button", name="刷新").focus()
+        page.keyboard.press("Enter")
+        expect(view).to_contain_text("已书面答复")
+        window = view.locator("[data-field='next_deadline']")
+        expect(window).to_have_text(
+            re.compile(r"^(满意度评价期限|申请复查期限)：至\d{4}-\d{2}-\d{2}（含当日）$")
+        )
+        fields = view.locator("#case-fields").inner_text().replace(case_id, "")
+        assert not re.search(r"[A-Za-z]{3,}", fields), fields
+        page.get_by_role("button", name="不满意", exact=True).focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#evaluate-status")).to_contain_text("您的评价：不满意")
+        type_into("申请复查的理由", "答复认定的事实不清楚")
+        page.keyboard.press("Tab")  # from the reasons to its button
+        assert focused() == "review-button"
+        page.keyboard.press("Enter")
+        expect(page.locator("#evaluate-status")).to_contain_text("复查申请已提交")
+        expect(view.locator("[data-field='stage_label']")).to_have_text("复查中")
+        page.screenshot(path=SHOTS / "petitioner-7-review.png", full_page=True)
+        browser.close()
+
+    assert errors == []
+    state = json.loads(dev.petition("show", case_id, "--json").stdout)
+    assert (state["rating"], state["stage"], state["review_level"]) == ("dissatisfied", "review", 1)
+    assert state["review_unit"]["name"] == "喀什地区人民政府"

@@ -44,7 +44,7 @@
   ];
   const NOT_SHOWN = new Set([
     "stage", "rating", "can_rate", "can_request_review", "replies", "reply",
-    "review_reply", "request_id",
+    "review_reply", "request_id", "next_deadline",
   ]);
   const REPLY_LABELS = [
     ["outcome_label", "处理结果"],
@@ -316,6 +316,11 @@
       seen.add(key);
       const value = text(view[key]);
       if (value !== null) dl.append(el("dt", {}, label), el("dd", { "data-field": key }, value));
+    }
+    const window_ = view.next_deadline; // the petitioner's own next window, if any
+    if (window_) {
+      dl.append(el("dt", {}, "需要您注意的期限"), el("dd", { "data-field": "next_deadline" },
+        window_.label + "：至" + window_.due_on + "（含当日）"));
     }
     for (const [key, value] of Object.entries(view)) {
       if (seen.has(key) || NOT_SHOWN.has(key) || key.startsWith("can_")) continue;
