@@ -65,8 +65,13 @@ class NotifyActivities:
 
     @activity.defn(name="notify")
     def notify(self, n: Notification) -> None:
-        self.outbox.put(n.id, n.case_id, n.kind, n.recipient, n.message)
-        row = self.outbox.get(n.id)
-        if row is not None and row.sent_at is None:
-            self.sender.send(n)
-            self.outbox.mark_sent(n.id, self.sender.name)
+        deliver(self.outbox, self.sender, n)
+
+
+def deliver(outbox: Outbox, sender: Sender, n: Notification) -> None:
+    """Store the notification, then send it unless it was sent already (a retry)."""
+    outbox.put(n.id, n.case_id, n.kind, n.recipient, n.message)
+    row = outbox.get(n.id)
+    if row is not None and row.sent_at is None:
+        sender.send(n)
+        outbox.mark_sent(n.id, sender.name)

@@ -35,7 +35,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from pydantic import BaseModel, ConfigDict, Field
 
-from petitionflow.activities.notify import Notification, Sender
+from petitionflow.activities.notify import Notification, Sender, deliver
 from petitionflow.activities.records import stream_id
 from petitionflow.client import PetitionClient, PetitionError
 from petitionflow.domain.intake import IdNumber, Intake, Petitioner, Phone
@@ -280,17 +280,31 @@ async def submit(request: Request, ch: Channel_, body: OnlinePetition) -> dict[s
 
 # ---- one-time codes and sessions --------------------------------------------------------
 
+
+def _limited(
+    request: Request,
+    ch: PetitionerChannel,
+    query_code: str,
+    action: str,
+    per_ip: RateLimitItem,
+    per_code: RateLimitItem,
+) -> str:
+    """The query code's hash, once this try is within the address's and the code's limits."""
+    code_hash = digest(normalise(query_code))
+    ch.limit(
+        request,
+        (per_ip, f"{action}:{_ip(request)}"),
+        (per_code, f"{action}:{code_hash}"),
+    )
+    return code_hash
+
+
 SENT = {"detail": "如查询码正确，验证码已发送至登记的手机，5分钟内有效"}
 
 
 @router.post("/v1/petitioner/codes", status_code=202, summary="Send a one-time code")
 async def send_code(request: Request, ch: Channel_, body: QueryCode) -> dict[str, str]:
-    code_hash = digest(normalise(body.query_code))
-    ch.limit(
-        request,
-        (CODES_PER_IP, f"codes:{_ip(request)}"),
-        (CODES_PER_QUERY_CODE, f"codes:{code_hash}"),
-    )
+    code_hash = _limited(request, ch, body.query_code, "codes", CODES_PER_IP, CODES_PER_QUERY_CODE)
     found = await asyncio.to_thread(ch.access.find, code_hash)
     if found is None:
         return SENT  # the same answer: nobody learns whether a case exists
@@ -304,23 +318,16 @@ async def send_code(request: Request, ch: Channel_, body: QueryCode) -> dict[str
         recipient=f"信访人 {mask_number(phone)}",
         message=f"【网上信访】您的验证码为 {otp}，5分钟内有效，请勿告诉他人。",
     )
-    # outbox first (the record that it was sent), then the sender; the phone itself is
-    # only in memory, for a gateway's send
-    await asyncio.to_thread(
-        ch.outbox.put, note.id, note.case_id, "petitioner_otp", note.recipient, note.message
-    )
-    ch.sender.send(note)
-    await asyncio.to_thread(ch.outbox.mark_sent, note.id, ch.sender.name)
+    # outbox first (the record that it was sent), then the sender, as for reminders; the
+    # phone itself is only in memory, for a gateway's send
+    await asyncio.to_thread(deliver, ch.outbox, ch.sender, note)
     return SENT
 
 
 @router.post("/v1/petitioner/sessions", summary="Open a session with both codes")
 async def open_session(request: Request, ch: Channel_, body: Verify) -> dict[str, Any]:
-    code_hash = digest(normalise(body.query_code))
-    ch.limit(
-        request,
-        (VERIFY_PER_IP, f"verify:{_ip(request)}"),
-        (VERIFY_PER_QUERY_CODE, f"verify:{code_hash}"),
+    code_hash = _limited(
+        request, ch, body.query_code, "verify", VERIFY_PER_IP, VERIFY_PER_QUERY_CODE
     )
     now = datetime.now(UTC)
     found = await asyncio.to_thread(ch.access.find, code_hash)

@@ -20,10 +20,10 @@ from pydantic import ValidationError
 
 from petitionflow.activities.records import stream_id
 from petitionflow.client import PetitionError
-from petitionflow.domain.decide import EXTERNAL_COMMANDS
+from petitionflow.domain.decide import EXTERNAL_COMMANDS, PETITIONER_COMMANDS
 from petitionflow.domain.intake import Intake, field_errors
 from petitionflow.domain.values import PETITIONER_UNIT, Actor
-from petitionflow.identity.roles import PETITIONER_COMMANDS, READ_CASE, REPORT, SEARCH, Role
+from petitionflow.identity.roles import READ_CASE, REPORT, SEARCH, Role, Scope
 from petitionflow.identity.tokens import Principal
 from petitionflow.projections.projector import Projector
 from petitionflow.projections.report import statistics
@@ -35,6 +35,7 @@ from .context import (
     Caller,
     Context,
     caller_id,
+    case_units,
     check_place,
     check_scope,
     command_id_for,
@@ -233,8 +234,6 @@ async def send_command(
 def _reveal(who: Principal, state: Any, reveal: bool) -> bool:
     if not reveal:
         return False
-    from .context import case_units
-
     if who.unit not in case_units(state):
         raise Problem(
             403,
@@ -311,8 +310,6 @@ async def search(
             terms.append(f"{name} = {'true' if flag else 'false'}")
     if needs_attention is not None:
         terms.append("NeedsAttention IS NOT NULL" if needs_attention else "NeedsAttention IS NULL")
-    from petitionflow.identity.roles import Scope
-
     if Scope.SUBTREE in scopes:
         levels = ("Region", "Prefecture", "County", "Township")
         terms += [

@@ -358,7 +358,7 @@ def invalid_command_event(
 # receiving unit's commands (acknowledge, accept, object) were always checked in their
 # handlers. The README's table "Who may issue each command" is this table.
 
-_PETITIONER_COMMANDS = frozenset(
+PETITIONER_COMMANDS = frozenset(
     {"record_rating", "request_review", "request_re_review", "withdraw_petition"}
 )
 _ROUTING_COMMANDS = frozenset(
@@ -399,7 +399,7 @@ def _who(x: _Ctx, kind: str) -> Rejection | None:
         return _reject("engine_only", f"{kind} from {x.cmd.actor.unit}")
     handler = s.handling_unit.name if s.handling_unit else None
     reviewer = s.review_unit.name if s.review_unit else None
-    if kind in _PETITIONER_COMMANDS:
+    if kind in PETITIONER_COMMANDS:
         if x.cmd.actor.unit == PETITIONER_UNIT:
             return None
         return _reject("petitioner_only", f"the actor is {x.cmd.actor.unit}")

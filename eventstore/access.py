@@ -28,6 +28,11 @@ OTP_ATTEMPTS = 5
 SESSION_TTL = timedelta(minutes=15)
 
 
+def _aware(stored: datetime, now: datetime) -> datetime:
+    """A stored time as an aware one (SQLite gives naive UTC back)."""
+    return stored if stored.tzinfo is not None else stored.replace(tzinfo=now.tzinfo)
+
+
 def digest(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
@@ -95,9 +100,7 @@ class PetitionerAccess:
             ).first()
             if row is None:
                 return False
-            expires = row.expires_at
-            if expires.tzinfo is None:  # SQLite gives naive UTC back
-                expires = expires.replace(tzinfo=now.tzinfo)
+            expires = _aware(row.expires_at, now)
             right = row.otp_hash == digest(code_hash, otp)
             spent = right or row.attempts + 1 >= OTP_ATTEMPTS or expires <= now
             # only if nobody tried it meanwhile: two tries at once must not both count
@@ -132,7 +135,5 @@ class PetitionerAccess:
             ).first()
         if row is None:
             return None
-        expires = row.expires_at
-        if expires.tzinfo is None:
-            expires = expires.replace(tzinfo=now.tzinfo)
+        expires = _aware(row.expires_at, now)
         return str(row.case_id) if expires > now else None

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from petitionflow.domain.decide import EXTERNAL_COMMANDS
+from petitionflow.domain.decide import EXTERNAL_COMMANDS, PETITIONER_COMMANDS
 
 
 class Role(StrEnum):
@@ -44,9 +44,6 @@ READ_CASE = "read_case"  # one case's view and its event history
 SEARCH = "search"  # list and filter cases
 REPORT = "report"  # the statistics report
 
-PETITIONER_COMMANDS = frozenset(
-    {"record_rating", "request_review", "request_re_review", "withdraw_petition"}
-)
 
 _READS = frozenset({READ_CASE, SEARCH})
 

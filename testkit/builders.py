@@ -9,10 +9,10 @@ from typing import Any, TypedDict
 
 from petitionflow.domain import commands as c
 from petitionflow.domain.decide import (
-    _PETITIONER_COMMANDS,
     _REVIEW_COMMANDS,
     _ROUTING_COMMANDS,
     INTERNAL_COMMANDS,
+    PETITIONER_COMMANDS,
     Accepted,
     Rejection,
     decide,
@@ -52,7 +52,7 @@ PETITIONER = Actor(unit="信访人", person="portal")
 
 # The kind sets ``decide`` checks actors against (README, "Who may issue each command").
 _ENGINE_KINDS = set(INTERNAL_COMMANDS) - {"register_petition"}
-_PETITIONER_KINDS = _PETITIONER_COMMANDS
+_PETITIONER_KINDS = PETITIONER_COMMANDS
 _ROUTING_KINDS = {"register_petition", "record_conference_decision", *_ROUTING_COMMANDS}
 
 

@@ -10,82 +10,32 @@ own). The 疏附县 case reads in Chinese; the 伽师县 case stays ciphertext."
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from testkit.processes import free_port
-from tests.clistack import PETITION, ROOT
+from tests.clistack import ROOT
+from tests.devprocess import DevProcess, petition_dev
 from tests.test_browser import CHROMIUM, CODEC_ERROR, SHOTS, _missing, _visible_text
 
 NAME = "买买提·托合提"  # the petitioner of examples/intake.json, at the top of the Input box
 CIPHERTEXT = re.compile(r"[A-Za-z0-9+/]{60,}")  # the Input box when it stays encrypted
 
 
-@dataclass
-class Dev:
-    proc: subprocess.Popen[str]
-    env: dict[str, str]
-    ports: dict[str, int]
-    lines: list[str] = field(default_factory=list)
-
-    def petition(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(PETITION), *args], capture_output=True, text=True, env=self.env, cwd=ROOT,
-            timeout=120,
-        )  # fmt: skip
-
-
 @pytest.fixture(scope="module")
-def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
     if not CHROMIUM.exists():
         _missing("Chromium is missing")
     data = tmp_path_factory.mktemp("scopes") / "data"
-    ports = {name: free_port() for name in ("port", "ui", "codec", "api", "issuer")}
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "PETITIONFLOW_"))},
-        "PETITIONFLOW_DATA_DIR": str(data),
-        "TEMPORAL_ADDRESS": f"127.0.0.1:{ports['port']}",
-    }
-    proc = subprocess.Popen(
-        [str(PETITION), "dev", "--operator-scopes", "--port", str(ports["port"]),
-         "--ui-port", str(ports["ui"]), "--codec-port", str(ports["codec"]),
-         "--api-port", str(ports["api"]), "--issuer-port", str(ports["issuer"])],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
-        start_new_session=True,
-    )  # fmt: skip
-    stack = Dev(proc, env, ports)
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            stack.lines.append(line)
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        deadline = time.monotonic() + 120
-        while not any(x.startswith("running; Ctrl-C") for x in stack.lines):
-            assert proc.poll() is None, "".join(stack.lines)
-            assert time.monotonic() < deadline, "".join(stack.lines)
-            time.sleep(0.2)
+    with petition_dev(data, "--operator-scopes", cls=DevProcess) as stack:
         yield stack
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
-def submit(dev: Dev, case_id: str, county: str, tmp: Path) -> None:
+def submit(dev: DevProcess, case_id: str, county: str, tmp: Path) -> None:
     body = json.loads((ROOT / "examples" / "intake.json").read_text(encoding="utf-8"))
     body["case_id"] = case_id
     body["intake"]["jurisdiction"] = {
@@ -97,7 +47,7 @@ def submit(dev: Dev, case_id: str, county: str, tmp: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_an_operator_reads_only_the_cases_of_their_county(dev: Dev, tmp_path: Path) -> None:
+def test_an_operator_reads_only_the_cases_of_their_county(dev: DevProcess, tmp_path: Path) -> None:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

@@ -21,22 +21,17 @@ go to ``test-artifacts/browser/petitioner-*.png``.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
-import subprocess
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from testkit.processes import free_port
-from tests.clistack import BIN, PETITION, ROOT
+from tests.clistack import BIN, ROOT
+from tests.devprocess import DevProcess, petition_dev
 from tests.test_browser import CHROMIUM, SHOTS, _missing
 
 TEMPORAL = BIN / "temporal"
@@ -48,23 +43,8 @@ PHONE = "13899887766"
 NAME = "买买提·托合提"
 
 
-@dataclass
-class Dev:
-    proc: subprocess.Popen[str]
-    env: dict[str, str]
-    data: Path
-    ports: dict[str, int]
-    lines: list[str] = field(default_factory=list)
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*args], capture_output=True, text=True, env=self.env, cwd=ROOT, timeout=120
-        )
-
-    def petition(self, *args: str) -> subprocess.CompletedProcess[str]:
-        done = self.run(str(PETITION), *args)
-        assert done.returncode == 0, (args, done.stdout, done.stderr)
-        return done
+class Dev(DevProcess):
+    """``petition dev`` with what the petitioner test reads of it."""
 
     def send(self, case_id: str, command: str, data: dict[str, Any]) -> None:
         self.petition("send", case_id, command, "--data", json.dumps(data, ensure_ascii=False))
@@ -88,41 +68,8 @@ class Dev:
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
     if not CHROMIUM.exists():
         _missing("Chromium is missing")
-    data = tmp_path_factory.mktemp("petitioner") / "data"
-    ports = {name: free_port() for name in ("port", "ui", "codec", "api", "issuer")}
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "PETITIONFLOW_"))},
-        "PETITIONFLOW_DATA_DIR": str(data),
-        "TEMPORAL_ADDRESS": f"127.0.0.1:{ports['port']}",
-    }
-    proc = subprocess.Popen(
-        [str(PETITION), "dev", "--port", str(ports["port"]), "--ui-port", str(ports["ui"]),
-         "--codec-port", str(ports["codec"]), "--api-port", str(ports["api"]),
-         "--issuer-port", str(ports["issuer"])],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
-        start_new_session=True,
-    )  # fmt: skip
-    stack = Dev(proc, env, data, ports)
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            stack.lines.append(line)
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        deadline = time.monotonic() + 120
-        while not any(x.startswith("running; Ctrl-C") for x in stack.lines):
-            assert proc.poll() is None, "".join(stack.lines)
-            assert time.monotonic() < deadline, "".join(stack.lines)
-            time.sleep(0.2)
+    with petition_dev(tmp_path_factory.mktemp("petitioner") / "data", cls=Dev) as stack:
         yield stack
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def test_a_petitioner_submits_tracks_and_rates(dev: Dev) -> None:
