@@ -50,15 +50,15 @@ from petitionflow.domain.values import (
     LongText,
     MediumText,
     ShortText,
-    Unit,
 )
 from petitionflow.eventstore import EventStore
 from petitionflow.eventstore.access import PetitionerAccess, digest
+from petitionflow.eventstore.directory import DirectoryStore
 from petitionflow.eventstore.outbox import Outbox
 from petitionflow.security.keys import KeyRing
 from petitionflow.security.masking import mask_number
 
-from .offices import BY_ID, OFFICES
+from .offices import Offices
 from .problems import Problem
 
 STATIC = Path(__file__).parent / "static"
@@ -156,6 +156,7 @@ class PetitionerChannel:
     def __post_init__(self) -> None:
         self.access = PetitionerAccess(self.store.engine)
         self.outbox = Outbox(self.store.engine)
+        self.offices = Offices(DirectoryStore(self.store.engine))
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 
     def seal_phone(self, case_id: str, phone: str) -> str:
@@ -224,7 +225,8 @@ async def page() -> FileResponse:
 
 
 @router.get("/v1/petitioner/offices", summary="The offices a petitioner may submit to")
-async def offices() -> dict[str, Any]:
+async def offices(ch: Channel_) -> dict[str, Any]:
+    listed = await asyncio.to_thread(ch.offices.all)
     return {
         "offices": [
             {
@@ -233,7 +235,7 @@ async def offices() -> dict[str, Any]:
                 "place": " > ".join(o.place.path),
                 "townships": list(o.townships),
             }
-            for o in OFFICES
+            for o in listed
         ],
         "classifications": [{"value": k.value, "label": v} for k, v in CLASSIFICATIONS.items()],
     }
@@ -242,7 +244,7 @@ async def offices() -> dict[str, Any]:
 @router.post("/v1/petitioner/petitions", status_code=201, summary="Submit a petition online")
 async def submit(request: Request, ch: Channel_, body: OnlinePetition) -> dict[str, str]:
     ch.limit(request, (SUBMIT_PER_IP, f"submit:{_ip(request)}"))
-    office = BY_ID.get(body.office)
+    office = await asyncio.to_thread(ch.offices.get, body.office)
     if office is None:
         raise Problem(422, "unknown_office", "请选择列表中的信访工作机构")
     if body.township is not None and body.township not in office.townships:
@@ -472,11 +474,16 @@ async def rate(ch: Channel_, case_id: SessionCase, body: RatingBody) -> Any:
 async def review(ch: Channel_, case_id: SessionCase, body: ReviewBody) -> Any:
     state = await ch.petitions.state(case_id)
     handler = state.handling_unit
-    above = handler.jurisdiction.up() if handler else None
-    if handler is None or above is None:
+    if handler is None or handler.jurisdiction.up() is None:
         raise Problem(409, "no_higher_level", "本事项没有可申请复查的上一级机关")
-    # the people's government one level up (a stand-in until the unit directory names it)
-    unit = Unit(name=f"{above.path[-1]}人民政府", jurisdiction=above)
+    # the unit above the handling unit in the unit directory (Art 35)
+    unit = await asyncio.to_thread(ch.offices.unit_above, handler)
+    if unit is None:
+        raise Problem(
+            409,
+            "review_unit_unknown",
+            f"单位名录中没有{handler.name}的上一级机关，请向该单位咨询复查机关",
+        )
     return await _act(
         ch,
         case_id,

@@ -16,7 +16,7 @@ import shutil
 import signal
 import socket
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from temporalio.client import Client
@@ -180,6 +180,7 @@ async def run_dev(args: argparse.Namespace, store: EventStore) -> int:
         temporal = await _connect(address, server, log_path, keys)
         print(f"Temporal UI:  http://127.0.0.1:{args.ui_port}/namespaces/default/workflows")
         print(f"event store:  {store.safe_url}")
+        print(f"units:        {_directory(store)}")
         print(
             f"codec server: http://127.0.0.1:{codec_server.port} (payloads are AES-GCM "
             f"encrypted; keys in {data_dir / 'keys.json'}, endpoint and token in {codec_file})"
@@ -248,6 +249,26 @@ def _venv_script(name: str) -> str:
         return str(script.relative_to(Path.cwd()))
     except ValueError:
         return str(script)
+
+
+def _directory(store: EventStore) -> str:
+    """The unit directory: the generated Xinjiang one, loaded on the first start."""
+    from petitionflow.directory.files import XINJIANG, read_directory
+    from petitionflow.eventstore.directory import DirectoryStore
+
+    directory = DirectoryStore(store.engine)
+    last = directory.last_load()
+    if last is None:
+        read = read_directory(XINJIANG)
+        directory.load(read.units, date(2020, 1, 1), read.source, read.generated)
+        last = directory.last_load()
+        assert last is not None
+    label = " (generated data, not an official directory)" if last.generated else ""
+    units = len(directory.units_on(datetime.now(UTC).date()))
+    return (
+        f"{units:,} units from {last.source}{label}; `petition units list` shows them, "
+        "`petition units load FILE` replaces them"
+    )
 
 
 async def _demo(

@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -40,6 +40,7 @@ from petitionflow.activities.records import from_record, stream_id
 from petitionflow.config import ConfigError, Settings
 from petitionflow.domain.intake import Intake, field_errors
 from petitionflow.domain.state import fold
+from petitionflow.domain.units import UnitKind, UnitLevel
 from petitionflow.domain.values import Actor
 from petitionflow.eventstore import EventStore, SchemaError
 from petitionflow.eventstore.store import safe_url
@@ -239,7 +240,20 @@ def cmd_report(args: argparse.Namespace, store: EventStore) -> int:
         caught_up = 0
     if caught_up:
         print(f"read models caught up: {caught_up:,} new events projected", file=sys.stderr)
-    report = statistics(store.engine, args.by, args.since)
+    from petitionflow.eventstore.directory import DirectoryStore
+    from petitionflow.projections.report import most_complaints
+
+    directory = DirectoryStore(store.engine).index()
+    if directory is None and args.by in ("level", "kind"):
+        raise CliError(
+            f"a report by {args.by} needs the unit directory: load it with "
+            "`petition units load FILE` (nothing reported)"
+        )
+    if args.top is not None and args.by != "unit":
+        raise CliError("--top ranks units: use it with --by unit (the default)")
+    report = statistics(store.engine, args.by, args.since, directory=directory)
+    if args.top is not None:
+        report = most_complaints(report, args.top)
     warning = provisional_warning(report)
     if warning and (args.json or args.format != "table"):
         print(warning, file=sys.stderr)  # the table says it itself
@@ -527,6 +541,12 @@ def cmd_calendar(args: argparse.Namespace, store: EventStore) -> int:
     return run(args, store)
 
 
+def cmd_units(args: argparse.Namespace, store: EventStore) -> int:
+    from petitionflow.cli.units import cmd_units as run
+
+    return run(args, store)
+
+
 async def cmd_dev(args: argparse.Namespace, store: EventStore) -> int:
     from petitionflow.cli.dev import run_dev
 
@@ -636,7 +656,19 @@ def parser() -> argparse.ArgumentParser:
     pj.add_argument("--follow", action="store_true", help="keep running, projecting new events")
     pj.add_argument("--batch", type=int, default=2000)
     rp = sub.add_parser("report", parents=[common], help="statistics from the read models")
-    rp.add_argument("--by", choices=["unit", "prefecture", "county"], default="unit")
+    rp.add_argument(
+        "--by",
+        choices=["unit", "prefecture", "county", "level", "kind"],
+        default="unit",
+        help="group by handling unit (its directory name), place, or the unit's level or kind "
+        "in the unit directory",
+    )
+    rp.add_argument(
+        "--top",
+        type=int,
+        metavar="N",
+        help="only the N units with the most petitions (Art 41), most first",
+    )
     rp.add_argument("--since", help="only cases received on or after this date (YYYY-MM-DD)")
     rp.add_argument("--format", choices=["table", "csv", "json", "html"], default="table")
     rp.add_argument("--output", help="write the report to this file (html: report.html)")
@@ -690,6 +722,40 @@ def parser() -> argparse.ArgumentParser:
     cal_sub.add_parser(
         "list", parents=[common], help="the years loaded, their versions and sources"
     )
+    un = sub.add_parser("units", help="the unit directory: load a file, list, show a unit")
+    un_sub = un.add_subparsers(dest="units_command", required=True)
+    uload = un_sub.add_parser(
+        "load",
+        parents=[common],
+        help="load a directory file (CSV or JSON, the whole directory) as the store's owner",
+    )
+    uload.add_argument(
+        "file",
+        nargs="?",
+        help="CSV with the header id,name,kind,level,place,region,prefecture,county,township,"
+        'parent,status,merged_into, or JSON {"source": ..., "units": [...]}',
+    )
+    uload.add_argument(
+        "--as-of", type=date.fromisoformat, help="the day the file holds from (default today)"
+    )
+    uload.add_argument(
+        "--xinjiang",
+        action="store_true",
+        help="the generated directory of Xinjiang shipped with petitionflow (test and demo data)",
+    )
+    uload.add_argument("--source", help="where the file comes from (default: its name)")
+    uload.add_argument("--dry-run", action="store_true", help="show the changes, store nothing")
+    ulist = un_sub.add_parser(
+        "list", parents=[common], help="units per level and kind; --under/--level/--kind lists them"
+    )
+    ushow = un_sub.add_parser("show", parents=[common], help="one unit, the unit above it, its versions")
+    ushow.add_argument("unit", help="a unit id, its name or part of it")
+    for q in (ulist, ushow):
+        q.add_argument("--on", type=date.fromisoformat, help="as of this day (default today)")
+    ulist.add_argument("--under", help="only units whose place code starts with this")
+    ulist.add_argument("--level", choices=[lv.value for lv in UnitLevel])
+    ulist.add_argument("--kind", choices=[k.value for k in UnitKind])
+    ulist.add_argument("--limit", type=int, default=200, help="most units listed (default 200)")
     v = sub.add_parser("verify", parents=[common], help="check every stream's hash chain")
     v.add_argument("case", nargs="?", help="only this case")
     v.add_argument(
@@ -704,6 +770,7 @@ def parser() -> argparse.ArgumentParser:
 # migrated first (``migrate``, ``dev``), or no store at all.
 WITH_STORE: dict[str, Callable[[argparse.Namespace, EventStore], int]] = {
     "calendar": cmd_calendar,
+    "units": cmd_units,
     "history": cmd_history,
     "verify": cmd_verify,
     "project": cmd_project,

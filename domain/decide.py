@@ -23,6 +23,7 @@ from .intake import field_errors
 from .policy import Deadline, DeadlineKind, DeadlinePolicy
 from .rules import CURRENT, Rules
 from .state import CaseState, Stage, evolve
+from .units import UnitResolution
 from .values import (
     PETITIONER_UNIT,
     Actor,
@@ -64,6 +65,14 @@ CODES: dict[str, str] = {
     "timestamp_in_future": "the command's issued_at is ahead of the engine's clock",
     "received_in_future": "the intake's received_at is ahead of the engine's clock",
     "unit_outside_jurisdiction": "the unit's jurisdiction does not cover the case's place",
+    # the unit directory (domain/units.py), once one is loaded
+    "unknown_unit": "the unit directory has no unit of that name; find it with "
+    "`petition units show`",
+    "unit_renamed": "the unit was renamed in the unit directory; name it as it is now",
+    "unit_dissolved": "the unit was dissolved or merged in the unit directory; name the unit "
+    "that took over its work",
+    "unit_place_mismatch": "the unit directory places the unit elsewhere; give its "
+    "jurisdiction as the directory has it",
     "not_the_receiving_unit": "only the unit the case was routed to may do this",
     "already_acknowledged": "receipt was already acknowledged",
     "objection_window_closed": "the objection period (working days) has passed",
@@ -136,9 +145,11 @@ class _Ctx:
         now: datetime,
         policy: DeadlinePolicy,
         rules: Rules = CURRENT,
+        units: UnitResolution | None = None,
     ) -> None:
         self.state = state
         self.rules = rules
+        self.units = units
         self.cmd = cmd
         self.now = now
         self.policy = policy
@@ -246,7 +257,13 @@ def decide(
     now: datetime,
     policy: DeadlinePolicy,
     rules: Rules = CURRENT,
+    units: UnitResolution | None = None,
 ) -> Decision:
+    """What ``command`` does to the case: its events, or why not.
+
+    ``units`` is the unit directory's answer for the units the command names
+    (``units_named``), as the workflow's local activity returned it; without it, or
+    while no directory is loaded, units are checked by their jurisdiction alone."""
     prior = state.commands.get(command.command_id)
     if prior is not None:
         return Accepted(events=prior, duplicate=True)
@@ -282,7 +299,7 @@ def decide(
             return _reject("re_review_window_closed", f"review reply received {day}")
         if kind != "register_petition":
             return _reject("case_closed", f"closed {state.closed_on}: {state.closed_reason}")
-    ctx = _Ctx(state, command, now, policy, rules)
+    ctx = _Ctx(state, command, now, policy, rules, units)
     rejection = (_who(ctx, kind) if rules.actor_checks else None) or _HANDLERS[kind](ctx, command)
     if rejection is not None:
         return rejection
@@ -440,6 +457,58 @@ def _handles(kind: str) -> Callable[[Handler], Handler]:
     return register
 
 
+def units_named(state: CaseState, command: c.CommandBase) -> tuple[str, ...]:
+    """The unit names ``decide`` asks the unit directory about for this command: the unit
+    it routes to or names to lead, and for a review request the unit asked and the unit
+    whose decision is reviewed (the directory says which unit is above it)."""
+    if isinstance(command, c.TransferPetition | c.AssignPetition):
+        return (command.to_unit.name,)
+    if isinstance(command, c.RecordConferenceDecision):
+        return (command.lead_unit.name,)
+    if isinstance(command, c.RequestReview | c.RequestReReview):
+        below = state.handling_unit if isinstance(command, c.RequestReview) else state.review_unit
+        return (command.review_unit.name, *((below.name,) if below else ()))
+    return ()
+
+
+def _in_directory(x: _Ctx, unit: Unit) -> Rejection | None:
+    """The unit exists in the directory on the engine's day, under this name, active,
+    in this place."""
+    found = x.units.get(unit.name) if x.units and x.units.loaded else None
+    if found is None:
+        return None  # no directory loaded, or asked without one
+    on = x.units.on if x.units else None
+    known = found.unit
+    if known is None:
+        return _reject("unknown_unit", f"{unit.name} is not in the directory as of {on}")
+    if not known.active:
+        where = f"; its work went to {found.successor.name}" if found.successor else ""
+        return _reject("unit_dissolved", f"{unit.name} ({known.id}) is {known.status.value}{where}")
+    if known.name != unit.name:
+        return _reject("unit_renamed", f"{unit.name} ({known.id}) is {known.name} as of {on}")
+    if known.jurisdiction != unit.jurisdiction:
+        return _reject(
+            "unit_place_mismatch",
+            f"{unit.name} is in {known.jurisdiction} in the directory; the command says "
+            f"{unit.jurisdiction}",
+        )
+    return None
+
+
+def _unit_above(x: _Ctx, below: Unit, asked: Unit) -> Rejection | None:
+    """Review goes to the unit the directory has above the one that decided."""
+    found = x.units.get(below.name) if x.units and x.units.loaded else None
+    if found is None or found.unit is None or found.parent is None:
+        return None  # decided by a unit the directory does not know: by jurisdiction only
+    if asked.name == found.parent.name:
+        return None
+    return _reject(
+        "review_unit_wrong_level",
+        f"in the unit directory the unit above {below.name} is {found.parent.name}; "
+        f"the request names {asked.name}",
+    )
+
+
 def _covers(x: _Ctx, unit: Unit) -> Rejection | None:
     place = x.state.jurisdiction
     assert place is not None
@@ -475,7 +544,7 @@ def _register(x: _Ctx, cmd: c.RegisterPetition) -> Rejection | None:
 
 
 def _route(x: _Ctx, cmd: c.TransferPetition | c.AssignPetition) -> Rejection | None:
-    if r := x.stage(Stage.REGISTERED) or _covers(x, cmd.to_unit):
+    if r := x.stage(Stage.REGISTERED) or _in_directory(x, cmd.to_unit) or _covers(x, cmd.to_unit):
         return r
     opened = (
         x.days(DeadlineKind.NOTIFICATION, x.policy.notification_days),
@@ -668,7 +737,9 @@ def _escalate(x: _Ctx, cmd: c.EscalateToConference) -> Rejection | None:
 
 @_handles("record_conference_decision")
 def _conference_decision(x: _Ctx, cmd: c.RecordConferenceDecision) -> Rejection | None:
-    if r := x.stage(Stage.CONFERENCE) or _covers(x, cmd.lead_unit):
+    if r := (
+        x.stage(Stage.CONFERENCE) or _in_directory(x, cmd.lead_unit) or _covers(x, cmd.lead_unit)
+    ):
         return r
     opened: list[Deadline] = []
     closed: tuple[DeadlineKind, ...] = ()
@@ -866,6 +937,8 @@ def _request_appeal(
             f"{below.name} is in {below.jurisdiction}, so the request goes to a unit in {above}; "
             f"{cmd.review_unit.name} is in {cmd.review_unit.jurisdiction}",
         )
+    if r := _in_directory(x, cmd.review_unit) or _unit_above(x, below, cmd.review_unit):
+        return r
     x.emit(
         ev.ReviewRequested,
         opened=(x.days(decision_kind, days),),

@@ -12,21 +12,23 @@ Each process connects as a role that owns nothing and holds only the rights it u
   (SELECT, INSERT) and then marks it sent (UPDATE of ``sent_at`` and ``sender`` only),
   indexes each new case's petitioner and looks up the earlier cases (SELECT, INSERT on
   ``petitioner_index``: keyed hashes, never changed or removed), and reads the holiday
-  calendar (SELECT on ``holiday_calendar``), which only the owner loads (``petition
-  calendar load``);
+  calendar and the unit directory (SELECT on ``holiday_calendar``, ``unit_versions``
+  and ``directory_loads``), which only the owner loads (``petition calendar load``,
+  ``petition units load``);
 - the projector reads the events and writes the read models: inserts and updates
   ``case_list`` and the checkpoint, inserts ``deadline_outcomes`` (and deletes a miss
   the holiday calendar lifted), and deletes their rows on ``--rebuild`` (its advisory
   lock needs no right);
-- the reader (``petition history``, ``verify``, ``report``, ``calendar list``) reads
-  the events, the read models and the holiday calendar, never the outbox or the
-  petitioner index;
+- the reader (``petition history``, ``verify``, ``report``, ``calendar list``, ``units
+  list``) reads the events, the read models, the holiday calendar and the unit
+  directory, never the outbox or the petitioner index;
 - the API (``petition api``) reads the events (a case's history, a stream's version
   before a registration, the events after its workflow's state) and the read models
   (``GET /v1/report``, which reports them as they are: it cannot project), and keeps
   its own records: the tables of :data:`API_TABLES`, each with its rights
   (idempotency, the petitioner's channel), and stores the petitioners' one-time codes
-  in the outbox and marks them sent, like the worker its reminders.
+  in the outbox and marks them sent, like the worker its reminders; it reads the unit
+  directory (the offices a petitioner chooses, the unit a review goes to).
 
 :func:`statements` starts by revoking everything on the store's tables from these
 roles, so running it again converges on exactly these rights, and ends by revoking
@@ -52,6 +54,10 @@ API_TABLES = {
     "petitioner_otps": "SELECT, INSERT, UPDATE",
     "petitioner_sessions": "SELECT, INSERT",
 }
+# The unit directory (migration 10): the owner loads it (``petition units load``); the
+# worker, the reader and the API read it.
+DIRECTORY_TABLES = ("directory_loads", "unit_versions")
+DIRECTORY = ", ".join(DIRECTORY_TABLES)
 TABLES = (
     "schema_migrations",
     "events",
@@ -59,6 +65,7 @@ TABLES = (
     "petitioner_index",
     *READ_MODELS,
     "holiday_calendar",
+    *DIRECTORY_TABLES,
     *API_TABLES,
 )
 
@@ -130,13 +137,13 @@ def script(
             (
                 "the worker appends events, stores each notification and marks it sent,"
                 " indexes and looks up petitioners (repeat petitions) and reads the holiday"
-                " calendar",
+                " calendar and the unit directory",
                 [
                     f"GRANT SELECT, INSERT ON events TO {_to(w)};",
                     f"GRANT SELECT, INSERT ON outbox TO {_to(w)};",
                     f"GRANT UPDATE (sent_at, sender) ON outbox TO {_to(w)};",
                     f"GRANT SELECT, INSERT ON petitioner_index TO {_to(w)};",
-                    f"GRANT SELECT ON holiday_calendar TO {_to(w)};",
+                    f"GRANT SELECT ON holiday_calendar, {DIRECTORY} TO {_to(w)};",
                 ],
             )
         )
@@ -155,10 +162,11 @@ def script(
     if r:
         groups.append(
             (
-                "the CLI reads the events, the read models and the holiday calendar",
+                "the CLI reads the events, the read models, the holiday calendar and the"
+                " unit directory",
                 [
-                    f"GRANT SELECT ON events, {', '.join(READ_MODELS)}, holiday_calendar"
-                    f" TO {_to(r)};"
+                    f"GRANT SELECT ON events, {', '.join(READ_MODELS)}, holiday_calendar,"
+                    f" {DIRECTORY} TO {_to(r)};"
                 ],
             )
         )
@@ -166,10 +174,11 @@ def script(
         groups.append(
             (
                 "the API reads the events and the read models (it never projects), keeps"
-                " its own records (idempotency, the petitioner's channel) and puts the"
-                " petitioners' one-time codes in the outbox",
+                " its own records (idempotency, the petitioner's channel), puts the"
+                " petitioners' one-time codes in the outbox and reads the unit directory"
+                " (the offices, the review units)",
                 [
-                    f"GRANT SELECT ON events, {', '.join(READ_MODELS)} TO {_to(a)};",
+                    f"GRANT SELECT ON events, {', '.join(READ_MODELS)}, {DIRECTORY} TO {_to(a)};",
                     f"GRANT SELECT, INSERT ON outbox TO {_to(a)};",
                     f"GRANT UPDATE (sent_at, sender) ON outbox TO {_to(a)};",
                     *(

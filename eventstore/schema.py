@@ -26,6 +26,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
+    Date,
     DateTime,
     Integer,
     MetaData,
@@ -424,7 +425,6 @@ petitioner_sessions = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
 
-LATEST = MIGRATIONS[-1].version
 
 
 def applied_through(versions: set[int]) -> int:
@@ -462,3 +462,74 @@ def migrate(conn: Connection) -> list[int]:
         )
         applied.append(m.version)
     return applied
+
+# Migration 10: the unit directory (eventstore/directory.py). Rows are only added: a
+# unit's change is its next version, valid from its date until the unit's next
+# version's; ``directory_loads`` says which file each version came from.
+_DIRECTORY = (
+    """
+CREATE TABLE directory_loads (
+    id INTEGER NOT NULL PRIMARY KEY,
+    loaded_at {ts} NOT NULL,
+    as_of DATE NOT NULL,
+    source VARCHAR NOT NULL,
+    generated BOOLEAN NOT NULL,
+    file_sha256 VARCHAR NOT NULL,
+    changes INTEGER NOT NULL
+)""",
+    """
+CREATE TABLE unit_versions (
+    unit_id VARCHAR NOT NULL,
+    version INTEGER NOT NULL CHECK (version >= 1),
+    valid_from DATE NOT NULL,
+    load_id INTEGER NOT NULL REFERENCES directory_loads (id),
+    name VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    level VARCHAR NOT NULL,
+    place VARCHAR NOT NULL,
+    jurisdiction VARCHAR NOT NULL,
+    parent VARCHAR,
+    status VARCHAR NOT NULL,
+    merged_into VARCHAR,
+    PRIMARY KEY (unit_id, version)
+)""",
+    "CREATE INDEX unit_versions_name ON unit_versions (name)",
+)
+MIGRATIONS += (
+    Migration(
+        10,
+        "unit directory: dated unit versions and the loads they came from",
+        sqlite=tuple(s.format(ts="DATETIME") for s in _DIRECTORY),
+        postgresql=tuple(s.format(ts="TIMESTAMPTZ") for s in _DIRECTORY),
+    ),
+)
+
+directory_loads = Table(
+    "directory_loads",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("loaded_at", DateTime(timezone=True), nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("source", String, nullable=False),
+    Column("generated", Boolean, nullable=False),
+    Column("file_sha256", String, nullable=False),
+    Column("changes", Integer, nullable=False),
+)
+unit_versions = Table(
+    "unit_versions",
+    metadata,
+    Column("unit_id", String, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("valid_from", Date, nullable=False),
+    Column("load_id", Integer, nullable=False),
+    Column("name", String, nullable=False),
+    Column("kind", String, nullable=False),
+    Column("level", String, nullable=False),
+    Column("place", String, nullable=False),
+    Column("jurisdiction", String, nullable=False),
+    Column("parent", String),
+    Column("status", String, nullable=False),
+    Column("merged_into", String),
+)
+
+LATEST = MIGRATIONS[-1].version

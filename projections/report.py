@@ -27,13 +27,48 @@ import csv
 import io
 import json
 from collections import Counter, defaultdict
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from sqlalchemy import Engine, select
 
+from petitionflow.domain.units import DirectoryIndex, DirectoryUnit
+
 from .readmodel import case_list, deadline_outcomes
 
-GroupBy = Literal["unit", "prefecture", "county"]
+GroupBy = Literal["unit", "prefecture", "county", "level", "kind"]
+OFFICE = "(petition office)"
+UNLISTED = "(not in the unit directory)"
+
+
+def _grouper(
+    by: GroupBy, directory: DirectoryIndex | None, on: date
+) -> Callable[[dict[str, Any]], str]:
+    """The group a case (or a deadline outcome) counts in. With the unit directory, a
+    unit is named as the directory has it today (a renamed unit's cases stay together),
+    and ``level`` and ``kind`` are the handling unit's in the directory."""
+    if by in ("prefecture", "county"):
+        return lambda row: row[by] or OFFICE
+    known: dict[str, DirectoryUnit | None] = {}
+
+    def unit(name: str) -> DirectoryUnit | None:
+        if name not in known:
+            found = directory.resolve_one(name, on).unit if directory else None
+            known[name] = directory.on(found.id, on) if directory and found else None
+        return known[name]
+
+    if by == "unit":
+        return lambda row: (
+            OFFICE if not row["unit"] else (u.name if (u := unit(row["unit"])) else row["unit"])
+        )
+    if directory is None:
+        raise ValueError(f"a report by {by} needs the unit directory (petition units load)")
+    return lambda row: (
+        OFFICE
+        if not row["unit"]
+        else (getattr(u, by).value if (u := unit(row["unit"])) else UNLISTED)
+    )
 KINDS = ("routing", "notification", "handling", "review_decision", "re_review_decision")
 
 
@@ -42,9 +77,12 @@ def statistics(
     by: GroupBy = "unit",
     since: str | None = None,
     within: tuple[str, ...] = (),
+    directory: DirectoryIndex | None = None,
 ) -> list[dict[str, Any]]:
     """The figures per ``by``; ``within`` (a place's path, top first) keeps the cases of
-    that place and below (the HTTP API's jurisdiction scope)."""
+    that place and below (the HTTP API's jurisdiction scope); ``directory`` names the
+    units as the unit directory has them today, and groups by ``level`` or ``kind``."""
+    group = _grouper(by, directory, datetime.now(UTC).date())
     cases = select(case_list)
     outcomes = select(deadline_outcomes)
     if within:
@@ -67,19 +105,19 @@ def statistics(
         decided = [dict(r._mapping) for r in conn.execute(outcomes)]
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        groups[row[by] or "(petition office)"].append(row)
+        groups[group(row)].append(row)
     # a repeat counts where the matter it repeats is (that case's unit or place)
     by_id = {row["case_id"]: row for row in rows}
     repeats: Counter[str] = Counter()
     reasons: dict[str, Counter[str]] = defaultdict(Counter)
     for row in rows:
         if row["repeat_of"]:
-            matter = by_id.get(row["repeat_of"], row)
-            repeats[matter[by] or "(petition office)"] += 1
-            reasons[matter[by] or "(petition office)"][row["repeat_reason"]] += 1
+            matter = group(by_id.get(row["repeat_of"], row))
+            repeats[matter] += 1
+            reasons[matter][row["repeat_reason"]] += 1
     on_time: dict[str, Counter[tuple[str, bool]]] = defaultdict(Counter)
     for o in decided:
-        on_time[o[by] or "(petition office)"][(o["kind"], o["met"])] += 1
+        on_time[group(o)][(o["kind"], o["met"])] += 1
     report = []
     # a review unit may owe deadlines (review decisions) of no case of its own
     for name in sorted(groups.keys() | repeats.keys() | on_time.keys()):
@@ -135,6 +173,14 @@ def statistics(
             }
         )
     return report
+
+
+def most_complaints(report: list[dict[str, Any]], top: int) -> list[dict[str, Any]]:
+    """The units with the most petitions (Art 41: 信访问题较多的单位), from a report by
+    unit: most cases first, then the most reviews and the lowest satisfaction."""
+    units = [r for r in report if r["unit"] not in (OFFICE, UNLISTED)]
+    units.sort(key=lambda r: (-r["cases"], -r["reviews"], r["satisfaction_rate"] or 0, r["unit"]))
+    return units[:top]
 
 
 def _pct(value: float | None) -> str:

@@ -16,10 +16,12 @@ from petitionflow.domain.decide import (
     Accepted,
     Rejection,
     decide,
+    units_named,
 )
 from petitionflow.domain.intake import Intake, id_check_character
 from petitionflow.domain.policy import DeadlinePolicy
 from petitionflow.domain.state import CaseState, Stage, evolve
+from petitionflow.domain.units import DirectoryIndex
 from petitionflow.domain.values import Actor, Jurisdiction, Unit
 
 BEIJING = timezone(timedelta(hours=8))
@@ -146,6 +148,8 @@ class CaseDriver:
         self.state = CaseState()
         self.now = T0
         self.events: list[Any] = []
+        # The unit directory decide is told about (as the workflow's activity would).
+        self.directory: DirectoryIndex | None = None
 
     def at(self, days: float) -> CaseDriver:
         self.now = T0 + timedelta(days=days)
@@ -160,7 +164,14 @@ class CaseDriver:
         return self.send_command(self.build(cls, actor, **fields))
 
     def send_command(self, command: c.CommandBase) -> Accepted | Rejection:
-        result = decide(self.state, command, self.now, self.policy)
+        units = (
+            self.directory.resolve(
+                units_named(self.state, command), self.policy.local_date(self.now)
+            )
+            if self.directory
+            else None
+        )
+        result = decide(self.state, command, self.now, self.policy, units=units)
         if isinstance(result, Accepted) and not result.duplicate:
             for event in result.events:
                 self.state = evolve(self.state, event)

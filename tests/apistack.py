@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,11 @@ from petitionflow.activities.notify import LogSender
 from petitionflow.api.app import Served, create_app, issuer_app
 from petitionflow.api.context import ApiContext
 from petitionflow.api.petitioner import PetitionerChannel
+from petitionflow.eventstore.directory import DirectoryStore
 from petitionflow.eventstore.requests import RequestLog
 from petitionflow.identity.issuer import DEV_AUDIENCE, DevIssuer
 from petitionflow.identity.tokens import TokenVerifier
+from testkit.directory import slice_units
 from testkit.keys import TEST_KEYS
 from testkit.processes import free_port
 from tests.temporal import Harness
@@ -73,6 +76,8 @@ class ApiStack:
 async def api_stack(
     h: Harness, tmp: Path, routers: tuple[Any, ...] = ()
 ) -> AsyncIterator[ApiStack]:
+    # the unit directory the offices and review units come from
+    DirectoryStore(h.store.engine).load(slice_units(), date(2020, 1, 1), "test slice")
     issuer_port = free_port()
     base = f"http://127.0.0.1:{issuer_port}"
     issuer = DevIssuer.load_or_create(tmp / "issuer.json", issuer=base)

@@ -27,7 +27,7 @@ from tests.temporal import Harness
 from tests.test_workflow import to_replied
 
 PETITION: dict[str, Any] = {
-    "office": "shufu",
+    "office": "653121-xfj",
     "township": "托克扎克镇",
     "classification": "appeal",
     "petitioner": {
@@ -115,7 +115,7 @@ async def test_submit_track_rate(api: ApiStack, petitions: Harness) -> None:
     assert review.status == 200, review.body
     assert review.body["stage"] == "review"
     state = await petitions.client.state(case_id)
-    assert state.review_unit is not None and state.review_unit.name == "喀什地区人民政府"
+    assert state.review_unit is not None and state.review_unit.name == "喀什地区人力资源和社会保障局"
     events = api.ctx.store.read_stream(stream_id(case_id))
     rating = next(r for r in events if r.type == "SatisfactionRated")
     assert rating.metadata["actor"] == {"unit": "信访人", "person": "网上信访平台"}
@@ -190,7 +190,11 @@ async def test_the_page_is_served(api: ApiStack) -> None:
         page = await r.text()
     assert r.status == 200 and 'lang="zh-CN"' in page
     offices = await api.call("GET", "/v1/petitioner/offices")
-    assert [o["name"] for o in offices.body["offices"]][:2] == ["喀什地区信访局", "疏附县信访局"]
+    assert [o["name"] for o in offices.body["offices"]][:3] == [
+        "新疆维吾尔自治区信访局",
+        "喀什地区信访局",
+        "疏附县信访局",
+    ]
 
 
 def test_a_one_time_code_opens_once_under_concurrent_tries(store: EventStore) -> None:

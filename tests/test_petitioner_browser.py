@@ -102,7 +102,7 @@ def test_a_petitioner_submits_tracks_and_rates(dev: Dev) -> None:
 
         # ---- 我要信访: every field found by its accessible name (its label), as a
         # screen reader finds it
-        page.locator("#office option[value='shufu']").wait_for(state="attached")
+        page.locator("#office option[value='653121-xfj']").wait_for(state="attached")
         assert errors == []
         choice("信访工作机构").select_option(label="疏附县信访局")
         expect(page.locator("#office-place")).to_contain_text("喀什地区 > 疏附县")
@@ -217,7 +217,7 @@ def test_the_page_has_a_label_for_every_input(dev: Dev) -> None:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 375, "height": 812})
         page.goto(dev.page)
-        page.locator("#office option[value='shufu']").wait_for(state="attached")
+        page.locator("#office option[value='653121-xfj']").wait_for(state="attached")
         unlabelled = page.evaluate(
             """() => [...document.querySelectorAll('input, select, textarea')]
                  .filter(e => !(e.labels && e.labels.length))
@@ -252,7 +252,7 @@ def test_a_dissatisfied_petitioner_requests_review_by_keyboard(dev: Dev) -> None
         page.set_default_timeout(30_000)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(dev.page)
-        page.locator("#office option[value='shufu']").wait_for(state="attached")
+        page.locator("#office option[value='653121-xfj']").wait_for(state="attached")
 
         def focused() -> str:
             return str(page.evaluate("document.activeElement.id"))
@@ -265,10 +265,10 @@ def test_a_dissatisfied_petitioner_requests_review_by_keyboard(dev: Dev) -> None
         assert office.input_value() == ""  # nobody chose for the petitioner
         office.focus()
         for _ in range(3):
-            if office.input_value() == "shufu":
+            if office.input_value() == "653121-xfj":
                 break
             page.keyboard.press("ArrowDown")
-        assert office.input_value() == "shufu"
+        assert office.input_value() == "653121-xfj"
         page.keyboard.press("Tab")
         assert focused() == "township"
         page.get_by_role("combobox", name="信访事项类别", exact=True).select_option(
@@ -341,4 +341,4 @@ def test_a_dissatisfied_petitioner_requests_review_by_keyboard(dev: Dev) -> None
     assert errors == []
     state = json.loads(dev.petition("show", case_id, "--json").stdout)
     assert (state["rating"], state["stage"], state["review_level"]) == ("dissatisfied", "review", 1)
-    assert state["review_unit"]["name"] == "喀什地区人民政府"
+    assert state["review_unit"]["name"] == "喀什地区人力资源和社会保障局"

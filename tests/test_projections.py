@@ -539,3 +539,52 @@ def test_the_read_model_migration_creates_the_tables_the_projector_writes(
         assert found.get_pk_constraint(table.name)["constrained_columns"] == [
             c.name for c in table.primary_key.columns
         ], table.name
+
+
+def test_report_by_the_unit_directory_level_kind_and_most_complaints(
+    store: EventStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the unit directory loaded the report names units as it has them today (a
+    renamed unit's cases stay together), groups by the handling unit's level and kind,
+    and ranks the units with the most petitions (Art 41)."""
+    from datetime import date
+
+    from petitionflow.cli.main import main
+    from petitionflow.eventstore.directory import DirectoryStore
+    from petitionflow.projections.report import most_complaints, statistics
+    from testkit.builders import PREFECTURE_UNIT
+    from testkit.directory import slice_units
+
+    for n in range(3):
+        _store_case(store, CaseDriver(case_id=f"U-{n}").in_handling())
+    prefecture = CaseDriver(case_id="U-P").registered()
+    prefecture.at(1).ok(c.AssignPetition, to_unit=PREFECTURE_UNIT, due_days=30)
+    _store_case(store, prefecture)
+    _store_case(store, CaseDriver(case_id="U-D").registered())  # routing still open
+    Projector(store).run_once()
+    directory = DirectoryStore(store.engine)
+    units = slice_units()
+    directory.load(units, date(2020, 1, 1), "slice")
+    renamed = [
+        u.model_copy(update={"name": "疏附县人力资源局"}) if u.id == "653121-rsj" else u
+        for u in units
+    ]
+    directory.load(renamed, date(2021, 1, 1), "slice, renamed")
+    index = directory.index()
+    by_unit = {r["unit"]: r["cases"] for r in statistics(store.engine, "unit", directory=index)}
+    assert by_unit == {"疏附县人力资源局": 3, PREFECTURE_UNIT.name: 1, "(petition office)": 1}
+    by_level = {r["level"]: r["cases"] for r in statistics(store.engine, "level", directory=index)}
+    assert by_level == {"county": 3, "prefecture": 1, "(petition office)": 1}
+    by_kind = {r["kind"]: r["cases"] for r in statistics(store.engine, "kind", directory=index)}
+    assert by_kind == {"department": 4, "(petition office)": 1}
+    top = most_complaints(statistics(store.engine, "unit", directory=index), 1)
+    assert [(r["unit"], r["cases"]) for r in top] == [("疏附县人力资源局", 3)]
+    url = str(store.engine.url.render_as_string(hide_password=False))
+    assert main(["report", "--top", "2", "--format", "csv", "--store", url]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(",")[:2] for line in lines[1:] if line] == [
+        ["疏附县人力资源局", "3"],
+        [PREFECTURE_UNIT.name, "1"],
+    ]
+    assert main(["report", "--by", "level", "--top", "2", "--store", url]) == 2
+    assert "--top ranks units" in capsys.readouterr().err

@@ -25,12 +25,14 @@ from temporalio.worker import Interceptor, Worker
 
 import petitionflow.workflows
 from petitionflow.activities.calendar import CalendarActivities
+from petitionflow.activities.directory import DirectoryActivities
 from petitionflow.activities.notify import NotifyActivities, Sender
 from petitionflow.activities.repeat import RepeatActivities
 from petitionflow.activities.store import StoreActivities
 from petitionflow.config import ConfigError, Settings
 from petitionflow.eventstore import EventStore, SchemaError
 from petitionflow.eventstore.calendar import CalendarStore
+from petitionflow.eventstore.directory import DirectoryStore
 from petitionflow.eventstore.outbox import Outbox
 from petitionflow.eventstore.store import safe_url
 from petitionflow.security.codec import data_converter
@@ -99,6 +101,7 @@ def build_worker(
     notify = NotifyActivities(Outbox(store.engine), sender)
     repeats = RepeatActivities(store, sealer, hasher)
     calendar = CalendarActivities(CalendarStore(store.engine))
+    directory = DirectoryActivities(DirectoryStore(store.engine))
     return Worker(
         client,
         task_queue=task_queue,
@@ -109,6 +112,7 @@ def build_worker(
             repeats.screen_repeats,
             repeats.link_case_in_store,
             calendar.calendar_snapshot,
+            directory.resolve_units,
         ],
         activity_executor=executor or ThreadPoolExecutor(max_workers=16),
         interceptors=interceptors,

@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
     from petitionflow.activities.calendar import SnapshotRequest
+    from petitionflow.activities.directory import ResolveUnits
     from petitionflow.activities.notify import Notification
     from petitionflow.activities.repeat import (
         ENGINE_ACTOR,
@@ -88,12 +89,14 @@ with workflow.unsafe.imports_passed_through():
         invalid_command_event,
         parse,
         rejected_event,
+        units_named,
     )
     from petitionflow.domain.events import Event
     from petitionflow.domain.intake import field_errors
     from petitionflow.domain.policy import Deadline, DeadlineKind, DeadlinePolicy
     from petitionflow.domain.rules import CURRENT, LEGACY, RULES_PATCH
     from petitionflow.domain.state import CaseState, Stage, evolve, fold
+    from petitionflow.domain.units import UnitResolution
     from petitionflow.domain.values import Actor
     from petitionflow.security.codec import DECRYPTED
     from petitionflow.workflows import search
@@ -115,6 +118,10 @@ CALENDAR_ACTOR = Actor(unit="petitionflow", person="holiday calendar")
 # activity (recorded in history); histories from before it count with the pinned
 # chinesecalendar package for the rest of their run.
 CALENDAR_PATCH = "holiday-calendar-snapshot"
+# Since this patch a command that names units (routing, the conference's lead unit,
+# review) is decided with the unit directory's answer, read by a local activity
+# (recorded in history); runs from before it check units by jurisdiction alone.
+DIRECTORY_PATCH = "unit-directory"
 
 
 # Appends retry until the database is back: a case waits rather than loses an event.
@@ -311,6 +318,9 @@ class PetitionWorkflow:
             # result did not replay (the marker was met before the workflow, waiting
             # for that result, asked for it). The answer is True for these runs anyway.
             workflow.patched(LEAN_PATCH)
+        # Asked once per run, like the calendar: whether commands naming units are
+        # decided with the unit directory's answer.
+        self.directory_on = workflow.patched(DIRECTORY_PATCH)
         self.recompute_requested = False
         # The case's version when this run last read the calendar (-1: not yet; a
         # snapshot carried over continue-as-new may be old).
@@ -537,12 +547,45 @@ class PetitionWorkflow:
             if await self._commit(decision.events):
                 return
 
+    async def _units(self, command: CommandBase) -> UnitResolution | None:
+        """The unit directory's answer for the units ``command`` names, on the engine's
+        day (None: it names none, it is a repeat, or the run predates the directory)."""
+        if not self.directory_on or command.command_id in self.case.commands:
+            return None
+        names = units_named(self.case, command)
+        if not names:
+            return None
+        on = self.policy.local_date(workflow.now())
+        resolution: UnitResolution = await workflow.execute_local_activity(
+            "resolve_units",
+            ResolveUnits(names=list(names), on=on),
+            result_type=UnitResolution,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=APPEND_RETRY,  # the store is away: wait for it, as appends do
+            summary=f"unit directory: {len(names)} unit(s) as of {on}",
+        )
+        return resolution
+
     async def _handle_signal(self, signal: PendingSignal) -> None:
         drawn: dict[str, UUID] = {}  # the same generated ids on every pass
-        while (events := self._signal_events(signal, drawn)) and not await self._commit(events):
-            pass  # caught up on the stream: decide the signal again
+        while True:
+            command = (
+                None
+                if signal.undecodable or signal.internal
+                else parse(signal.kind, signal.payload)
+            )
+            units = await self._units(command) if isinstance(command, CommandBase) else None
+            events = self._signal_events(signal, drawn, units)
+            if not events or await self._commit(events):
+                return
+            # caught up on the stream: decide the signal again
 
-    def _signal_events(self, signal: PendingSignal, drawn: dict[str, UUID]) -> tuple[Event, ...]:
+    def _signal_events(
+        self,
+        signal: PendingSignal,
+        drawn: dict[str, UUID],
+        units: UnitResolution | None = None,
+    ) -> tuple[Event, ...]:
         """The events a signal makes on the current state: none for a repeat.
 
         A malformed signal without a command_id gets one from ``workflow.uuid4()``,
@@ -580,7 +623,7 @@ class PetitionWorkflow:
                 draw("event"),
             )
             return (event,)
-        decision = decide(self.case, command, now, self.policy, self.rules)
+        decision = decide(self.case, command, now, self.policy, self.rules, units)
         if isinstance(decision, Rejection):
             return (rejected_event(self.case, command, decision, now, self.policy),)
         return () if decision.duplicate else decision.events
@@ -911,9 +954,14 @@ class PetitionWorkflow:
             # a lost attempt of this very task stored is this update's own result.
             repeat = command.command_id in self.case.commands
             while True:
-                decision = decide(self.case, command, workflow.now(), self.policy, self.rules)
+                units = await self._units(command)
+                decision = decide(
+                    self.case, command, workflow.now(), self.policy, self.rules, units
+                )
                 if isinstance(decision, Rejection):
-                    raise _error(decision)  # the case moved on since the validator ran
+                    # the case moved on since the validator ran, or the unit directory
+                    # refused a unit the command names
+                    raise _error(decision)
                 assert isinstance(decision, Accepted)
                 if decision.duplicate or await self._commit(decision.events):
                     break
