@@ -155,6 +155,8 @@ RIGHTS = {
         "outbox": {"SELECT", "INSERT"},  # and UPDATE of sent_at, sender: checked apart
         "petitioner_index": {"SELECT", "INSERT"},
         "holiday_calendar": {"SELECT"},  # the calendar_snapshot activity
+        "unit_versions": {"SELECT"},  # the resolve_units activity
+        "directory_loads": {"SELECT"},
     },
     "projector": {
         "schema_migrations": {"SELECT"},
@@ -170,6 +172,8 @@ RIGHTS = {
         "deadline_outcomes": {"SELECT"},
         "projection_checkpoints": {"SELECT"},
         "holiday_calendar": {"SELECT"},
+        "unit_versions": {"SELECT"},  # petition units list, report --by level
+        "directory_loads": {"SELECT"},
     },
     "api": {  # a table of the API's own: one line here, one in grants.API_TABLES
         "schema_migrations": {"SELECT"},
@@ -182,6 +186,8 @@ RIGHTS = {
         "petitioner_otps": {"SELECT", "INSERT", "UPDATE"},
         "petitioner_sessions": {"SELECT", "INSERT"},
         "outbox": {"SELECT", "INSERT"},  # one-time codes; UPDATE of sent_at, sender apart
+        "unit_versions": {"SELECT"},  # the petitioner's offices and review units
+        "directory_loads": {"SELECT"},
     },
 }
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
