@@ -527,6 +527,20 @@ def cmd_calendar(args: argparse.Namespace, store: EventStore) -> int:
     return run(args, store)
 
 
+async def cmd_dispute(args: argparse.Namespace, store: EventStore) -> int:
+    from petitionflow.cli.dispute import cmd_dispute as run
+
+    keys = _keys(args)
+    temporal = await _temporal(args, keys)
+    return await run(args, store, (temporal, _settings(args)))
+
+
+def cmd_disputes(args: argparse.Namespace, store: EventStore) -> int:
+    from petitionflow.cli.dispute import cmd_disputes_report
+
+    return cmd_disputes_report(args, store)
+
+
 async def cmd_dev(args: argparse.Namespace, store: EventStore) -> int:
     from petitionflow.cli.dev import run_dev
 
@@ -690,6 +704,9 @@ def parser() -> argparse.ArgumentParser:
     cal_sub.add_parser(
         "list", parents=[common], help="the years loaded, their versions and sources"
     )
+    from petitionflow.cli.dispute import add_parsers
+
+    add_parsers(sub, common)
     v = sub.add_parser("verify", parents=[common], help="check every stream's hash chain")
     v.add_argument("case", nargs="?", help="only this case")
     v.add_argument(
@@ -708,6 +725,7 @@ WITH_STORE: dict[str, Callable[[argparse.Namespace, EventStore], int]] = {
     "verify": cmd_verify,
     "project": cmd_project,
     "report": cmd_report,
+    "disputes": cmd_disputes,
 }
 WITHOUT_STORE: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "send": cmd_send,
@@ -740,6 +758,8 @@ def _run(args: argparse.Namespace) -> int:
             return asyncio.run(cmd_api(args, store))
         if name == "submit":
             return asyncio.run(cmd_submit(args, store))
+        if name == "dispute":
+            return asyncio.run(cmd_dispute(args, store))
         return WITH_STORE[name](args, store)
     finally:
         store.close()

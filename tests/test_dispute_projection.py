@@ -3,10 +3,12 @@ streams (and any stream they do not know)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from petitionflow.activities.dispute import to_record as dispute_record
@@ -135,3 +137,22 @@ def test_disputes_are_counted_and_cases_skip_their_streams(store: EventStore) ->
     Projector(store).rebuild()
     Projector(store).run_once()
     assert dispute_statistics(store, "county") == [county]
+
+
+def test_petition_disputes_report_prints_the_table(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from petitionflow.cli.main import main
+
+    store = EventStore(sqlite_url, create=True)
+    try:
+        _dispute(store, "D-1", "resolved")
+        _dispute(store, "D-3", "converted", "653121101002")
+    finally:
+        store.close()
+    assert main(["disputes", "report", "--store", sqlite_url, "--county", "653121"]) == 0
+    out = capsys.readouterr().out
+    assert "653121101" in out and "托克扎克镇" in out and "converted" in out
+    assert main(["disputes", "report", "--store", sqlite_url, "--by", "village", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["code"] for r in rows] == ["653121101001", "653121101002"]
