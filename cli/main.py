@@ -424,8 +424,30 @@ async def cmd_show(args: argparse.Namespace) -> int:
         payload = state.model_dump(mode="json", exclude={"commands"})
         _out(args, payload if args.reveal else mask_state_json(payload), "")
         return 0
-    render.emit(render.show(args.case, state, reveal=args.reveal))
+    names = [u.name for u in (state.handling_unit, state.review_unit) if u is not None]
+    units = _directory_answer(args, names) if names else None
+    render.emit(render.show(args.case, state, reveal=args.reveal, units=units))
     return 0
+
+
+def _directory_answer(args: argparse.Namespace, names: list[str]) -> Any:
+    """The unit directory's answer for ``names`` today, when the store holds one (the
+    store is only read, and only when it exists: ``show`` needs Temporal alone)."""
+    from petitionflow.eventstore.directory import DirectoryStore
+
+    settings = _settings(args)
+    if settings.store_url is None and not (settings.data_dir / "events.db").exists():
+        return None
+    try:
+        store = EventStore(settings.store)
+    except (SchemaError, SQLAlchemyError):
+        return None
+    try:
+        return DirectoryStore(store.engine).resolve(names, datetime.now(UTC).date())
+    except SQLAlchemyError:
+        return None
+    finally:
+        store.close()
 
 
 async def cmd_list(args: argparse.Namespace) -> int:
@@ -545,6 +567,20 @@ def cmd_units(args: argparse.Namespace, store: EventStore) -> int:
     from petitionflow.cli.units import cmd_units as run
 
     return run(args, store)
+
+
+async def cmd_dispute(args: argparse.Namespace, store: EventStore) -> int:
+    from petitionflow.cli.dispute import cmd_dispute as run
+
+    keys = _keys(args)
+    temporal = await _temporal(args, keys)
+    return await run(args, store, (temporal, _settings(args)))
+
+
+def cmd_disputes(args: argparse.Namespace, store: EventStore) -> int:
+    from petitionflow.cli.dispute import cmd_disputes_report
+
+    return cmd_disputes_report(args, store)
 
 
 async def cmd_dev(args: argparse.Namespace, store: EventStore) -> int:
@@ -756,6 +792,9 @@ def parser() -> argparse.ArgumentParser:
     ulist.add_argument("--level", choices=[lv.value for lv in UnitLevel])
     ulist.add_argument("--kind", choices=[k.value for k in UnitKind])
     ulist.add_argument("--limit", type=int, default=200, help="most units listed (default 200)")
+    from petitionflow.cli.dispute import add_parsers
+
+    add_parsers(sub, common)
     v = sub.add_parser("verify", parents=[common], help="check every stream's hash chain")
     v.add_argument("case", nargs="?", help="only this case")
     v.add_argument(
@@ -775,6 +814,7 @@ WITH_STORE: dict[str, Callable[[argparse.Namespace, EventStore], int]] = {
     "verify": cmd_verify,
     "project": cmd_project,
     "report": cmd_report,
+    "disputes": cmd_disputes,
 }
 WITHOUT_STORE: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "send": cmd_send,
@@ -807,6 +847,8 @@ def _run(args: argparse.Namespace) -> int:
             return asyncio.run(cmd_api(args, store))
         if name == "submit":
             return asyncio.run(cmd_submit(args, store))
+        if name == "dispute":
+            return asyncio.run(cmd_dispute(args, store))
         return WITH_STORE[name](args, store)
     finally:
         store.close()

@@ -24,6 +24,7 @@ from petitionflow.domain import events as ev
 from petitionflow.domain.events import Event
 from petitionflow.domain.policy import Deadline
 from petitionflow.domain.state import CaseState
+from petitionflow.domain.units import UnitResolution
 from petitionflow.domain.values import Classification
 from petitionflow.security.masking import (
     mask_name,
@@ -92,8 +93,33 @@ def deadline_status(d: Deadline, now: datetime) -> tuple[str, bool]:
 # ---- show --------------------------------------------------------------------------
 
 
-def show(case_id: str, state: CaseState, *, reveal: bool, now: datetime | None = None) -> list[Any]:
-    """The renderables of ``petition show``."""
+def _in_directory(name: str, units: UnitResolution | None) -> str:
+    """What the unit directory says of a unit the case names: its id, kind and level,
+    and its name today if it was renamed or merged since."""
+    if units is None or not units.loaded:
+        return name
+    found = units.get(name)
+    if found is None or found.unit is None:
+        return f"{name} (not in the unit directory)"
+    u = found.unit
+    text = f"{name} ({u.id}, {u.kind.value}, {u.level.value}"
+    if not u.active:
+        text += f"; {u.status.value}" + (f" into {found.successor.name}" if found.successor else "")
+    elif u.name != name:
+        text += f"; now {u.name}"
+    return text + ")"
+
+
+def show(
+    case_id: str,
+    state: CaseState,
+    *,
+    reveal: bool,
+    now: datetime | None = None,
+    units: UnitResolution | None = None,
+) -> list[Any]:
+    """The renderables of ``petition show``; ``units``, the unit directory's answer for
+    the units the case names, adds what the directory says of them."""
     now = now or datetime.now(UTC)
     intake = state.intake
     head = Text(f"{case_id}", style="bold")
@@ -133,7 +159,7 @@ def show(case_id: str, state: CaseState, *, reveal: bool, now: datetime | None =
         if state.assigned_days:
             how += f", {plural(state.assigned_days, 'day')}"
         how += " · receipt acknowledged" if state.acknowledged else " · receipt not acknowledged"
-        grid.add_row("handling unit", f"{unit.name} · {how}")
+        grid.add_row("handling unit", f"{_in_directory(unit.name, units)} · {how}")
     else:
         grid.add_row("handling unit", f"— (with {state.registered_by or 'the petition office'})")
     dates = [
@@ -170,7 +196,8 @@ def show(case_id: str, state: CaseState, *, reveal: bool, now: datetime | None =
         level = "review (复查)" if state.review_level == 1 else "re-review (复核)"
         grid.add_row(
             "review",
-            f"{level} by {state.review_unit.name if state.review_unit else '—'}"
+            f"{level} by "
+            f"{_in_directory(state.review_unit.name, units) if state.review_unit else '—'}"
             + ("; decided" if state.review_decided else ""),
         )
     if state.diverted_to:

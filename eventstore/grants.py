@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS
 
-READ_MODELS = ("case_list", "deadline_outcomes", "projection_checkpoints")
+READ_MODELS = ("case_list", "deadline_outcomes", "projection_checkpoints", "dispute_list")
 # The API's own tables and its rights on each: a new table of the API is one line here.
 API_TABLES = {
     "api_requests": "SELECT, INSERT, UPDATE",  # idempotency records (migration 8)
@@ -153,8 +153,8 @@ def script(
                 "the projector reads the events and writes the read models (--rebuild deletes)",
                 [
                     f"GRANT SELECT ON events TO {_to(p)};",
-                    "GRANT SELECT, INSERT, UPDATE, DELETE ON case_list, projection_checkpoints"
-                    f" TO {_to(p)};",
+                    "GRANT SELECT, INSERT, UPDATE, DELETE ON case_list, projection_checkpoints,"
+                    f" dispute_list TO {_to(p)};",
                     f"GRANT SELECT, INSERT, DELETE ON deadline_outcomes TO {_to(p)};",
                 ],
             )

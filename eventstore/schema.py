@@ -532,4 +532,23 @@ unit_versions = Table(
     Column("merged_into", String),
 )
 
+# Village disputes' read model (projections/disputes.py): one row per dispute, for the
+# statistics per village, township and county.
+_DISPUTE_LIST = (
+    """CREATE TABLE IF NOT EXISTS dispute_list (
+    dispute_id VARCHAR NOT NULL PRIMARY KEY,
+    status VARCHAR NOT NULL, outcome VARCHAR,
+    category VARCHAR, urgency VARCHAR,
+    region VARCHAR, prefecture VARCHAR, county VARCHAR, township VARCHAR, village VARCHAR,
+    county_code VARCHAR, township_code VARCHAR, village_code VARCHAR,
+    reported_on VARCHAR, mediation_level VARCHAR, mediator VARCHAR, due VARCHAR,
+    overdue BOOLEAN NOT NULL, resolved_on VARCHAR, closed_on VARCHAR,
+    escalated BOOLEAN NOT NULL, case_id VARCHAR, conference_id VARCHAR
+)""",
+    "CREATE INDEX IF NOT EXISTS dispute_list_county ON dispute_list (county_code)",
+)
+MIGRATIONS += (
+    Migration(11, "village disputes' read model", sqlite=_DISPUTE_LIST, postgresql=_DISPUTE_LIST),
+)
+
 LATEST = MIGRATIONS[-1].version

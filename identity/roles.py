@@ -6,8 +6,14 @@ permissions below. Each is scoped:
 - ``unit`` scope: the case names the person's unit (registering office, handling unit,
   review unit). Registering a petition needs the petition's place inside the unit's
   jurisdiction instead.
-- ``subtree`` scope (supervisors, analysts, administrators): the case's place lies in
-  the person's jurisdiction or below it.
+- ``subtree`` scope (supervisors, analysts, administrators, information officers):
+  the case's (or dispute's) place lies in the person's jurisdiction or below it.
+
+For a village dispute, ``unit`` scope means the dispute names the person's unit as its
+mediator; ``start_mediation``, before any mediator is named, needs the dispute's place
+inside the unit's jurisdiction, as registering a petition does; the conference
+secretary's ``decide_dispute`` needs the place inside its jurisdiction (the township's
+conference office). See :data:`DISPUTE_COMMANDS`.
 
 The domain's own checks (``domain/decide.py``'s who-may table) still run after these:
 a handler's token lets its unit send ``issue_decision``; ``decide`` then refuses it
@@ -19,6 +25,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from petitionflow.domain.decide import EXTERNAL_COMMANDS, PETITIONER_COMMANDS
+from petitionflow.domain.values import Jurisdiction
 
 
 class Role(StrEnum):
@@ -32,6 +39,9 @@ class Role(StrEnum):
     # A backend service that collects the petitioner's own acts (the evaluation service
     # takes ratings by SMS or phone): its commands carry the petitioner actor.
     PETITIONER_PROXY = "petitioner_proxy"
+    # 村信访信息员: reports the disputes found in the villages of its ``juris`` (subtree)
+    # and reads them (矛盾纠纷排查化解, workflows/dispute.py). No case permission.
+    INFORMATION_OFFICER = "information_officer"
 
 
 class Scope(StrEnum):
@@ -46,6 +56,26 @@ REPORT = "report"  # the statistics report
 
 
 _READS = frozenset({READ_CASE, SEARCH})
+
+# Village disputes (domain/dispute.py). Their commands share names with a case's
+# (start_mediation...), so a dispute's permissions are their own:
+REPORT_DISPUTE = "report_dispute"  # report a dispute found in a village
+READ_DISPUTE = "read_dispute"  # one dispute's view
+# start mediation and record its outcome: resolution, follow-up, conversion into a
+# petition, escalation (the domain then checks the actor is the dispute's mediator)
+MEDIATE_DISPUTE = "mediate_dispute"
+DECIDE_DISPUTE = "decide_dispute"  # record the township conference's decision on it
+DISPUTE_PERMISSIONS = frozenset({REPORT_DISPUTE, READ_DISPUTE, MEDIATE_DISPUTE, DECIDE_DISPUTE})
+# Which permission each dispute command needs.
+DISPUTE_COMMANDS: dict[str, str] = {
+    "report_dispute": REPORT_DISPUTE,
+    "start_mediation": MEDIATE_DISPUTE,
+    "record_resolution": MEDIATE_DISPUTE,
+    "record_follow_up": MEDIATE_DISPUTE,
+    "convert_to_petition": MEDIATE_DISPUTE,
+    "escalate_to_conference": MEDIATE_DISPUTE,
+    "record_conference_decision": DECIDE_DISPUTE,
+}
 
 MATRIX: dict[Role, frozenset[str]] = {
     Role.REGISTRAR: _READS
@@ -72,9 +102,13 @@ MATRIX: dict[Role, frozenset[str]] = {
         "issue_decision",
         "report_implementation",
         "record_delivery",
+        # mediators (人民调解委员会, 司法所) are handling units: they mediate disputes too
+        READ_DISPUTE,
+        MEDIATE_DISPUTE,
     },
-    Role.SUPERVISOR: _READS | {REPORT},
-    Role.CONFERENCE_SECRETARY: _READS | {"record_conference_decision"},
+    Role.SUPERVISOR: _READS | {REPORT, READ_DISPUTE},
+    Role.CONFERENCE_SECRETARY: _READS
+    | {"record_conference_decision", READ_DISPUTE, DECIDE_DISPUTE},
     Role.REVIEWER: _READS
     | {
         "decide_review",
@@ -84,9 +118,10 @@ MATRIX: dict[Role, frozenset[str]] = {
         "record_hearing",
         "record_delivery",
     },
-    Role.ANALYST: _READS | {REPORT},
-    Role.ADMINISTRATOR: _READS | {REPORT},
+    Role.ANALYST: _READS | {REPORT, READ_DISPUTE},
+    Role.ADMINISTRATOR: _READS | {REPORT, READ_DISPUTE},
     Role.PETITIONER_PROXY: PETITIONER_COMMANDS,
+    Role.INFORMATION_OFFICER: frozenset({REPORT_DISPUTE, READ_DISPUTE}),
 }
 
 SCOPES: dict[Role, Scope] = {
@@ -98,6 +133,7 @@ SCOPES: dict[Role, Scope] = {
     Role.ANALYST: Scope.SUBTREE,
     Role.ADMINISTRATOR: Scope.SUBTREE,
     Role.PETITIONER_PROXY: Scope.SUBTREE,
+    Role.INFORMATION_OFFICER: Scope.SUBTREE,
 }
 
 # Every command a caller may send is someone's permission; the engine's own are nobody's.
@@ -107,3 +143,29 @@ assert set(EXTERNAL_COMMANDS) | {"register_petition"} <= _GRANTED, set(EXTERNAL_
 
 def roles_for(permission: str) -> tuple[Role, ...]:
     return tuple(role for role in Role if permission in MATRIX[role])
+
+
+def dispute_refusal(
+    roles: frozenset[Role],
+    unit: str,
+    jurisdiction: Jurisdiction,
+    permission: str,
+    place: Jurisdiction | None,
+    mediator: str | None,
+    kind: str | None = None,
+) -> str | None:
+    """Why a caller may not use ``permission`` on a dispute (``permission_denied``,
+    ``out_of_scope``), or None. ``place``/``mediator``: the dispute's; ``kind``: the
+    command (``start_mediation`` names no mediator yet, so it is scoped by place)."""
+    scopes = {SCOPES[r] for r in roles if permission in MATRIX[r]}
+    if not scopes:
+        return "permission_denied"
+    inside = place is not None and jurisdiction.contains(place)
+    if Scope.SUBTREE in scopes and inside:
+        return None
+    if Scope.UNIT in scopes:
+        if permission in (REPORT_DISPUTE, DECIDE_DISPUTE) or kind == "start_mediation":
+            return None if inside else "out_of_scope"
+        if mediator is not None and unit == mediator:
+            return None
+    return "out_of_scope"

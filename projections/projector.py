@@ -23,7 +23,10 @@ from sqlalchemy import (
 
 from petitionflow.eventstore import EventStore
 
+from . import disputes
 from .readmodel import apply, case_list, checkpoints, deadline_outcomes, metadata, new_row
+
+CASE_STREAM_PREFIX = "petition-"
 
 NAME = "case_list"
 Progress = Callable[[int, int, float], None]  # events so far, position, events/s
@@ -112,9 +115,13 @@ class Projector:
             if not self.run_once(progress=progress):
                 time.sleep(poll)
 
-    def _project(
-        self, conn: Connection, records: list[tuple[int, str, str, dict[str, Any]]]
-    ) -> None:
+    def _project(self, conn: Connection, batch: list[tuple[int, str, str, dict[str, Any]]]) -> None:
+        # Cases' streams into the case read models, disputes' into theirs; a stream of
+        # any other kind (a conference's, one this release does not know) is skipped.
+        records = [r for r in batch if r[1].startswith(CASE_STREAM_PREFIX)]
+        disputes.project(conn, [r for r in batch if r[1].startswith(disputes.STREAM_PREFIX)])
+        if not records:
+            return
         case_ids = {stream.removeprefix("petition-") for _, stream, _, _ in records}
         existing = {
             row.case_id: dict(row._mapping)

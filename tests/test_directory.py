@@ -137,3 +137,38 @@ def test_a_dry_run_reports_and_stores_nothing(store: EventStore) -> None:
     report = directory.load(slice_units(), D1, "slice.csv", dry_run=True)
     assert report.load_id is None and report.diff.counts["created"] == len(slice_units())
     assert directory.last_load() is None
+
+
+def test_petition_show_says_what_the_directory_has_of_the_units() -> None:
+    from rich.console import Console
+
+    from petitionflow.cli import render
+    from petitionflow.domain import commands as c
+    from petitionflow.domain.units import DirectoryIndex, UnitVersion
+    from testkit.builders import COUNTY_UNIT, CaseDriver
+
+    d = CaseDriver().registered()
+    d.at(1).ok(c.TransferPetition, to_unit=COUNTY_UNIT)
+    units = slice_units()
+    versions = [UnitVersion(u, 1, D1, 1) for u in units]
+    renamed = next(u for u in units if u.id == "653121-rsj").model_copy(
+        update={"name": "疏附县人力资源局"}
+    )
+    versions.append(UnitVersion(renamed, 2, D2, 2))
+    versions.sort(key=lambda v: (v.unit.id, v.version))
+    index = DirectoryIndex(2, versions)
+
+    def shown(answer: object) -> str:
+        console = Console(width=200, record=True)
+        for part in render.show(d.case_id, d.state, reveal=False, units=answer):  # type: ignore[arg-type]
+            console.print(part)
+        return console.export_text()
+
+    assert "653121-rsj, department, county; now 疏附县人力资源局" in shown(
+        index.resolve([COUNTY_UNIT.name], D2)
+    )
+    assert "(653121-rsj, department, county)" in shown(index.resolve([COUNTY_UNIT.name], D1))
+    assert "not in the unit directory" in shown(
+        DirectoryIndex(1, []).resolve([COUNTY_UNIT.name], D1)
+    )
+    assert "653121-rsj" not in shown(None)

@@ -162,6 +162,7 @@ RIGHTS = {
         "schema_migrations": {"SELECT"},
         "events": {"SELECT"},
         "case_list": {"SELECT", "INSERT", "UPDATE", "DELETE"},
+        "dispute_list": {"SELECT", "INSERT", "UPDATE", "DELETE"},
         "projection_checkpoints": {"SELECT", "INSERT", "UPDATE", "DELETE"},
         "deadline_outcomes": {"SELECT", "INSERT", "DELETE"},
     },
@@ -169,6 +170,7 @@ RIGHTS = {
         "schema_migrations": {"SELECT"},
         "events": {"SELECT"},
         "case_list": {"SELECT"},
+        "dispute_list": {"SELECT"},
         "deadline_outcomes": {"SELECT"},
         "projection_checkpoints": {"SELECT"},
         "holiday_calendar": {"SELECT"},
@@ -179,6 +181,7 @@ RIGHTS = {
         "schema_migrations": {"SELECT"},
         "events": {"SELECT"},
         "case_list": {"SELECT"},  # GET /v1/report reads the read models as they are
+        "dispute_list": {"SELECT"},
         "deadline_outcomes": {"SELECT"},
         "projection_checkpoints": {"SELECT"},
         "api_requests": {"SELECT", "INSERT", "UPDATE"},  # idempotency records
@@ -331,7 +334,9 @@ def test_each_process_runs_with_only_its_rights(
                 for c in ("id", "case_id", "kind", "recipient", "message", "sent_at", "sender")
                 if _value(owner, "SELECT has_column_privilege(%s, 'outbox', %s, 'UPDATE')", role, c)
             }
-            assert columns == ({"sent_at", "sender"} if purpose in ("worker", "api") else set()), purpose
+            assert columns == ({"sent_at", "sender"} if purpose in ("worker", "api") else set()), (
+                purpose
+            )
 
     # The worker, as its role, appends a case's events and sends its reminders (the
     # petition was received 40 days ago: the routing deadline has passed). The CLI

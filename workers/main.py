@@ -26,6 +26,7 @@ from temporalio.worker import Interceptor, Worker
 import petitionflow.workflows
 from petitionflow.activities.calendar import CalendarActivities
 from petitionflow.activities.directory import DirectoryActivities
+from petitionflow.activities.dispute import DisputeActivities
 from petitionflow.activities.notify import NotifyActivities, Sender
 from petitionflow.activities.repeat import RepeatActivities
 from petitionflow.activities.store import StoreActivities
@@ -41,6 +42,7 @@ from petitionflow.security.keys import INDEX_KEY_MISSING, KeyConfigError, Keys
 from petitionflow.security.sealing import Sealer
 from petitionflow.workers.ui_metadata import CommandNamesInterceptor
 from petitionflow.workflows.contract import TASK_QUEUE
+from petitionflow.workflows.dispute import DisputeWorkflow
 from petitionflow.workflows.petition import PetitionWorkflow
 
 log = structlog.get_logger("petitionflow.worker")
@@ -86,11 +88,13 @@ def build_worker(
     executor: ThreadPoolExecutor | None = None,
     interceptors: Sequence[Interceptor] = (CommandNamesInterceptor(),),
     hasher: PetitionerHasher | None = None,
+    extra_workflows: Sequence[type] = (),
 ) -> Worker:
     """The worker for ``task_queue``. ``interceptors``: by default the one that lists the
     command names in the Temporal UI (``workers/ui_metadata.py``). ``hasher``: the
     petitioner index's keyed hash; without it repeat screening finds nothing (``serve``
-    refuses to start without the key; tests that do not screen leave it out)."""
+    refuses to start without the key; tests that do not screen leave it out).
+    ``extra_workflows``: more workflow classes on the same task queue (tests)."""
     if not compile_workflow_modules():
         log.warning(
             "could not write the .pyc files of workflows/ (read-only?); every new case "
@@ -102,12 +106,16 @@ def build_worker(
     repeats = RepeatActivities(store, sealer, hasher)
     calendar = CalendarActivities(CalendarStore(store.engine))
     directory = DirectoryActivities(DirectoryStore(store.engine))
+    disputes = DisputeActivities(store, client, task_queue, sealer)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[PetitionWorkflow],
+        workflows=[PetitionWorkflow, DisputeWorkflow, *extra_workflows],
         activities=[
             store_activities.append_events,
+            disputes.append_dispute_events,
+            disputes.convert_dispute,
+            disputes.add_dispute_to_agenda,
             notify.notify,
             repeats.screen_repeats,
             repeats.link_case_in_store,

@@ -1,8 +1,8 @@
 """Search attributes and the short texts operators see in the Temporal UI.
 
 No personal data goes here: search attributes are stored unencrypted. Keyword
-budget (PostgreSQL visibility): 10 of 10 Keyword, 1 KeywordList, 3 Bool, 1 Datetime,
-1 Int.
+budget (PostgreSQL visibility): 10 of 10 Keyword, 2 KeywordList (with disputes'
+``PlaceCodes``), 3 Bool, 1 Datetime, 1 Int.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from temporalio.common import (
     TypedSearchAttributes,
 )
 
+from petitionflow.domain.dispute import DisputeState, DisputeStatus
 from petitionflow.domain.policy import Deadline
 from petitionflow.domain.state import CaseState
 
@@ -49,6 +50,17 @@ LINKED_CASES = SearchAttributeKey.for_keyword_list("LinkedCases")
 # cases run under patch "holiday-calendar-snapshot".
 PROVISIONAL_DEADLINE = SearchAttributeKey.for_bool("ProvisionalDeadline")
 
+# Village disputes (workflows/dispute.py) reuse the cases' attributes where they mean
+# the same (the dev server's visibility allows 10 Keyword attributes, all taken): Stage
+# (the dispute's status), Region...Township (its place), HandlingUnit (the mediator),
+# Classification (its kind), Overdue, NextDeadline (the mediation's limit) and
+# LinkedCases (the case it became). Queries tell them apart by WorkflowType. One more:
+# the place codes, village, township and county, so ``PlaceCodes = "653121101"`` finds
+# everything in that township. Codes and enums only, never the parties.
+PLACE_CODES = SearchAttributeKey.for_keyword_list("PlaceCodes")
+
+DISPUTE_ALL: tuple[SearchAttributeKey[Any], ...] = (PLACE_CODES,)
+
 ALL: tuple[SearchAttributeKey[Any], ...] = (
     STAGE,
     REGION,
@@ -66,6 +78,7 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     NEEDS_ATTENTION,
     LINKED_CASES,
     PROVISIONAL_DEADLINE,
+    *DISPUTE_ALL,
 )
 
 _CLI_TYPE = {
@@ -288,4 +301,84 @@ def attention_details(
         f"try: {next_try:%Y-%m-%d %H:%M} UTC, or at once on the `resume_case` signal.",
         "Updates are refused (`case_needs_attention`); signals and deadlines wait.",
     ]
+    return "\n\n".join(lines)
+
+
+# ---- disputes ------------------------------------------------------------------------
+
+
+def dispute_status(state: DisputeState) -> str:
+    """A dispute's ``Stage``: its status, with the outcome once closed
+    (``closed_resolved``, ``closed_converted``, ``closed_escalated``)."""
+    if state.outcome is not None:
+        return f"{state.status.value}_{state.outcome.value}"
+    return state.status.value
+
+
+def dispute_values(state: DisputeState) -> list[tuple[SearchAttributeKey[Any], Any]]:
+    place = state.place
+    where = place.jurisdiction if place else None
+    return [
+        (STAGE, dispute_status(state)),
+        (REGION, where.region if where else None),
+        (PREFECTURE, where.prefecture if where else None),
+        (COUNTY, where.county if where else None),
+        (TOWNSHIP, where.township if where else None),
+        (
+            PLACE_CODES,
+            [place.village_code, place.township_code, place.county_code] if place else None,
+        ),
+        (HANDLING_UNIT, state.mediator),
+        (CLASSIFICATION, state.category.value if state.category else None),
+        (OVERDUE, state.overdue),
+        (NEXT_DEADLINE, state.due_at if state.status is DisputeStatus.MEDIATING else None),
+        (LINKED_CASES, [state.case_id] if state.case_id else None),
+    ]
+
+
+def dispute_updates(
+    state: DisputeState, current: TypedSearchAttributes | None = None
+) -> list[SearchAttributeUpdate[Any]]:
+    """The updates that bring ``current`` (all of them when None) to ``state``'s values."""
+    return [
+        key.value_unset() if v is None else key.value_set(v)
+        for key, v in dispute_values(state)
+        if current is None or current.get(key) != v
+    ]
+
+
+def dispute_initial(state: DisputeState) -> TypedSearchAttributes:
+    return TypedSearchAttributes(
+        [SearchAttributePair(k, v) for k, v in dispute_values(state) if v is not None]
+    )
+
+
+def dispute_summary(dispute_id: str, state: DisputeState) -> str:
+    """The static summary: id, kind, urgency and place; no party, no summary text."""
+    place = state.place
+    assert place is not None and state.category is not None and state.urgency is not None
+    return (
+        f"dispute {dispute_id} · {state.category.value} · {state.urgency.value} · "
+        f"{place.jurisdiction} > {place.village} ({place.village_code})"
+    )
+
+
+def dispute_details(state: DisputeState) -> str:
+    """Current details for the Web UI: status, mediator, limit, outcome and links."""
+    lines = [
+        f"**Status:** {state.status.value}" + (" (overdue)" if state.overdue else ""),
+        f"**Mediator:** {state.mediator or '—'}"
+        + (f" ({state.mediation_level.value})" if state.mediation_level else ""),
+        f"**Mediation limit:** {state.due.isoformat() if state.due else '—'}",
+    ]
+    if state.outcome is not None:
+        lines.append(f"**Outcome:** {state.outcome.value}")
+    if state.case_id:
+        lines.append(f"**Petition case:** {state.case_id} (workflow petition-{state.case_id})")
+    if state.conference_id:
+        lines.append(
+            f"**Joint conference:** {state.conference_id}"
+            + (" · decided" if state.conference_decided else " · on its agenda")
+        )
+    lines.append(f"**Last event:** {state.last_event_type} (version {state.version})")
     return "\n\n".join(lines)

@@ -1,0 +1,266 @@
+"""The dispute's activities: append its events, turn it into a petition case, put it on
+the township conference's agenda.
+
+- ``append_dispute_events`` (a local activity, inside the workflow task that decided
+  the command, as a case's ``append_events``): idempotent, as event ids derive from
+  the command id; it hands back what the stream holds after the expected version, so
+  a task lost after its append catches up on what it wrote.
+- ``convert_dispute``: registers the petition through ``PetitionClient.submit`` (the
+  same encrypted start as every case), with the correlation id ``dispute:<dispute
+  id>``. Run again it finds the case it started (by that correlation id) and answers
+  the same: one case, however often it is retried.
+- ``add_dispute_to_agenda``: signal-with-start of ``JointConferenceWorkflow``
+  ``conference-<township code>`` with ``add_to_agenda`` (the contract); the conference
+  ignores a repeated ``command_id``.
+
+Nothing personal is logged: ids, codes and counts only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+
+from petitionflow.activities.records import stream_id as case_stream_id
+from petitionflow.domain.dispute import (
+    DISPUTE_EVENT_ADAPTER,
+    AgendaItemIn,
+    DisputeEvent,
+)
+from petitionflow.domain.intake import Intake
+from petitionflow.domain.values import Actor, Jurisdiction
+from petitionflow.eventstore import ConcurrencyError, EventStore, NewEvent, RecordedEvent
+from petitionflow.security.codec import CaseScope, remember_scope
+from petitionflow.security.sealing import Sealer
+from petitionflow.workflows.dispute_contract import (
+    AGENDA_SIGNAL,
+    CONFERENCE_WORKFLOW_TYPE,
+    dispute_stream_id,
+)
+
+log = structlog.get_logger("petitionflow.dispute")
+
+CATCH_UP_LIMIT = 500
+_ENVELOPE = ("actor", "causation_id", "correlation_id")
+
+
+def to_record(event: DisputeEvent, workflow: dict[str, str] | None = None) -> NewEvent:
+    data = event.model_dump(mode="json")
+    metadata: dict[str, Any] = {key: data.pop(key) for key in _ENVELOPE}
+    if workflow:
+        metadata["workflow"] = workflow
+    del data["event_id"]
+    return NewEvent(
+        event_id=event.event_id,
+        type=data.pop("type"),
+        schema_version=data.pop("schema_version"),
+        data=data,
+        metadata=metadata,
+    )
+
+
+def from_record(record: RecordedEvent) -> DisputeEvent:
+    return DISPUTE_EVENT_ADAPTER.validate_python(
+        {
+            **record.data,
+            **{key: record.metadata[key] for key in _ENVELOPE},
+            "event_id": record.event_id,
+            "type": record.type,
+            "schema_version": record.schema_version,
+        }
+    )
+
+
+class AppendDisputeEvents(BaseModel):
+    dispute_id: str
+    expected_version: int
+    events: list[DisputeEvent]
+
+
+class DisputeAppendResult(BaseModel):
+    """The stream's events after ``expected_version`` (the workflow applies these, never
+    its own copy); ``appended``: the request's events lead them."""
+
+    positions: list[int]
+    stored: list[DisputeEvent]
+    appended: bool = True
+
+
+class ConvertRequest(BaseModel):
+    dispute_id: str
+    case_id: str
+    intake: Intake
+    registering_office: Actor
+
+
+class ConvertResult(BaseModel):
+    case_id: str
+    started: bool  # False: an earlier attempt had started it
+
+
+class AgendaRequest(BaseModel):
+    conference_id: str
+    place_code: str  # the township's code
+    item: AgendaItemIn
+
+
+class AgendaResult(BaseModel):
+    conference_id: str
+    run_id: str | None = None
+
+
+def conference_start(place_code: str, place: Jurisdiction) -> dict[str, Any]:
+    """The conference's start input for signal-with-start.
+
+    The contract says it is built by ``petitionflow.client.conference.conference_start
+    (place_code, place, office)``, written on the conference branch; until it is here
+    this builds the same three fields (the office of a township's conference is its
+    petition office, unit ``<township code>-xfb``). At merge: call the shared one."""
+    try:
+        from petitionflow.client.conference import (  # type: ignore[import-not-found,unused-ignore]
+            conference_start as shared,
+        )
+    except ImportError:
+        return {
+            "place_code": place_code,
+            "place": place.model_dump(mode="json"),
+            "office": f"{place_code}-xfb",
+        }
+    started: Any = shared(place_code, place, f"{place_code}-xfb")
+    return started  # type: ignore[no-any-return,unused-ignore]
+
+
+class DisputeActivities:
+    def __init__(
+        self, store: EventStore, client: Client, task_queue: str, sealer: Sealer | None = None
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.task_queue = task_queue
+        self.sealer = sealer
+
+    @activity.defn(name="append_dispute_events")
+    def append_dispute_events(self, request: AppendDisputeEvents) -> DisputeAppendResult:
+        info = activity.info()
+        workflow = {"workflow_id": info.workflow_id or "", "run_id": info.workflow_run_id or ""}
+        stream = dispute_stream_id(request.dispute_id)
+        try:
+            outcome = self.store.append_outcome(
+                stream, request.expected_version, [to_record(e, workflow) for e in request.events]
+            )
+        except ConcurrencyError:
+            pass
+        else:
+            if outcome.written:
+                return DisputeAppendResult(positions=outcome.positions, stored=request.events)
+        after = self.store.read_stream(stream, request.expected_version + 1, limit=CATCH_UP_LIMIT)
+        if not after:
+            # Stored events are missing (a restore from an older backup): retried by the
+            # workflow's policy until an operator restores them.
+            raise ApplicationError(
+                f"{stream}: the store holds fewer events than the dispute has applied "
+                f"(v{request.expected_version}); restore them",
+                type="store_behind",
+            )
+        ids = [e.event_id for e in request.events]
+        appended = [r.event_id for r in after[: len(ids)]] == ids
+        if not appended:
+            activity.logger.warning(
+                "catching up: %s has %d events after v%d",
+                stream,
+                len(after),
+                request.expected_version,
+            )
+        return DisputeAppendResult(
+            positions=[r.position for r in after],
+            stored=[from_record(r) for r in after],
+            appended=appended,
+        )
+
+    @activity.defn(name="convert_dispute")
+    async def convert_dispute(self, request: ConvertRequest) -> ConvertResult:
+        from petitionflow.client import PetitionClient, PetitionError
+
+        correlation = f"dispute:{request.dispute_id}"
+        petitions = PetitionClient(
+            self.client, task_queue=self.task_queue, store=self.store, sealer=self.sealer
+        )
+        # received when the command was issued, never ahead of this clock (the
+        # dispute's clock may run ahead of the case's under time skipping)
+        now = datetime.now(UTC)
+        intake = request.intake
+        if intake.received_at > now:
+            intake = intake.model_copy(update={"received_at": now})
+        try:
+            await petitions.submit(
+                request.case_id,
+                intake,
+                request.registering_office,
+                command_id=f"register-{request.case_id}",
+                correlation_id=correlation,
+            )
+        except PetitionError as exc:
+            if exc.code == "duplicate_case" and await self._ours(request.case_id, correlation):
+                log.info(
+                    "dispute converted earlier",
+                    dispute_id=request.dispute_id,
+                    case_id=request.case_id,
+                )
+                return ConvertResult(case_id=request.case_id, started=False)
+            code = "case_id_taken" if exc.code == "duplicate_case" else exc.code
+            raise ApplicationError(
+                f"case {request.case_id}: {exc.message}"
+                + ("; give convert_to_petition another case_id" if code == "case_id_taken" else ""),
+                type=code,
+                non_retryable=True,
+            ) from None
+        log.info("dispute converted", dispute_id=request.dispute_id, case_id=request.case_id)
+        return ConvertResult(case_id=request.case_id, started=True)
+
+    async def _ours(self, case_id: str, correlation: str) -> bool:
+        """Whether case ``case_id`` was registered from this dispute (its correlation id).
+        The store's first event says so once it is written; until then the workflow's
+        start input does (retried by the activity's policy meanwhile)."""
+        first = await asyncio.to_thread(self.store.read_stream, case_stream_id(case_id), 1, 1)
+        if first:
+            return bool(first[0].metadata.get("correlation_id") == correlation)
+        from petitionflow.workflows.contract import StartPetition, workflow_id
+
+        handle = self.client.get_workflow_handle(workflow_id(case_id))
+        async for event in handle.fetch_history_events():
+            attrs = event.workflow_execution_started_event_attributes
+            if attrs.input.payloads:
+                converter = self.client.data_converter
+                [start] = await converter.decode(attrs.input.payloads, [StartPetition])
+                return bool(start.registration.correlation_id == correlation)
+            break
+        return False
+
+    @activity.defn(name="add_dispute_to_agenda")
+    async def add_dispute_to_agenda(self, request: AgendaRequest) -> AgendaResult:
+        remember_scope(
+            self.client.data_converter.payload_codec,
+            request.conference_id,
+            CaseScope(request.item.place.path, False),
+        )
+        handle = await self.client.start_workflow(
+            CONFERENCE_WORKFLOW_TYPE,
+            conference_start(request.place_code, request.item.place),
+            id=request.conference_id,
+            task_queue=self.task_queue,
+            start_signal=AGENDA_SIGNAL,
+            start_signal_args=[request.item],
+        )
+        log.info(
+            "dispute on the conference's agenda",
+            dispute_id=request.item.subject_id,
+            conference_id=request.conference_id,
+        )
+        return AgendaResult(conference_id=request.conference_id, run_id=handle.result_run_id)
