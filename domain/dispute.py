@@ -45,6 +45,7 @@ from pydantic import (
 
 from .decide import Rejection
 from .intake import IdNumber, Intake, Phone, field_errors
+from .units import UnitKind, UnitLookup
 from .values import (
     Actor,
     Channel,
@@ -533,6 +534,8 @@ EVENT_ID_NAMESPACE = uuid.UUID("9d6f4c1e-2b7a-4e0b-8f57-3a1c6d2e9b40")
 
 # Codes are part of the contract (README section on disputes); messages may change.
 CODES: dict[str, str] = {
+    "unknown_village": "the unit directory has no active village of that code in that "
+    "township; find it with `petition units list --under <township code> --kind village`",
     "dispute_not_reported": "the dispute does not exist yet; report_dispute first",
     "dispute_already_reported": "this dispute id was reported already",
     "dispute_closed": "the dispute is closed; nothing more can be recorded",
@@ -590,8 +593,10 @@ class _Ctx:
         cmd: DisputeCommandBase,
         now: datetime,
         policy: DisputePolicy,
+        village: UnitLookup | None = None,
     ) -> None:
         self.state, self.cmd, self.now, self.policy = state, cmd, now, policy
+        self.village = village
         self.today = policy.local_date(now)
         self.events: list[DisputeEvent] = []
         did = cmd.dispute_id if isinstance(cmd, ReportDispute) else state.dispute_id
@@ -651,8 +656,15 @@ def _handles(kind: str) -> Callable[[Handler], Handler]:
 
 
 def decide(
-    state: DisputeState, command: DisputeCommandBase, now: datetime, policy: DisputePolicy
+    state: DisputeState,
+    command: DisputeCommandBase,
+    now: datetime,
+    policy: DisputePolicy,
+    village: UnitLookup | None = None,
 ) -> Accepted | Rejection:
+    """``village``: the unit directory's answer for a report's village code (the
+    workflow's local activity); without it, or with no directory loaded, the place is
+    taken as given."""
     prior = state.commands.get(command.command_id)
     if prior is not None:
         return Accepted(events=prior, duplicate=True)
@@ -670,7 +682,7 @@ def decide(
         return _reject("dispute_closed", f"closed {state.closed_on}: {state.outcome}")
     if kind == "expire_mediation" and command.actor.unit != ENGINE_UNIT:
         return _reject("engine_only", f"{kind} from {command.actor.unit}")
-    ctx = _Ctx(state, command, now, policy)
+    ctx = _Ctx(state, command, now, policy, village)
     rejection = _HANDLERS[kind](ctx, command)
     if rejection is not None:
         return rejection
@@ -679,6 +691,24 @@ def decide(
 
 @_handles("report_dispute")
 def _report(x: _Ctx, cmd: ReportDispute) -> Rejection | None:
+    found = x.village
+    if found is not None and found.loaded:
+        place = cmd.place
+        unit = found.unit
+        if (
+            unit is None
+            or not unit.active
+            or unit.kind is not UnitKind.VILLAGE
+            or unit.id != place.village_code
+            or unit.jurisdiction != place.jurisdiction
+            or not unit.name.endswith(place.village)
+        ):
+            has = f"{unit.name} in {unit.jurisdiction} ({unit.status.value})" if unit else "none"
+            return _reject(
+                "unknown_village",
+                f"{place.village_code} {place.village} in {place.jurisdiction}; the directory "
+                f"has {has} as of {found.on}",
+            )
     x.emit(
         DisputeReported,
         place=cmd.place,

@@ -291,6 +291,14 @@ class UnitResolution(Frozen):
         return next((r for r in self.units if r.name == name), None)
 
 
+class UnitLookup(Frozen):
+    """The directory's answer for one unit id on one day (``loaded`` as above)."""
+
+    on: date
+    loaded: bool
+    unit: DirectoryUnit | None = None
+
+
 def conference_id(unit: DirectoryUnit) -> str:
     """The joint conference (联席会议) a unit's place holds: one per place, its office
     the place's petition bureau."""

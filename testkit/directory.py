@@ -8,6 +8,8 @@ from petitionflow.domain.values import Jurisdiction
 
 XJ = "新疆维吾尔自治区"
 KS = "喀什地区"
+# As the generated directory names them (the disputes' tests and the demo use it).
+VILLAGES = {"653121100": "阿亚格曼干村"}
 LINES = (("rsj", "人力资源和社会保障", "厅"), ("zjj", "住房和城乡建设", "厅"))
 
 
@@ -60,10 +62,10 @@ def slice_units() -> list[DirectoryUnit]:
         "653121": (
             "疏附县",
             (
-                ("101", "托克扎克镇"),
+                ("100", "托克扎克镇"),
                 ("102", "吾库萨克镇"),
-                ("201", "塔什米里克乡"),
-                ("202", "站敏乡"),
+                ("200", "塔什米里克乡"),
+                ("204", "站敏乡"),
             ),
         ),
         "653129": ("伽师县", (("100", "巴仁镇"), ("101", "西克尔库勒镇"), ("102", "夏普吐勒镇"))),
@@ -116,7 +118,7 @@ def slice_units() -> list[DirectoryUnit]:
             units.append(
                 _u(
                     f"{tp}001",
-                    f"{county}{township}幸福村",
+                    f"{county}{township}{VILLAGES.get(tp, '幸福村')}",
                     UnitKind.VILLAGE,
                     UnitLevel.VILLAGE,
                     f"{tp}001",

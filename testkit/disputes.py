@@ -12,14 +12,14 @@ from petitionflow.domain.values import Actor
 from .builders import CASE_PLACE, T0
 
 VILLAGE = "阿亚格曼干村"
-VILLAGE_CODE = "653121101001"  # 疏附县 653121 > 托克扎克镇 653121101 > the village
+VILLAGE_CODE = "653121100001"  # 疏附县 653121 > 托克扎克镇 653121100 > the village
 TOWNSHIP_CODE = VILLAGE_CODE[:9]
 COUNTY_CODE = VILLAGE_CODE[:6]
 
 OFFICER = Actor(unit="阿亚格曼干村村民委员会", person="信息员 努尔古丽")
 MEDIATOR = Actor(unit="阿亚格曼干村人民调解委员会", person="调解员 艾力")
 TOWNSHIP_MEDIATOR = Actor(unit="托克扎克镇人民调解委员会", person="调解员 王芳")
-TOWNSHIP_OFFICE = "托克扎克镇信访办"
+TOWNSHIP_OFFICE = "疏附县托克扎克镇信访办"  # the township conference's office
 
 # Names and phones the tests look for where they must never be.
 PARTY_NAMES = ("吐尔逊·艾买提", "阿不都热合曼·玉素甫")

@@ -104,7 +104,7 @@ def test_loading_stores_versions_only_for_changes(store: EventStore) -> None:
             u = u.model_copy(update={"name": "疏附县人力资源局"})
         if u.id == "653129-zjj":
             u = u.model_copy(update={"status": UnitStatus.MERGED, "merged_into": "653129-gov"})
-        if u.id == "653121101001":
+        if u.id == "653121100001":
             continue
         changed.append(u)
     report = directory.load(changed, D2, "slice-2.csv")

@@ -20,7 +20,7 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +39,13 @@ from petitionflow.client.dispute import DisputeClient
 from petitionflow.domain import dispute as d
 from petitionflow.domain.values import Actor
 from petitionflow.eventstore import EventStore
+from petitionflow.eventstore.directory import DirectoryStore
 from petitionflow.workers.main import build_worker
 from petitionflow.workflows import search
 from petitionflow.workflows.dispute import DisputeWorkflow
 from petitionflow.workflows.dispute_contract import dispute_stream_id, dispute_workflow_id
 from testkit.builders import COUNTY_UNIT
+from testkit.directory import slice_units
 from testkit.disputes import (
     MEDIATOR,
     OFFICER,
@@ -51,7 +53,9 @@ from testkit.disputes import (
     PARTY_PHONES,
     TOWNSHIP_CODE,
     TOWNSHIP_MEDIATOR,
+    VILLAGE_CODE,
     make_report,
+    place_data,
 )
 from testkit.keys import CONVERTER, HASHER, SEALER
 
@@ -149,6 +153,8 @@ class Harness:
 @pytest.fixture
 async def disputes(temporal_env: WorkflowEnvironment, store: EventStore) -> AsyncIterator[Harness]:
     task_queue = f"disputes-{uuid.uuid4().hex[:8]}"
+    # the unit directory the reports' villages are checked against
+    DirectoryStore(store.engine).load(slice_units(), date(2020, 1, 1), "test slice")
     extra = () if REAL_CONFERENCE else (AgendaRecorder,)
     harness = Harness(temporal_env, store, task_queue)
     async with build_worker(
@@ -204,7 +210,7 @@ async def test_resolved_with_agreement_and_follow_up(
     desc = await h.client.handle(did).describe()
     attrs = desc.typed_search_attributes
     assert attrs.get(search.STAGE) == "closed_resolved"
-    assert attrs.get(search.PLACE_CODES) == ["653121101001", TOWNSHIP_CODE, "653121"]
+    assert attrs.get(search.PLACE_CODES) == [VILLAGE_CODE, TOWNSHIP_CODE, "653121"]
     assert attrs.get(search.TOWNSHIP) == "托克扎克镇"
     assert attrs.get(search.HANDLING_UNIT) == MEDIATOR.unit
     assert attrs.get(search.CLASSIFICATION) == "land_contract"
@@ -426,3 +432,16 @@ async def test_recorded_dispute_history_replays(path: Path) -> None:
     body = json.loads(await asyncio.to_thread(path.read_text, encoding="utf-8"))
     history = WorkflowHistory.from_json(body["workflow_id"], body["history"])
     await Replayer(workflows=[DisputeWorkflow], data_converter=CONVERTER).replay_workflow(history)
+
+
+async def test_a_report_from_a_village_the_directory_lacks_is_refused(disputes: Harness) -> None:
+    """With the unit directory loaded, the report's village code must be an active village
+    of the directory, in the township the report names."""
+    elsewhere = {**place_data(), "village_code": "653121204001"}  # 站敏乡's village
+    dispute_id = f"D-{TOWNSHIP_CODE}-{uuid.uuid4().hex[:6]}"
+    report = make_report(dispute_id, datetime.now(UTC), place=elsewhere)
+    await disputes.client.report(report)
+    with pytest.raises(Exception) as failed:
+        await asyncio.wait_for(disputes.client.handle(dispute_id).result(), 20)
+    assert "unknown_village" in repr(failed.value.__cause__ or failed.value)
+    assert disputes.store.read_stream(dispute_stream_id(dispute_id)) == []

@@ -121,6 +121,7 @@ def build_worker(
             repeats.link_case_in_store,
             calendar.calendar_snapshot,
             directory.resolve_units,
+            directory.unit_by_id,
         ],
         activity_executor=executor or ThreadPoolExecutor(max_workers=16),
         interceptors=interceptors,

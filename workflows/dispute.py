@@ -48,6 +48,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
+    from petitionflow.activities.directory import UnitById
     from petitionflow.activities.dispute import (
         AgendaRequest,
         AgendaResult,
@@ -59,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
     from petitionflow.domain import dispute as d
     from petitionflow.domain.decide import Rejection
     from petitionflow.domain.intake import field_errors
+    from petitionflow.domain.units import UnitLookup
     from petitionflow.domain.values import Actor
     from petitionflow.security.codec import DECRYPTED
     from petitionflow.workflows import search
@@ -153,8 +155,11 @@ class DisputeWorkflow:
             raise _error(self.start_error)
         assert self.start is not None
         async with self.lock:
+            village = await self._village(self.start.report)
             while True:
-                report = d.decide(self.state, self.start.report, workflow.now(), self.policy)
+                report = d.decide(
+                    self.state, self.start.report, workflow.now(), self.policy, village
+                )
                 if isinstance(report, Rejection):
                     raise _error(report)
                 if report.duplicate or await self._commit(report.events):
@@ -186,6 +191,19 @@ class DisputeWorkflow:
                     case_id=s.case_id,
                     version=s.version,
                 )
+
+    async def _village(self, report: d.ReportDispute) -> UnitLookup:
+        """The unit directory's village of the report's code, as of the engine's day."""
+        on = self.policy.local_date(workflow.now())
+        found: UnitLookup = await workflow.execute_local_activity(
+            "unit_by_id",
+            UnitById(unit_id=report.place.village_code, on=on),
+            result_type=UnitLookup,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=APPEND_RETRY,
+            summary=f"unit directory: village {report.place.village_code}",
+        )
+        return found
 
     def _finished(self) -> bool:
         return self.state.status is d.DisputeStatus.CLOSED
