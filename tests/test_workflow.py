@@ -206,8 +206,9 @@ async def test_a_second_extension_is_refused(petitions: Harness) -> None:
         and e.marker_recorded_event_attributes.marker_name == "core_patch"
     ]
     # refuse-unencrypted-inputs, regulation-rules-2026-11, repeat-screening,
-    # holiday-calendar-snapshot, local-append-changed-attributes, remind-registering-office
-    assert len(patches) == 6
+    # holiday-calendar-snapshot, quick-updates, local-append-changed-attributes,
+    # remind-registering-office
+    assert len(patches) == 7
 
 
 async def test_a_review_requested_after_the_window_is_refused(petitions: Harness) -> None:

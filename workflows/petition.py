@@ -115,6 +115,16 @@ CALENDAR_ACTOR = Actor(unit="petitionflow", person="holiday calendar")
 # activity (recorded in history); histories from before it count with the pinned
 # chinesecalendar package for the rest of their run.
 CALENDAR_PATCH = "holiday-calendar-snapshot"
+# Since this patch (BENCHMARKS.md, "Update latency"):
+# - repeat screening is a local activity, in the registration's workflow task: a new
+#   case's first update no longer waits for an activity task's round trips;
+# - the calendar is read again only when the case's first provisional deadline opens
+#   (before it the case was not on the list ``petition calendar load`` tells; after it,
+#   it is), and that read runs beside the append, not after the update's events;
+# - the deadline timer is re-armed only for an earlier deadline: a later one waits for
+#   the timer to fire and is armed then, instead of a cancelled and a new timer on
+#   nearly every update.
+QUICK_PATCH = "quick-updates"
 
 
 # Appends retry until the database is back: a case waits rather than loses an event.
@@ -305,6 +315,7 @@ class PetitionWorkflow:
         # Asked once per run, like the rules: whether this run counts with the calendar
         # store's snapshot (a run that began under today's code), or as it ran before.
         self.calendar_on = workflow.patched(CALENDAR_PATCH)
+        self.quick = workflow.patched(QUICK_PATCH)
         if self.calendar_on:
             # Asked here, before the calendar's local activity, not first in ``_commit``
             # after it: a history whose first patch marker follows a local activity's
@@ -372,7 +383,7 @@ class PetitionWorkflow:
                     lambda armed=armed: (  # type: ignore[misc]
                         bool(self.inbox)
                         or self._finished()
-                        or self._next_due() != armed  # an update opened or moved a deadline
+                        or self._rearm(armed)  # an update opened or moved a deadline
                         or self.recompute_requested
                         or workflow.info().is_continue_as_new_suggested()
                     ),
@@ -409,6 +420,16 @@ class PetitionWorkflow:
         timers = self.case.timers()
         return timers[0].due_at if timers else None
 
+    def _rearm(self, armed: datetime | None) -> bool:
+        """Whether the timer armed for ``armed`` must be replaced. Since patch
+        "quick-updates" only by an earlier deadline: one that moved later, or closed,
+        is looked at when the armed timer fires, which then arms the next (a cancelled
+        and a started timer on nearly every update cost more than that wake-up)."""
+        due = self._next_due()
+        if not self.quick:
+            return due != armed
+        return due is not None and (armed is None or due < armed)
+
     def _finished(self) -> bool:
         c = self.case
         # A closed case with a supported decision still waits for its implementation report.
@@ -441,14 +462,27 @@ class PetitionWorkflow:
         then let ``decide`` say what follows: a certain match is not accepted and linked,
         possible ones are suggested to the registering office. Under the lock."""
         assert self.case.intake is not None
-        result = await workflow.execute_activity(
-            "screen_repeats",
-            ScreenRequest(case_id=self.case_id, intake=self.case.intake),
-            result_type=ScreenResult,
-            start_to_close_timeout=SCREEN_TIMEOUT,
-            retry_policy=APPEND_RETRY,
-            summary="repeat screening",
-        )
+        request = ScreenRequest(case_id=self.case_id, intake=self.case.intake)
+        if self.quick:
+            # Idempotent (a retry finds the case indexed already), so it can run in
+            # the registration's workflow task, as the append does.
+            result: ScreenResult = await workflow.execute_local_activity(
+                "screen_repeats",
+                request,
+                result_type=ScreenResult,
+                start_to_close_timeout=SCREEN_TIMEOUT,
+                retry_policy=APPEND_RETRY,
+                summary="repeat screening",
+            )
+        else:
+            result = await workflow.execute_activity(
+                "screen_repeats",
+                request,
+                result_type=ScreenResult,
+                start_to_close_timeout=SCREEN_TIMEOUT,
+                retry_policy=APPEND_RETRY,
+                summary="repeat screening",
+            )
         if not result.candidates:
             return
         command = ScreenRepeats(
@@ -502,6 +536,13 @@ class PetitionWorkflow:
 
     async def _read_calendar(self) -> CalendarSnapshot:
         """The calendar store's snapshot from last year on, now in ``self.policy``."""
+        snapshot = await self._calendar_snapshot()
+        self.policy = self.policy.model_copy(update={"calendar": snapshot})
+        self.calendar_read_at = self.case.version
+        return snapshot
+
+    async def _calendar_snapshot(self) -> CalendarSnapshot:
+        """The calendar store's snapshot from last year on (a local activity)."""
         year = self.policy.local_date(workflow.now()).year - 1
         snapshot: CalendarSnapshot = await workflow.execute_local_activity(
             "calendar_snapshot",
@@ -511,8 +552,6 @@ class PetitionWorkflow:
             retry_policy=APPEND_RETRY,  # the store is away: wait for it, as appends do
             summary=f"holiday calendar from {year}",
         )
-        self.policy = self.policy.model_copy(update={"calendar": snapshot})
-        self.calendar_read_at = self.case.version
         return snapshot
 
     async def _recompute_deadlines(self) -> None:
@@ -610,9 +649,33 @@ class PetitionWorkflow:
         # Both measured in BENCHMARKS.md. Cases whose history predates the patch keep
         # the old commands until they finish.
         lean = workflow.patched(LEAN_PATCH)
-        result = await self._append(request, summary, lean)
-        if isinstance(result, Blocked):
-            result = await self._until_unblocked(request, summary, lean, result)
+        # Since patch "quick-updates": the calendar is read again, beside the append,
+        # when these events open the case's first provisional deadline with a snapshot
+        # read at an earlier version (or carried over continue-as-new). While a case has
+        # a provisional deadline, ``petition calendar load`` tells it of a new year;
+        # before, it may have missed one.
+        calendar_read: asyncio.Task[CalendarSnapshot] | None = None
+        if (
+            self.quick
+            and self.calendar_on
+            and request.expected_version > self.calendar_read_at
+            and (self.calendar_read_at < 0 or not self.case.provisional)
+            and any(
+                d.provisional
+                for e in events
+                if not isinstance(e, ev.DeadlineRecomputed)
+                for d in e.deadlines_opened
+            )
+        ):
+            calendar_read = asyncio.create_task(self._calendar_snapshot())
+        try:
+            result = await self._append(request, summary, lean)
+            if isinstance(result, Blocked):
+                result = await self._until_unblocked(request, summary, lean, result)
+        except BaseException:
+            if calendar_read is not None:
+                calendar_read.cancel()
+            raise
         if result.stored is not None:  # the store's copy, which is what happened
             events = tuple(result.stored)
         missed: list[tuple[ev.DeadlineMissed, CaseState]] = []
@@ -625,8 +688,15 @@ class PetitionWorkflow:
                 linked.append(event)
             if self.calendar_on:
                 _log_calendar(event)
-        if (
-            self.calendar_on
+        if calendar_read is not None:
+            snapshot = await calendar_read
+            self.calendar_read_at = self.case.version
+            if snapshot != self.policy.calendar:
+                # A year was loaded since the case's snapshot: recompute with it.
+                self.recompute_requested = True
+        elif (
+            not self.quick
+            and self.calendar_on
             and request.expected_version > self.calendar_read_at
             and any(
                 d.provisional
