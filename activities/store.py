@@ -55,8 +55,8 @@ class AppendEvents(BaseModel):
 class AppendResult(BaseModel):
     """What the stream holds after ``expected_version`` once the append was tried.
 
-    The workflow applies ``stored`` when there is one, not its own copy: an event
-    that reached the store happened, and the store's copy is the one that counts. That covers a
+    The workflow applies ``stored``, never its own copy: an event that reached the
+    store happened, and the store's copy is the one that counts. That covers a
     workflow task lost after its append, whose retry decides again at a later
     ``workflow.now()``: the same command gives the same event ids with other
     timestamps (``appended`` is true, ``stored`` holds the first copy), and a later
@@ -64,9 +64,8 @@ class AppendResult(BaseModel):
     (``appended`` is false: ``stored`` holds what the lost task wrote, and the
     workflow applies it and decides its command again on the caught-up state).
 
-    ``stored`` is ``None`` when the request's events were written now: the stream
-    holds exactly them, and the workflow applies its own copy. Results recorded before
-    ``appended`` existed read as appended, with ``stored`` as they had it.
+    Results recorded before ``appended`` existed read as appended; their ``stored``
+    is ``None`` when the events were written then (the workflow's own copy counts).
     """
 
     positions: list[int]
@@ -148,11 +147,7 @@ class StoreActivities:
             pass
         else:
             if outcome.written:
-                # Written now: the stream holds the request's own events, which the
-                # workflow applies (``stored`` None). Echoing them back doubled the
-                # result that is encoded, encrypted, recorded in history and validated
-                # in the workflow task of every update (BENCHMARKS.md, "Update latency").
-                return AppendResult(positions=outcome.positions)
+                return AppendResult(positions=outcome.positions, stored=request.events)
         after = self.store.read_stream(stream, request.expected_version + 1, limit=CATCH_UP_LIMIT)
         if not after:
             behind = self.store.stream_version(stream) < request.expected_version

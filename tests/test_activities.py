@@ -50,8 +50,7 @@ async def test_a_retried_decision_gets_the_stored_events_back(store: EventStore)
         activities.append_events,
         AppendEvents(case_id="ACT1", expected_version=0, events=list(first.events)),
     )
-    # written now: the workflow's own copy is what the stream holds, not sent back
-    assert written.stored is None and written.appended
+    assert written.stored == list(first.events) and written.appended
     retried = env.run(
         activities.append_events,
         AppendEvents(case_id="ACT1", expected_version=0, events=list(again.events)),
