@@ -123,7 +123,8 @@ CALENDAR_PATCH = "holiday-calendar-snapshot"
 #   it is), and that read runs beside the append, not after the update's events;
 # - the deadline timer is re-armed only for an earlier deadline: a later one waits for
 #   the timer to fire and is armed then, instead of a cancelled and a new timer on
-#   nearly every update.
+#   nearly every update;
+# - the patches before it are taken as given, not asked (``_patched``).
 QUICK_PATCH = "quick-updates"
 
 
@@ -282,7 +283,10 @@ class PetitionWorkflow:
         # An unencrypted one is refused unread (``_unencrypted``): ``run`` fails the
         # workflow at once with ``unencrypted_payload`` (an ApplicationError, which
         # fails the workflow, not the task) before anything reaches the event store.
-        self.encrypted_only = workflow.patched(ENCRYPTION_PATCH)
+        # Asked first: a run under patch "quick-updates" (every new run) takes all the
+        # patches before it as given and records no marker for them (see ``_patched``).
+        self.quick = workflow.patched(QUICK_PATCH)
+        self.encrypted_only = self._patched(ENCRYPTION_PATCH)
         start = (
             _unencrypted_start()
             if self.encrypted_only and _unencrypted([raw_start])
@@ -305,23 +309,22 @@ class PetitionWorkflow:
         self.resume_requested = False
         # The process rules this run decides by (see domain/rules.py): asked once, so a
         # history recorded before the patch replays under the rules it ran by.
-        self.rules = CURRENT if workflow.patched(RULES_PATCH) else LEGACY
+        self.rules = CURRENT if self._patched(RULES_PATCH) else LEGACY
         # Asked here, in the run's first activation as the rules are, not after the
         # registration's local append: a replay may hand that append's result to the
         # workflow in another activation than the live run did (see README, Reliability),
         # and a patch must be asked where its marker stands in history.
-        repeats = workflow.patched(REPEAT_PATCH)  # asked in every run, continued ones too
+        repeats = self._patched(REPEAT_PATCH)  # asked in every run, continued ones too
         self.screen_repeats = bool(self.start and not carried) and repeats
         # Asked once per run, like the rules: whether this run counts with the calendar
         # store's snapshot (a run that began under today's code), or as it ran before.
-        self.calendar_on = workflow.patched(CALENDAR_PATCH)
-        self.quick = workflow.patched(QUICK_PATCH)
+        self.calendar_on = self._patched(CALENDAR_PATCH)
         if self.calendar_on:
             # Asked here, before the calendar's local activity, not first in ``_commit``
             # after it: a history whose first patch marker follows a local activity's
             # result did not replay (the marker was met before the workflow, waiting
             # for that result, asked for it). The answer is True for these runs anyway.
-            workflow.patched(LEAN_PATCH)
+            self._patched(LEAN_PATCH)
         self.recompute_requested = False
         # The case's version when this run last read the calendar (-1: not yet; a
         # snapshot carried over continue-as-new may be old).
@@ -333,6 +336,14 @@ class PetitionWorkflow:
             if self.start and not carried
             else None
         )
+
+    def _patched(self, patch_id: str) -> bool:
+        """``workflow.patched(patch_id)`` for a patch older than "quick-updates"; True
+        without asking in a run under that patch. Each patch asked records a marker and
+        an upsert of ``TemporalChangeVersion`` in the run's first workflow task, the one
+        a new case's first update waits behind: seven of each became one. Histories
+        without the "quick-updates" marker ask every patch as they did."""
+        return self.quick or workflow.patched(patch_id)
 
     # ---- the main loop --------------------------------------------------------------
 
@@ -648,7 +659,7 @@ class PetitionWorkflow:
         # - only the search attributes that changed are upserted, none when none did.
         # Both measured in BENCHMARKS.md. Cases whose history predates the patch keep
         # the old commands until they finish.
-        lean = workflow.patched(LEAN_PATCH)
+        lean = self._patched(LEAN_PATCH)
         # Since patch "quick-updates": the calendar is read again, beside the append,
         # when these events open the case's first provisional deadline with a snapshot
         # read at an earlier version (or carried over continue-as-new). While a case has
@@ -757,7 +768,7 @@ class PetitionWorkflow:
             blocked = _blocked(request, exc.cause if isinstance(exc, ActivityError) else exc)
             # Before patch "case-needs-attention" a local append's refusal failed the
             # workflow, a regular one's the workflow task (see _append_failure).
-            if blocked is None or not workflow.patched("case-needs-attention"):
+            if blocked is None or not self._patched("case-needs-attention"):
                 if isinstance(exc, ActivityError):
                     raise _append_failure(exc) from exc
                 raise
@@ -868,7 +879,7 @@ class PetitionWorkflow:
         # gets a copy of each reminder, so it can chase the unit (Art 38). Cases whose
         # history predates the patch replay without the copy.
         office = case.registered_by
-        if office and office != recipient and workflow.patched("remind-registering-office"):
+        if office and office != recipient and self._patched("remind-registering-office"):
             notices.append((office, "reminder", reminder))
         for to, kind, message in notices:
             suffix = kind if to == recipient else f"{kind}:office"
@@ -912,7 +923,7 @@ class PetitionWorkflow:
     @workflow.signal(dynamic=True)
     def command_signal(self, kind: str, args: Sequence[RawValue]) -> None:
         if kind == RESUME_SIGNAL and (
-            self.attention is not None or workflow.patched("case-needs-attention")
+            self.attention is not None or self._patched("case-needs-attention")
         ):
             # The operator's "repaired": the waiting append tries again now. Any input
             # is ignored, and so is the signal when nothing waits. (Before the patch it
