@@ -56,7 +56,7 @@ from temporalio.worker import (
     workflow_sandbox,
 )
 
-from bench.bare_workflow import BareStore, BareStoreWorkflow
+from bench.bare_workflow import BareStore, BareStoreWorkflow, BareWorkflow, noop
 from petitionflow.client import PetitionClient
 from petitionflow.eventstore import EventStore
 from testkit.builders import BUREAU, make_intake
@@ -158,8 +158,8 @@ async def serve(side: str, address: str, store_url: str, queue: str, trace: str 
         Worker(
             client,
             task_queue=queue,
-            workflows=[BareStoreWorkflow],
-            activities=[BareStore(store).insert],
+            workflows=[BareStoreWorkflow, BareWorkflow],
+            activities=[BareStore(store).insert, noop],
             activity_executor=ThreadPoolExecutor(16),
             interceptors=interceptors,
         )
@@ -247,6 +247,57 @@ async def bare_case(
         marks.append({"wf": handle.id, "n": n, "sent": w0, "back": time.time()})
     await handle.result()
     return handle.id
+
+
+async def bare_noop_case(
+    client: Client, queue: str, lat: list[float], marks: list[dict[str, Any]]
+) -> str:
+    """``bench.lifecycle``'s bare workflow with local activities (no-op ones)."""
+    handle = await client.start_workflow(
+        BareWorkflow.run, True, id=f"bare-noop-{uuid.uuid4().hex[:12]}", task_queue=queue
+    )
+    for n in range(STEPS):
+        t0 = time.perf_counter()
+        await handle.execute_update(BareWorkflow.step, n)
+        lat.append(time.perf_counter() - t0)
+    await handle.result()
+    return handle.id
+
+
+async def throughput(sides: list[Side], cases: int, concurrency: int, rounds: int) -> None:
+    """Cases per second with ``concurrency`` cases in flight, sides in alternating
+    rounds (the order rotating); the median of the rounds, and the ratio to each bare."""
+    rates: dict[str, list[float]] = defaultdict(list)
+    load0 = os.getloadavg()
+    for r in range(rounds + 1):  # round 0 warms up
+        k = r % len(sides)
+        for side in sides[k:] + sides[:k]:
+            gate = asyncio.Semaphore(concurrency)
+
+            async def one(side: Side = side, gate: asyncio.Semaphore = gate) -> None:
+                async with gate:
+                    await side.run_case([], [])
+
+            n = cases if r else 10
+            started = time.perf_counter()
+            await asyncio.gather(*(one() for _ in range(n)))
+            if r:
+                rates[side.name].append(n / (time.perf_counter() - started))
+    load1 = os.getloadavg()
+    median = {k: statistics.median(v) for k, v in rates.items()}
+    print(
+        f"throughput: {rounds} rounds x {cases} cases per side, {concurrency} in flight, "
+        f"sides alternating; load average {load0[0]:.2f} before, {load1[0]:.2f} after"
+    )
+    print("| workflow | cases/s (median) | / bare (insert) | / bare (no-op local) | rounds |")
+    print("|---|---|---|---|---|")
+    for name, value in median.items():
+        print(
+            f"| {name} | {value:.1f} | {value / median['bare']:.2f} | "
+            f"{value / median['bare-noop-local']:.2f} | "
+            f"{' '.join(f'{v:.1f}' for v in rates[name])} |"
+        )
+    print()
 
 
 def pct(values: list[float], p: float) -> float:
@@ -339,6 +390,19 @@ async def main(args: argparse.Namespace) -> None:
                     return lambda lat, marks: petition_case(pc, lat, marks)
 
                 sides.append(Side(name, queue, proc, runner(), [], []))
+            if args.throughput:
+                noop_side = Side(
+                    "bare-noop-local",
+                    "lat-bare",
+                    procs[0],
+                    lambda lat, marks: bare_noop_case(client, "lat-bare", lat, marks),
+                    [],
+                    [],
+                )
+                await throughput(
+                    [*sides, noop_side], args.throughput, args.concurrency, args.rounds
+                )
+                return
             marks: dict[str, list[dict[str, Any]]] = defaultdict(list)
             for side in sides:  # warm-up, not counted
                 for _ in range(5):
@@ -492,6 +556,13 @@ if __name__ == "__main__":
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--before", help="a worktree (with .venv) whose PetitionWorkflow to add")
     parser.add_argument("--histories", type=int, default=20)
+    parser.add_argument(
+        "--throughput",
+        type=int,
+        metavar="CASES",
+        help="measure cases/s instead: CASES per side per round, --concurrency in flight",
+    )
+    parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--trace", help="a folder for per-update traces")
     parser.add_argument("--explain", help="print the traces in this folder")
     parser.add_argument("--top", type=int, default=15)
