@@ -264,10 +264,20 @@ async def bare_noop_case(
     return handle.id
 
 
-async def throughput(sides: list[Side], cases: int, concurrency: int, rounds: int) -> None:
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def throughput(
+    sides: list[Side], cases: int, concurrency: int, rounds: int, server_pid: int
+) -> None:
     """Cases per second with ``concurrency`` cases in flight, sides in alternating
     rounds (the order rotating); the median of the rounds, and the ratio to each bare."""
     rates: dict[str, list[float]] = defaultdict(list)
+    # CPU ms per case: the side's worker process, and the dev server during its rounds
+    cpu: dict[str, list[tuple[float, float]]] = defaultdict(list)
     load0 = os.getloadavg()
     for r in range(rounds + 1):  # round 0 warms up
         k = r % len(sides)
@@ -280,22 +290,35 @@ async def throughput(sides: list[Side], cases: int, concurrency: int, rounds: in
 
             n = cases if r else 10
             started = time.perf_counter()
+            worker0, server0 = proc_cpu(side.proc.pid), proc_cpu(server_pid)
             await asyncio.gather(*(one() for _ in range(n)))
             if r:
                 rates[side.name].append(n / (time.perf_counter() - started))
+                cpu[side.name].append(
+                    (
+                        (proc_cpu(side.proc.pid) - worker0) * 1000 / n,
+                        (proc_cpu(server_pid) - server0) * 1000 / n,
+                    )
+                )
     load1 = os.getloadavg()
     median = {k: statistics.median(v) for k, v in rates.items()}
     print(
         f"throughput: {rounds} rounds x {cases} cases per side, {concurrency} in flight, "
         f"sides alternating; load average {load0[0]:.2f} before, {load1[0]:.2f} after"
     )
-    print("| workflow | cases/s (median) | / bare (insert) | / bare (no-op local) | rounds |")
-    print("|---|---|---|---|---|")
+    print(
+        "| workflow | cases/s (median) | / bare (insert) | / bare (no-op local) | rounds "
+        "| worker CPU/case | dev server CPU/case | CPU/case / bare (no-op local) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    total = {k: sum(map(statistics.median, zip(*v, strict=True))) for k, v in cpu.items()}
     for name, value in median.items():
+        worker, server = (statistics.median(c) for c in zip(*cpu[name], strict=True))
         print(
             f"| {name} | {value:.1f} | {value / median['bare']:.2f} | "
             f"{value / median['bare-noop-local']:.2f} | "
-            f"{' '.join(f'{v:.1f}' for v in rates[name])} |"
+            f"{' '.join(f'{v:.1f}' for v in rates[name])} | {worker:.0f} ms | {server:.0f} ms | "
+            f"{total[name] / total['bare-noop-local']:.2f} |"
         )
     print()
 
@@ -399,8 +422,13 @@ async def main(args: argparse.Namespace) -> None:
                     [],
                     [],
                 )
+                assert server.proc is not None
                 await throughput(
-                    [*sides, noop_side], args.throughput, args.concurrency, args.rounds
+                    [*sides, noop_side],
+                    args.throughput,
+                    args.concurrency,
+                    args.rounds,
+                    server.proc.pid,
                 )
                 return
             marks: dict[str, list[dict[str, Any]]] = defaultdict(list)
