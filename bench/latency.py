@@ -22,6 +22,11 @@ cases: workflow tasks, events, markers, timers and search attribute upserts per
 update. ``--trace FILE`` also writes, per update, where its time went (the worker's
 activations and local activities against the client's send and return), for
 ``--explain FILE``, which prints the slowest updates and the mean of each part.
+
+``--throughput CASES [--concurrency 20]`` measures cases/s instead, the sides in
+alternating rounds of CASES cases with that many in flight, against the bare workflow
+above and ``bench.lifecycle``'s bare workflow with no-op local activities, with the CPU
+per case of each side's worker process and of the dev server during its rounds.
 """
 
 from __future__ import annotations
