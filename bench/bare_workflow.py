@@ -8,9 +8,13 @@ the same shape either way.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 
 from temporalio import activity, workflow
+
+with workflow.unsafe.imports_passed_through():
+    from petitionflow.eventstore import EventStore, NewEvent
 
 STEPS = 7  # the updates of a full petition lifecycle after registration (LIFECYCLE)
 TIMEOUT = timedelta(seconds=10)
@@ -47,3 +51,56 @@ class BareWorkflow:
             await self._call(n)
             self.steps += 1
         return n
+
+
+# ---- the latency comparison's bare workflow (bench/latency.py) -------------------------
+
+
+class BareStore:
+    """The bare workflow's one local activity: insert one row into the event store, the
+    same store and the same append (``EventStore.append``) the petition's events go
+    through, so the comparison is the workflow's own cost."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    @activity.defn(name="bench_insert")
+    def insert(self, stream: str, version: int) -> int:
+        event = NewEvent(
+            event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{stream}/{version}"),
+            type="BenchStep",
+            schema_version=1,
+            data={"step": version},
+        )
+        return self.store.append(stream, version, [event])[0]
+
+
+@workflow.defn(name="BareStoreWorkflow")
+class BareStoreWorkflow:
+    """A start that inserts one row, then updates that each run ONE local activity
+    inserting ONE row, one at a time, and return once it is committed."""
+
+    @workflow.init
+    def __init__(self, steps: int) -> None:
+        self.version = 0
+        self.lock = asyncio.Lock()
+        self.stream = f"bench-{workflow.info().workflow_id}"
+
+    async def _insert(self) -> None:
+        await workflow.execute_local_activity(
+            "bench_insert", args=[self.stream, self.version], start_to_close_timeout=TIMEOUT
+        )
+        self.version += 1
+
+    @workflow.run
+    async def run(self, steps: int) -> int:
+        async with self.lock:
+            await self._insert()
+        await workflow.wait_condition(lambda: self.version > steps)
+        return self.version
+
+    @workflow.update
+    async def step(self, n: int) -> int:
+        async with self.lock:
+            await self._insert()
+        return self.version

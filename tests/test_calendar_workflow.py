@@ -167,3 +167,22 @@ async def test_a_case_that_read_the_calendar_before_a_load_reads_it_again(
     assert (event.previous_due, event.calendar, event.provisional) == (target, "2027.v1", False)
     assert event.due > target
     assert not (await case.state()).deadlines[HANDLING].provisional
+
+
+async def test_the_calendar_is_read_again_once_not_for_every_provisional_deadline(
+    petitions: Harness,
+) -> None:
+    # Patch "quick-updates": the case reads the calendar at registration and again when
+    # its first provisional deadline opens (until then no load would have told it);
+    # later provisional deadlines, while it has one, are not read again for (a load
+    # tells it then). Before, each update that opened one read it again.
+    case = await provisional_case(petitions, _target())
+    await case.ok(c.ExtendHandling, HANDLER, days=30, reason="需补充调查", approved_by="局长")
+    assert (await case.state()).deadlines[HANDLING].provisional
+    reads = []
+    async for e in case.handle.fetch_history_events():
+        attrs = e.marker_recorded_event_attributes
+        if attrs.marker_name == "core_local_activity":
+            data = json.loads(attrs.details["data"].payloads[0].data)
+            reads += [data["activity_type"]] if data["activity_type"] == "calendar_snapshot" else []
+    assert len(reads) == 2

@@ -74,7 +74,8 @@ async def _append_results(path: Path) -> list[dict[str, object]]:
             assert CONVERTER.payload_codec is not None
             decoded = await CONVERTER.payload_codec.decode(payloads)
             result = json.loads(decoded[0].data)
-            if "years" not in result:  # not the calendar_snapshot local activity's
+            # not the calendar_snapshot's, nor (since patch "quick-updates") screening's
+            if "years" not in result and "candidates" not in result:
                 results.append(result)
     return results
 
@@ -113,13 +114,16 @@ def test_both_sides_of_the_repeat_screening_patch_are_replayed() -> None:
     folder = FIXTURES[0].parent
     for name in ("transfer_satisfied", "re_review_final", "continue_as_new_first_run"):
         assert "repeat-screening" not in _patches(folder / f"before_rules_{name}.json")
-        assert "repeat-screening" in _patches(folder / f"{name}.json")
+        # (since patch "quick-updates" a new run takes it as given: no marker of its own)
+        assert "repeat-screening" in _patches(folder / f"before_quick_{name}.json")
     # an open duplicate signals the running case; the repeat of a final case finds its
     # workflow ended (the signal fails) and links it in the store
     assert "EXTERNAL_WORKFLOW_EXECUTION_SIGNALED" in _types(folder / "repeat_open_duplicate.json")
     final = _types(folder / "repeat_of_final.json")
     assert "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED" in final
-    assert final.count("ACTIVITY_TASK_SCHEDULED") == 2  # screening, then the link
+    assert final.count("ACTIVITY_TASK_SCHEDULED") == 1  # the link (screening is local)
+    before = _types(folder / "before_quick_repeat_of_final.json")
+    assert before.count("ACTIVITY_TASK_SCHEDULED") == 2  # screening, then the link
     for name in ("repeat_suggestion_dismissed", "repeat_suggestion_confirmed"):
         assert (folder / f"{name}.json").exists()
 
@@ -133,7 +137,7 @@ def test_both_sides_of_the_rules_patch_are_replayed() -> None:
     folder = FIXTURES[0].parent
     for name in ("transfer_satisfied", "re_review_final", "continue_as_new_first_run"):
         assert RULES_PATCH not in _patches(folder / f"before_rules_{name}.json")
-        assert RULES_PATCH in _patches(folder / f"{name}.json")
+        assert RULES_PATCH in _patches(folder / f"before_quick_{name}.json")
 
 
 def test_a_case_whose_deadline_was_recomputed_is_replayed() -> None:
@@ -143,8 +147,8 @@ def test_a_case_whose_deadline_was_recomputed_is_replayed() -> None:
     path = FIXTURES[0].parent / "deadline_recomputed.json"
     assert '"signalName": "calendar_loaded"' in path.read_text(encoding="utf-8")
     markers = _markers(path)
-    # encryption check, rules, repeat screening, calendar, lean, remind-registering-office
-    assert markers.count("core_patch") == 6
+    # quick-updates only: the patches before it are taken as given
+    assert markers.count("core_patch") == 1
     assert "core_local_activity" in markers
 
 
@@ -156,8 +160,29 @@ def test_both_sides_of_the_encryption_check_and_the_scopes_are_replayed() -> Non
 
     folder = FIXTURES[0].parent
     for name in ("transfer_satisfied", "re_review_final", "continue_as_new_first_run"):
-        old, new = folder / f"before_scopes_{name}.json", folder / f"{name}.json"
+        old, new = folder / f"before_scopes_{name}.json", folder / f"before_quick_{name}.json"
         assert ENCRYPTION_PATCH not in _patches(old)
         assert ENCRYPTION_PATCH in _patches(new)
         assert "petitionflow-scope" in new.read_text(encoding="utf-8")
         assert "petitionflow-scope" not in old.read_text(encoding="utf-8")
+
+
+def test_both_sides_of_the_quick_updates_patch_are_replayed() -> None:
+    # Recorded before and after patch "quick-updates": the old files screen with an
+    # activity, read the calendar again after each update that opens a provisional
+    # deadline and cancel and start the timer whenever the next deadline moves; the new
+    # ones screen locally and start a timer again only for an earlier deadline.
+    from petitionflow.workflows.petition import QUICK_PATCH
+
+    folder = FIXTURES[0].parent
+    for name in ("transfer_satisfied", "re_review_final", "continue_as_new_first_run"):
+        old, new = folder / f"before_quick_{name}.json", folder / f"{name}.json"
+        assert QUICK_PATCH not in _patches(old)
+        assert _patches(new) == [QUICK_PATCH]  # the patches before it are not asked
+        assert "ACTIVITY_TASK_SCHEDULED" in _types(old)  # screening
+        assert "ACTIVITY_TASK_SCHEDULED" not in _types(new)
+        assert _types(new).count("TIMER_CANCELED") <= _types(old).count("TIMER_CANCELED")
+    # a deadline moved later no longer cancels the timer (it fires early, once, if the
+    # case is still open then)
+    old, new = folder / "before_quick_transfer_satisfied.json", folder / "transfer_satisfied.json"
+    assert _types(new).count("TIMER_CANCELED") < _types(old).count("TIMER_CANCELED")

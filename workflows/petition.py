@@ -122,6 +122,17 @@ CALENDAR_PATCH = "holiday-calendar-snapshot"
 # review) is decided with the unit directory's answer, read by a local activity
 # (recorded in history); runs from before it check units by jurisdiction alone.
 DIRECTORY_PATCH = "unit-directory"
+# Since this patch (BENCHMARKS.md, "Update latency"):
+# - repeat screening is a local activity, in the registration's workflow task: a new
+#   case's first update no longer waits for an activity task's round trips;
+# - the calendar is read again only when the case's first provisional deadline opens
+#   (before it the case was not on the list ``petition calendar load`` tells; after it,
+#   it is), and that read runs beside the append, not after the update's events;
+# - the deadline timer is re-armed only for an earlier deadline: a later one waits for
+#   the timer to fire and is armed then, instead of a cancelled and a new timer on
+#   nearly every update;
+# - the patches before it are taken as given, not asked (``_patched``).
+QUICK_PATCH = "quick-updates"
 
 
 # Appends retry until the database is back: a case waits rather than loses an event.
@@ -279,7 +290,10 @@ class PetitionWorkflow:
         # An unencrypted one is refused unread (``_unencrypted``): ``run`` fails the
         # workflow at once with ``unencrypted_payload`` (an ApplicationError, which
         # fails the workflow, not the task) before anything reaches the event store.
-        self.encrypted_only = workflow.patched(ENCRYPTION_PATCH)
+        # Asked first: a run under patch "quick-updates" (every new run) takes all the
+        # patches before it as given and records no marker for them (see ``_patched``).
+        self.quick = workflow.patched(QUICK_PATCH)
+        self.encrypted_only = self._patched(ENCRYPTION_PATCH)
         start = (
             _unencrypted_start()
             if self.encrypted_only and _unencrypted([raw_start])
@@ -302,25 +316,25 @@ class PetitionWorkflow:
         self.resume_requested = False
         # The process rules this run decides by (see domain/rules.py): asked once, so a
         # history recorded before the patch replays under the rules it ran by.
-        self.rules = CURRENT if workflow.patched(RULES_PATCH) else LEGACY
+        self.rules = CURRENT if self._patched(RULES_PATCH) else LEGACY
         # Asked here, in the run's first activation as the rules are, not after the
         # registration's local append: a replay may hand that append's result to the
         # workflow in another activation than the live run did (see README, Reliability),
         # and a patch must be asked where its marker stands in history.
-        repeats = workflow.patched(REPEAT_PATCH)  # asked in every run, continued ones too
+        repeats = self._patched(REPEAT_PATCH)  # asked in every run, continued ones too
         self.screen_repeats = bool(self.start and not carried) and repeats
         # Asked once per run, like the rules: whether this run counts with the calendar
         # store's snapshot (a run that began under today's code), or as it ran before.
-        self.calendar_on = workflow.patched(CALENDAR_PATCH)
+        self.calendar_on = self._patched(CALENDAR_PATCH)
         if self.calendar_on:
             # Asked here, before the calendar's local activity, not first in ``_commit``
             # after it: a history whose first patch marker follows a local activity's
             # result did not replay (the marker was met before the workflow, waiting
             # for that result, asked for it). The answer is True for these runs anyway.
-            workflow.patched(LEAN_PATCH)
+            self._patched(LEAN_PATCH)
         # Asked once per run, like the calendar: whether commands naming units are
-        # decided with the unit directory's answer.
-        self.directory_on = workflow.patched(DIRECTORY_PATCH)
+        # decided with the unit directory's answer (taken as given under quick-updates).
+        self.directory_on = self._patched(DIRECTORY_PATCH)
         self.recompute_requested = False
         # The case's version when this run last read the calendar (-1: not yet; a
         # snapshot carried over continue-as-new may be old).
@@ -332,6 +346,14 @@ class PetitionWorkflow:
             if self.start and not carried
             else None
         )
+
+    def _patched(self, patch_id: str) -> bool:
+        """``workflow.patched(patch_id)`` for a patch older than "quick-updates"; True
+        without asking in a run under that patch. Each patch asked records a marker and
+        an upsert of ``TemporalChangeVersion`` in the run's first workflow task, the one
+        a new case's first update waits behind: seven of each became one. Histories
+        without the "quick-updates" marker ask every patch as they did."""
+        return self.quick or workflow.patched(patch_id)
 
     # ---- the main loop --------------------------------------------------------------
 
@@ -382,7 +404,7 @@ class PetitionWorkflow:
                     lambda armed=armed: (  # type: ignore[misc]
                         bool(self.inbox)
                         or self._finished()
-                        or self._next_due() != armed  # an update opened or moved a deadline
+                        or self._rearm(armed)  # an update opened or moved a deadline
                         or self.recompute_requested
                         or workflow.info().is_continue_as_new_suggested()
                     ),
@@ -419,6 +441,16 @@ class PetitionWorkflow:
         timers = self.case.timers()
         return timers[0].due_at if timers else None
 
+    def _rearm(self, armed: datetime | None) -> bool:
+        """Whether the timer armed for ``armed`` must be replaced. Since patch
+        "quick-updates" only by an earlier deadline: one that moved later, or closed,
+        is looked at when the armed timer fires, which then arms the next (a cancelled
+        and a started timer on nearly every update cost more than that wake-up)."""
+        due = self._next_due()
+        if not self.quick:
+            return due != armed
+        return due is not None and (armed is None or due < armed)
+
     def _finished(self) -> bool:
         c = self.case
         # A closed case with a supported decision still waits for its implementation report.
@@ -451,14 +483,27 @@ class PetitionWorkflow:
         then let ``decide`` say what follows: a certain match is not accepted and linked,
         possible ones are suggested to the registering office. Under the lock."""
         assert self.case.intake is not None
-        result = await workflow.execute_activity(
-            "screen_repeats",
-            ScreenRequest(case_id=self.case_id, intake=self.case.intake),
-            result_type=ScreenResult,
-            start_to_close_timeout=SCREEN_TIMEOUT,
-            retry_policy=APPEND_RETRY,
-            summary="repeat screening",
-        )
+        request = ScreenRequest(case_id=self.case_id, intake=self.case.intake)
+        if self.quick:
+            # Idempotent (a retry finds the case indexed already), so it can run in
+            # the registration's workflow task, as the append does.
+            result: ScreenResult = await workflow.execute_local_activity(
+                "screen_repeats",
+                request,
+                result_type=ScreenResult,
+                start_to_close_timeout=SCREEN_TIMEOUT,
+                retry_policy=APPEND_RETRY,
+                summary="repeat screening",
+            )
+        else:
+            result = await workflow.execute_activity(
+                "screen_repeats",
+                request,
+                result_type=ScreenResult,
+                start_to_close_timeout=SCREEN_TIMEOUT,
+                retry_policy=APPEND_RETRY,
+                summary="repeat screening",
+            )
         if not result.candidates:
             return
         command = ScreenRepeats(
@@ -512,6 +557,13 @@ class PetitionWorkflow:
 
     async def _read_calendar(self) -> CalendarSnapshot:
         """The calendar store's snapshot from last year on, now in ``self.policy``."""
+        snapshot = await self._calendar_snapshot()
+        self.policy = self.policy.model_copy(update={"calendar": snapshot})
+        self.calendar_read_at = self.case.version
+        return snapshot
+
+    async def _calendar_snapshot(self) -> CalendarSnapshot:
+        """The calendar store's snapshot from last year on (a local activity)."""
         year = self.policy.local_date(workflow.now()).year - 1
         snapshot: CalendarSnapshot = await workflow.execute_local_activity(
             "calendar_snapshot",
@@ -521,8 +573,6 @@ class PetitionWorkflow:
             retry_policy=APPEND_RETRY,  # the store is away: wait for it, as appends do
             summary=f"holiday calendar from {year}",
         )
-        self.policy = self.policy.model_copy(update={"calendar": snapshot})
-        self.calendar_read_at = self.case.version
         return snapshot
 
     async def _recompute_deadlines(self) -> None:
@@ -652,10 +702,34 @@ class PetitionWorkflow:
         # - only the search attributes that changed are upserted, none when none did.
         # Both measured in BENCHMARKS.md. Cases whose history predates the patch keep
         # the old commands until they finish.
-        lean = workflow.patched(LEAN_PATCH)
-        result = await self._append(request, summary, lean)
-        if isinstance(result, Blocked):
-            result = await self._until_unblocked(request, summary, lean, result)
+        lean = self._patched(LEAN_PATCH)
+        # Since patch "quick-updates": the calendar is read again, beside the append,
+        # when these events open the case's first provisional deadline with a snapshot
+        # read at an earlier version (or carried over continue-as-new). While a case has
+        # a provisional deadline, ``petition calendar load`` tells it of a new year;
+        # before, it may have missed one.
+        calendar_read: asyncio.Task[CalendarSnapshot] | None = None
+        if (
+            self.quick
+            and self.calendar_on
+            and request.expected_version > self.calendar_read_at
+            and (self.calendar_read_at < 0 or not self.case.provisional)
+            and any(
+                d.provisional
+                for e in events
+                if not isinstance(e, ev.DeadlineRecomputed)
+                for d in e.deadlines_opened
+            )
+        ):
+            calendar_read = asyncio.create_task(self._calendar_snapshot())
+        try:
+            result = await self._append(request, summary, lean)
+            if isinstance(result, Blocked):
+                result = await self._until_unblocked(request, summary, lean, result)
+        except BaseException:
+            if calendar_read is not None:
+                calendar_read.cancel()
+            raise
         if result.stored is not None:  # the store's copy, which is what happened
             events = tuple(result.stored)
         missed: list[tuple[ev.DeadlineMissed, CaseState]] = []
@@ -668,8 +742,15 @@ class PetitionWorkflow:
                 linked.append(event)
             if self.calendar_on:
                 _log_calendar(event)
-        if (
-            self.calendar_on
+        if calendar_read is not None:
+            snapshot = await calendar_read
+            self.calendar_read_at = self.case.version
+            if snapshot != self.policy.calendar:
+                # A year was loaded since the case's snapshot: recompute with it.
+                self.recompute_requested = True
+        elif (
+            not self.quick
+            and self.calendar_on
             and request.expected_version > self.calendar_read_at
             and any(
                 d.provisional
@@ -730,7 +811,7 @@ class PetitionWorkflow:
             blocked = _blocked(request, exc.cause if isinstance(exc, ActivityError) else exc)
             # Before patch "case-needs-attention" a local append's refusal failed the
             # workflow, a regular one's the workflow task (see _append_failure).
-            if blocked is None or not workflow.patched("case-needs-attention"):
+            if blocked is None or not self._patched("case-needs-attention"):
                 if isinstance(exc, ActivityError):
                     raise _append_failure(exc) from exc
                 raise
@@ -841,7 +922,7 @@ class PetitionWorkflow:
         # gets a copy of each reminder, so it can chase the unit (Art 38). Cases whose
         # history predates the patch replay without the copy.
         office = case.registered_by
-        if office and office != recipient and workflow.patched("remind-registering-office"):
+        if office and office != recipient and self._patched("remind-registering-office"):
             notices.append((office, "reminder", reminder))
         for to, kind, message in notices:
             suffix = kind if to == recipient else f"{kind}:office"
@@ -885,7 +966,7 @@ class PetitionWorkflow:
     @workflow.signal(dynamic=True)
     def command_signal(self, kind: str, args: Sequence[RawValue]) -> None:
         if kind == RESUME_SIGNAL and (
-            self.attention is not None or workflow.patched("case-needs-attention")
+            self.attention is not None or self._patched("case-needs-attention")
         ):
             # The operator's "repaired": the waiting append tries again now. Any input
             # is ignored, and so is the signal when nothing waits. (Before the patch it
