@@ -74,8 +74,9 @@ async def _append_results(path: Path) -> list[dict[str, object]]:
             assert CONVERTER.payload_codec is not None
             decoded = await CONVERTER.payload_codec.decode(payloads)
             result = json.loads(decoded[0].data)
-            # not the calendar_snapshot's, nor (since patch "quick-updates") screening's
-            if "years" not in result and "candidates" not in result:
+            # not the calendar_snapshot's, nor (since patch "quick-updates") screening's,
+            # nor the unit directory's (resolve_units: "loaded")
+            if not {"years", "candidates", "loaded"} & result.keys():
                 results.append(result)
     return results
 
