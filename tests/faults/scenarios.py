@@ -23,7 +23,9 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import text
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.testing import TimeSkipper, TimeSkippingConfig
 
@@ -200,7 +202,29 @@ class Stack:
             )
             proc.start()
             self.procs.append(proc)
+        await self._workers_polling()
         return self
+
+    async def _workers_polling(self, within: float = 120) -> None:
+        """Wait until every worker polls the task queue. A fault is timed from here: on a
+        busy machine a worker took over 3 s to start, the store outage cut its first
+        connection, and it exited ("worker cannot start") with nothing to restart it."""
+        request = DescribeTaskQueueRequest(
+            namespace=self.client.namespace,
+            task_queue=TaskQueue(name=self.task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+        started = time.monotonic()
+        while time.monotonic() - started < within:
+            for proc in self.procs:
+                if proc.proc is not None and proc.proc.poll() is not None:
+                    tail = proc.log.read_text(encoding="utf-8", errors="replace")[-2000:]
+                    raise RuntimeError(f"a worker exited before it polled: {tail}")
+            answer = await self.client.workflow_service.describe_task_queue(request)
+            if len(answer.pollers) >= self.workers:
+                return
+            await asyncio.sleep(0.2)
+        raise RuntimeError(f"the workers did not poll {self.task_queue} within {within:g} s")
 
     async def __aexit__(self, *exc: object) -> None:
         for proc in self.procs:
