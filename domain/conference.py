@@ -323,6 +323,7 @@ class AgendaItemDecided(ConferenceEventBase):
     subject: Subject
     subject_id: str
     decision_command_id: str  # conference:<place code>:<meeting no>:<subject id>
+    held_at: AwareDatetime  # the meeting's: the decision's issued_at at its subject
     lead_unit: Unit
     plan: str
     supervise: bool
@@ -528,7 +529,7 @@ def evolve(state: ConferenceState, event: ConferenceEvent) -> ConferenceState:
                         correction_days=event.correction_days,
                         correction_due=event.correction_due,
                         decided_by=event.actor,
-                        held_at=event.occurred_at,
+                        held_at=event.held_at,
                     ),
                 }
             )
@@ -774,6 +775,7 @@ def _meeting(x: _Ctx, cmd: RecordMeeting) -> Rejection | None:
             subject=d.subject,
             subject_id=d.subject_id,
             decision_command_id=decision_command_id(x.state.place_code, no, d.subject_id),
+            held_at=cmd.held_at,
             lead_unit=d.lead_unit,
             plan=d.plan,
             supervise=d.supervise,

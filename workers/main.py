@@ -1,4 +1,4 @@
-"""The worker: petition workflows plus the store and notifier activities.
+"""The worker: petition and joint conference workflows plus their activities.
 
 Configured by :class:`petitionflow.config.Settings` (the environment, the same way in
 development and production): the Temporal connection through the SDK's
@@ -25,6 +25,7 @@ from temporalio.worker import Interceptor, Worker
 
 import petitionflow.workflows
 from petitionflow.activities.calendar import CalendarActivities
+from petitionflow.activities.conference import ConferenceActivities
 from petitionflow.activities.notify import NotifyActivities, Sender
 from petitionflow.activities.repeat import RepeatActivities
 from petitionflow.activities.store import StoreActivities
@@ -38,6 +39,7 @@ from petitionflow.security.index import PetitionerHasher
 from petitionflow.security.keys import INDEX_KEY_MISSING, KeyConfigError, Keys
 from petitionflow.security.sealing import Sealer
 from petitionflow.workers.ui_metadata import CommandNamesInterceptor
+from petitionflow.workflows.conference import JointConferenceWorkflow
 from petitionflow.workflows.contract import TASK_QUEUE
 from petitionflow.workflows.petition import PetitionWorkflow
 
@@ -99,16 +101,21 @@ def build_worker(
     notify = NotifyActivities(Outbox(store.engine), sender)
     repeats = RepeatActivities(store, sealer, hasher)
     calendar = CalendarActivities(CalendarStore(store.engine))
+    # The joint conferences (workflows/conference.py): their append, and the activity
+    # that sends a decision to its case with this worker's client.
+    conferences = ConferenceActivities(store, client, task_queue)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[PetitionWorkflow],
+        workflows=[PetitionWorkflow, JointConferenceWorkflow],
         activities=[
             store_activities.append_events,
             notify.notify,
             repeats.screen_repeats,
             repeats.link_case_in_store,
             calendar.calendar_snapshot,
+            conferences.append_conference_events,
+            conferences.deliver_conference_decision,
         ],
         activity_executor=executor or ThreadPoolExecutor(max_workers=16),
         interceptors=interceptors,

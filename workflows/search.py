@@ -1,8 +1,10 @@
 """Search attributes and the short texts operators see in the Temporal UI.
 
-No personal data goes here: search attributes are stored unencrypted. Keyword
-budget (PostgreSQL visibility): 10 of 10 Keyword, 1 KeywordList, 3 Bool, 1 Datetime,
-1 Int.
+No personal data goes here: search attributes are stored unencrypted. Budget of
+custom attributes per namespace (PostgreSQL visibility: 10 Keyword, 3 of each other
+type): 10 of 10 Keyword, 2 of 3 KeywordList, 3 of 3 Bool, 2 of 3 Datetime, 3 of 3 Int.
+The joint conference's (``Conference*``) take one KeywordList, one Datetime and two
+Int: a Keyword is no longer to be had.
 """
 
 from __future__ import annotations
@@ -49,6 +51,21 @@ LINKED_CASES = SearchAttributeKey.for_keyword_list("LinkedCases")
 # cases run under patch "holiday-calendar-snapshot".
 PROVISIONAL_DEADLINE = SearchAttributeKey.for_bool("ProvisionalDeadline")
 
+# The joint conferences (JointConferenceWorkflow, workflows/conference.py): the place
+# code and the codes above it (``ConferencePlace = "653100"`` lists the conferences of
+# 喀什地区 and below; a KeywordList, as no Keyword is left), the open and overdue items
+# and when the next meeting is (or the one that is due).
+CONFERENCE_PLACE = SearchAttributeKey.for_keyword_list("ConferencePlace")
+CONFERENCE_OPEN_ITEMS = SearchAttributeKey.for_int("ConferenceOpenItems")
+CONFERENCE_OVERDUE_ITEMS = SearchAttributeKey.for_int("ConferenceOverdueItems")
+CONFERENCE_NEXT_MEETING = SearchAttributeKey.for_datetime("ConferenceNextMeeting")
+CONFERENCE: tuple[SearchAttributeKey[Any], ...] = (
+    CONFERENCE_PLACE,
+    CONFERENCE_OPEN_ITEMS,
+    CONFERENCE_OVERDUE_ITEMS,
+    CONFERENCE_NEXT_MEETING,
+)
+
 ALL: tuple[SearchAttributeKey[Any], ...] = (
     STAGE,
     REGION,
@@ -66,6 +83,7 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     NEEDS_ATTENTION,
     LINKED_CASES,
     PROVISIONAL_DEADLINE,
+    *CONFERENCE,
 )
 
 _CLI_TYPE = {
