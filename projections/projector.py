@@ -26,6 +26,8 @@ from petitionflow.eventstore import EventStore
 from .readmodel import apply, case_list, checkpoints, deadline_outcomes, metadata, new_row
 
 NAME = "case_list"
+# The prefix of the streams projected: the cases' (activities/records.py stream_id).
+CASE_STREAM = "petition-"
 Progress = Callable[[int, int, float], None]  # events so far, position, events/s
 
 
@@ -115,7 +117,10 @@ class Projector:
     def _project(
         self, conn: Connection, records: list[tuple[int, str, str, dict[str, Any]]]
     ) -> None:
-        case_ids = {stream.removeprefix("petition-") for _, stream, _, _ in records}
+        # Only the cases' streams: the joint conferences' (``conference-<place code>``),
+        # the disputes' and any other stream are read past (still counted as read).
+        records = [r for r in records if r[1].startswith(CASE_STREAM)]
+        case_ids = {stream.removeprefix(CASE_STREAM) for _, stream, _, _ in records}
         existing = {
             row.case_id: dict(row._mapping)
             for row in conn.execute(select(case_list).where(case_list.c.case_id.in_(case_ids)))
@@ -124,7 +129,7 @@ class Projector:
         outcomes: list[dict[str, Any]] = []
         lifted: list[dict[str, Any]] = []  # misses of earlier batches that no longer count
         for _, stream, event_type, data in records:
-            apply(rows[stream.removeprefix("petition-")], event_type, data, outcomes, lifted)
+            apply(rows[stream.removeprefix(CASE_STREAM)], event_type, data, outcomes, lifted)
         fresh = [row for cid, row in rows.items() if cid not in existing]
         if fresh:
             _insert(conn, case_list, fresh)
