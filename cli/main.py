@@ -527,6 +527,12 @@ def cmd_calendar(args: argparse.Namespace, store: EventStore) -> int:
     return run(args, store)
 
 
+async def cmd_conference(args: argparse.Namespace) -> int:
+    from petitionflow.cli.conference import cmd_conference as run
+
+    return await run(args)
+
+
 async def cmd_dev(args: argparse.Namespace, store: EventStore) -> int:
     from petitionflow.cli.dev import run_dev
 
@@ -690,6 +696,9 @@ def parser() -> argparse.ArgumentParser:
     cal_sub.add_parser(
         "list", parents=[common], help="the years loaded, their versions and sources"
     )
+    from petitionflow.cli.conference import add_parser as add_conference
+
+    add_conference(sub, common)
     v = sub.add_parser("verify", parents=[common], help="check every stream's hash chain")
     v.add_argument("case", nargs="?", help="only this case")
     v.add_argument(
@@ -710,6 +719,7 @@ WITH_STORE: dict[str, Callable[[argparse.Namespace, EventStore], int]] = {
     "report": cmd_report,
 }
 WITHOUT_STORE: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
+    "conference": cmd_conference,
     "send": cmd_send,
     "show": cmd_show,
     "list": cmd_list,

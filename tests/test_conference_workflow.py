@@ -4,8 +4,11 @@ decisions reaching real PetitionWorkflow cases, refusals, supervision, continue-
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
@@ -266,3 +269,55 @@ async def test_continue_as_new_keeps_agenda_and_supervision(petitions: Harness) 
         await conf.check()
     finally:
         await conf.stop()
+
+
+async def test_the_cli_shows_a_conference_and_records_its_meeting(
+    conference: Conference,
+    petitions: Harness,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from petitionflow.cli.main import main
+    from testkit.keys import TEST_KEYS
+
+    target = conference.client.service_client.config.target_host
+    monkeypatch.setenv("TEMPORAL_ADDRESS", target)
+    monkeypatch.setenv("PETITIONFLOW_TASK_QUEUE", petitions.task_queue)
+    for name, ring in (("PAYLOAD", TEST_KEYS.payload), ("SEALING", TEST_KEYS.sealing)):
+        monkeypatch.setenv(
+            f"PETITIONFLOW_{name}_KEYS", ",".join(f"{k}:{v}" for k, v in ring.dump())
+        )
+    case = await escalated_case(petitions)
+    await conference.join(case.case_id)
+    await meeting_due(conference)
+    code = conference.code
+    assert await asyncio.to_thread(main, ["conference", "show", code]) == 0
+    out = capsys.readouterr().out
+    assert f"joint conference {code}" in out and "meeting no. 1 due since" in out
+    assert f"case:{case.case_id}" in out and "pending" in out
+    minutes = tmp_path / "meeting.json"
+    minutes.write_text(
+        json.dumps(
+            {
+                "attendance": [conference.start.office, COUNTY_UNIT.name],
+                "decisions": [decision(case).model_dump(mode="json")],
+            },
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
+    args = ["conference", "meeting", code, "--file", str(minutes)]
+    assert await asyncio.to_thread(main, args) == 0
+    out = capsys.readouterr().out
+    assert f"meeting no. 1 of conference {code} recorded" in out
+    assert f"conference:{code}:1:{case.case_id}" in out
+    await conference.until("closed it", lambda v: not v.state.items)
+    assert await asyncio.to_thread(main, ["conference", "show", code, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["state"]["meetings_held"] == 1 and "commands" not in shown["state"]
+    # the same minutes again: refused, the item is no longer on the agenda
+    assert await asyncio.to_thread(main, args) == 2
+    assert "not_on_agenda" in capsys.readouterr().err
+    assert await asyncio.to_thread(main, ["conference", "show", "659999"]) == 2
+    assert "conference_not_found" in capsys.readouterr().err
