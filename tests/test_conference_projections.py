@@ -23,7 +23,7 @@ def test_projections_skip_a_conference_stream(store: EventStore) -> None:
     case.send(c.RegisterPetition, case_id=case.case_id, intake=make_intake())
     # a conference stream written between the case's events
     conference = apply(apply(fresh(), item("KS-PROJ-1")), meeting(decision("KS-PROJ-1")))
-    events = []
+    events: list[cf.ConferenceEvent] = []
     state = fresh()
     for command in (item("KS-PROJ-1"), meeting(decision("KS-PROJ-1"))):
         result = cf.decide(state, command, T0)
