@@ -9,6 +9,7 @@ update ``record_meeting`` (README section "Joint conferences").
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
@@ -156,13 +157,20 @@ async def send(
 
 
 async def conference_view(client: Client, place_code: str) -> ConferenceView:
-    try:
-        view: ConferenceView | None = await _handle(client, place_code).query(
-            "view",
-            result_type=ConferenceView | None,  # type: ignore[arg-type]
-        )
-    except RPCError as exc:
-        raise await _fail(exc, place_code) from None
+    """The ``view`` query. A conference that is just continuing as new has no workflow
+    task yet for a moment ("Workflow task is not scheduled yet"): asked again then."""
+    for attempt in range(20):
+        try:
+            view: ConferenceView | None = await _handle(client, place_code).query(
+                "view",
+                result_type=ConferenceView | None,  # type: ignore[arg-type]
+            )
+            break
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.FAILED_PRECONDITION and attempt < 19:
+                await asyncio.sleep(0.1)
+                continue
+            raise await _fail(exc, place_code) from None
     if view is None:
         raise PetitionError("conference_not_found", f"{workflow_id(place_code)} did not start")
     return view
