@@ -29,19 +29,18 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from petitionflow.activities.records import stream_id as case_stream_id
+from petitionflow.client.conference import join_agenda
+from petitionflow.domain.conference import AgendaItemIn
 from petitionflow.domain.dispute import (
     DISPUTE_EVENT_ADAPTER,
-    AgendaItemIn,
     DisputeEvent,
 )
 from petitionflow.domain.intake import Intake
-from petitionflow.domain.values import Actor, Jurisdiction
+from petitionflow.domain.values import Actor
 from petitionflow.eventstore import ConcurrencyError, EventStore, NewEvent, RecordedEvent
-from petitionflow.security.codec import CaseScope, remember_scope
+from petitionflow.eventstore.directory import DirectoryStore
 from petitionflow.security.sealing import Sealer
 from petitionflow.workflows.dispute_contract import (
-    AGENDA_SIGNAL,
-    CONFERENCE_WORKFLOW_TYPE,
     dispute_stream_id,
 )
 
@@ -114,27 +113,6 @@ class AgendaRequest(BaseModel):
 class AgendaResult(BaseModel):
     conference_id: str
     run_id: str | None = None
-
-
-def conference_start(place_code: str, place: Jurisdiction) -> dict[str, Any]:
-    """The conference's start input for signal-with-start.
-
-    The contract says it is built by ``petitionflow.client.conference.conference_start
-    (place_code, place, office)``, written on the conference branch; until it is here
-    this builds the same three fields (the office of a township's conference is its
-    petition office, unit ``<township code>-xfb``). At merge: call the shared one."""
-    try:
-        from petitionflow.client.conference import (  # type: ignore[import-not-found,unused-ignore]
-            conference_start as shared,
-        )
-    except ImportError:
-        return {
-            "place_code": place_code,
-            "place": place.model_dump(mode="json"),
-            "office": f"{place_code}-xfb",
-        }
-    started: Any = shared(place_code, place, f"{place_code}-xfb")
-    return started  # type: ignore[no-any-return,unused-ignore]
 
 
 class DisputeActivities:
@@ -245,18 +223,25 @@ class DisputeActivities:
 
     @activity.defn(name="add_dispute_to_agenda")
     async def add_dispute_to_agenda(self, request: AgendaRequest) -> AgendaResult:
-        remember_scope(
-            self.client.data_converter.payload_codec,
-            request.conference_id,
-            CaseScope(request.item.place.path, False),
+        # The township conference's secretariat is the township's petition office, as
+        # the unit directory names it (unit ``<township code>-xfb``).
+        office = DirectoryStore(self.store.engine).get(
+            f"{request.place_code}-xfb", datetime.now(UTC).date()
         )
-        handle = await self.client.start_workflow(
-            CONFERENCE_WORKFLOW_TYPE,
-            conference_start(request.place_code, request.item.place),
-            id=request.conference_id,
+        if office is None or not office.active:
+            raise ApplicationError(
+                f"the unit directory has no petition office {request.place_code}-xfb for "
+                "the township's joint conference; load the directory (petition units load)",
+                type="no_conference_office",
+                non_retryable=True,
+            )
+        handle = await join_agenda(
+            self.client,
+            request.place_code,
+            office.jurisdiction,
+            office.name,
+            request.item,
             task_queue=self.task_queue,
-            start_signal=AGENDA_SIGNAL,
-            start_signal_args=[request.item],
         )
         log.info(
             "dispute on the conference's agenda",

@@ -7,6 +7,7 @@ its deadlines fire for real (a 60-day handling period passes in about a second).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,11 @@ from typing import Any
 from temporalio.client import WorkflowHandle
 
 from petitionflow.client import PetitionClient, PetitionError
+from petitionflow.client.conference import conference_state, record_meeting
+from petitionflow.client.dispute import DisputeClient
 from petitionflow.domain import commands as c
+from petitionflow.domain import conference as cf
+from petitionflow.domain import dispute as dsp
 from petitionflow.domain.intake import Intake, id_check_character
 from petitionflow.domain.state import CaseState, Stage
 from petitionflow.domain.values import Actor, Jurisdiction, Unit
@@ -158,12 +163,51 @@ async def conference_not_evaluated(r: CaseRun) -> None:
         c.EscalateToConference, reason="competence_dispute", note="人社与住建均称不属本部门职责"
     )
     await r.advance(5)
-    await r.send(c.RecordConferenceDecision, lead_unit=HOUSING, plan="住建局牵头，人社局配合")
+    await _conference_decides(r, lead_unit=HOUSING, plan="住建局牵头，人社局配合")
     await r.send(c.AcceptPetition, _act(HOUSING, "李娜"))
     await r.advance(30)
     await r.send(c.IssueDecision, _act(HOUSING, "李娜"), outcome="explain", **DECISION)
     await r.send(c.RecordDelivery, _act(HOUSING, "李娜"), document="reply", method="in_person")
     await r.advance(40)  # neither a rating nor a review request comes: the windows close
+
+
+async def _conference_decides(r: CaseRun, lead_unit: Unit, plan: str) -> None:
+    """The joint conference of the registering office's place decides the case at a
+    meeting, whose minutes its secretary records; the decision reaches the case from
+    the conference. (Without a unit directory the case names no conference, and the
+    registering office, where the secretariat sits, records the decision itself.)"""
+    conference = (await r.state()).conference_id
+    if conference is None:
+        await r.send(c.RecordConferenceDecision, lead_unit=lead_unit, plan=plan)
+        return
+    code = conference.removeprefix("conference-")
+    temporal = r.petitions.client
+    for _ in range(200):  # the case joins the agenda from its own loop
+        with contextlib.suppress(PetitionError):
+            if f"case:{r.case_id}" in (await conference_state(temporal, code)).items:
+                break
+        await asyncio.sleep(0.05)
+    now = datetime.now(UTC)
+    await record_meeting(
+        temporal,
+        code,
+        cf.RecordMeeting(
+            command_id=f"demo-meeting-{r.case_id}",
+            actor=BUREAU,
+            issued_at=now,
+            held_at=now,
+            attendance=(BUREAU.unit, LABOUR.name, HOUSING.name),
+            decisions=(
+                cf.MeetingDecision(
+                    subject="case", subject_id=r.case_id, lead_unit=lead_unit, plan=plan
+                ),
+            ),
+        ),
+    )
+    for _ in range(200):  # the conference's activity delivers the decision
+        if (await r.state()).stage is not Stage.CONFERENCE:
+            return
+        await asyncio.sleep(0.05)
 
 
 async def extension_review_window(r: CaseRun) -> None:
@@ -309,3 +353,153 @@ async def run_demo(
     return list(
         await asyncio.gather(*(one(n, t, s, f) for n, (t, s, f) in enumerate(SCENARIOS, start=1)))
     )
+
+
+# ---- village disputes (矛盾纠纷排查化解): one of each outcome --------------------------
+
+TOKZAK = Jurisdiction(region=XJ, prefecture=KS, county="疏附县", township="托克扎克镇")
+TOKZAK_CODE = "653121100"  # in the generated unit directory
+VILLAGE_PLACE = {
+    "jurisdiction": TOKZAK.model_dump(),
+    "village": "阿亚格曼干村",
+    "village_code": f"{TOKZAK_CODE}001",
+}
+VILLAGE_OFFICER = Actor(unit="阿亚格曼干村村民委员会", person="信息员 努尔古丽")
+VILLAGE_MEDIATOR = Actor(unit="阿亚格曼干村人民调解委员会", person="调解员 艾力")
+TOWNSHIP_MEDIATOR = Actor(unit="托克扎克镇人民调解委员会", person="调解员 王芳")
+TOWNSHIP_SECRETARY = Actor(unit="疏附县托克扎克镇信访办", person="联席会议秘书")
+
+
+async def run_dispute_demo(
+    disputes: DisputeClient, fast_forward: FastForward, prefix: str
+) -> list[tuple[str, str]]:
+    """Three village disputes, each to one outcome: resolved after running past its
+    mediation limit (overdue), converted into a petition case, escalated to the
+    township's joint conference, which decides it at a meeting. Returns (id, title)."""
+
+    def cmd(cls: type[Any], actor: Actor, **fields: Any) -> Any:
+        return cls(
+            command_id=f"demo-{uuid.uuid4().hex[:12]}",
+            actor=actor,
+            issued_at=datetime.now(UTC),
+            **fields,
+        )
+
+    async def report(n: int, category: str, urgency: str, summary: str) -> str:
+        dispute_id = f"D-{TOKZAK_CODE}-{prefix.removeprefix('DEMO-')}-{n}"
+        parties = [
+            {"name": "吐尔逊·艾买提", "phone": f"1391234{n:04d}", "address": "阿亚格曼干村2组"},
+            {"name": "阿不都热合曼·玉素甫", "phone": f"1388765{n:04d}"},
+        ]
+        await disputes.report(
+            cmd(
+                dsp.ReportDispute,
+                VILLAGE_OFFICER,
+                dispute_id=dispute_id,
+                place=VILLAGE_PLACE,
+                parties=parties,
+                category=category,
+                urgency=urgency,
+                summary=summary,
+            )
+        )
+        await disputes.reported(dispute_id)
+        return dispute_id
+
+    async def resolved() -> tuple[str, str]:
+        did = await report(
+            1, "land_contract", "normal", "两户因承包地边界发生争执，一方在对方地里种了果树。"
+        )
+        await disputes.send(
+            did, "start_mediation", cmd(dsp.StartMediation, VILLAGE_MEDIATOR, level="village")
+        )
+        await fast_forward(disputes.handle(did), timedelta(days=16))  # past 15 days: overdue
+        for _ in range(200):
+            if (await disputes.state(did)).overdue:
+                break
+            await asyncio.sleep(0.05)
+        await disputes.send(
+            did,
+            "record_resolution",
+            cmd(
+                dsp.RecordResolution,
+                VILLAGE_MEDIATOR,
+                agreement="以现有田埂为界，果树秋后移栽，费用各半。",
+            ),
+        )
+        # the visit on the agreement's day, by the dispute's clock (fast-forwarded above)
+        today = (await disputes.state(did)).resolved_on
+        await disputes.send(
+            did,
+            "record_follow_up",
+            cmd(
+                dsp.RecordFollowUp,
+                VILLAGE_OFFICER,
+                visited_on=today,
+                outcome="回访：果树已移栽，双方无异议。",
+            ),
+        )
+        return did, "超期 → 调解成功 → 回访"
+
+    async def converted() -> tuple[str, str]:
+        did = await report(2, "wages", "urgent", "村民在本村合作社务工三个月未领到工资。")
+        await disputes.send(
+            did, "start_mediation", cmd(dsp.StartMediation, TOWNSHIP_MEDIATOR, level="township")
+        )
+        await disputes.send(
+            did,
+            "convert_to_petition",
+            cmd(
+                dsp.ConvertToPetition,
+                TOWNSHIP_MEDIATOR,
+                registering_office="疏附县信访局",
+                request="请求支付拖欠的工资共计9000元",
+                reasons="合作社拒不支付，调解未果。",
+            ),
+        )
+        return did, "调解未果 → 转为信访事项 (petition show " + did + ")"
+
+    async def escalated() -> tuple[str, str]:
+        did = await report(3, "compensation", "normal", "修路占用多户承包地，补偿标准有争议。")
+        await disputes.send(
+            did, "start_mediation", cmd(dsp.StartMediation, TOWNSHIP_MEDIATOR, level="township")
+        )
+        await disputes.send(
+            did,
+            "escalate_to_conference",
+            cmd(
+                dsp.EscalateToConference,
+                TOWNSHIP_MEDIATOR,
+                reason="mediation_failed",
+                note="涉及多户，需住建、自然资源部门共同研究",
+            ),
+        )
+        now = datetime.now(UTC)
+        await record_meeting(
+            disputes.client,
+            TOKZAK_CODE,
+            cf.RecordMeeting(
+                command_id=f"demo-meeting-{did}",
+                actor=TOWNSHIP_SECRETARY,
+                issued_at=now,
+                held_at=now,
+                attendance=(TOWNSHIP_SECRETARY.unit, "疏附县托克扎克镇人民政府", HOUSING.name),
+                decisions=(
+                    cf.MeetingDecision(
+                        subject="dispute",
+                        subject_id=did,
+                        lead_unit=HOUSING,
+                        plan="住建局牵头核定补偿标准，镇政府组织兑付。",
+                        supervise=True,
+                        correction_days=15,
+                    ),
+                ),
+            ),
+        )
+        for _ in range(200):  # the conference's activity delivers the decision
+            if (await disputes.state(did)).status is dsp.DisputeStatus.CLOSED:
+                break
+            await asyncio.sleep(0.05)
+        return did, "调解未果 → 镇联席会议 → 住建局牵头，挂牌督办"
+
+    return list(await asyncio.gather(resolved(), converted(), escalated()))

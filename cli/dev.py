@@ -300,6 +300,16 @@ async def _demo(
                 f"  {again.closed_reason or '':<12} 重复信访 → 不再受理, linked to "
                 f"{again.repeat_of or '—'}"
             )
+    from petitionflow.cli.demo import run_dispute_demo
+    from petitionflow.client.dispute import DisputeClient
+
+    disputes = DisputeClient(skipper.client, store=store)
+    print("demo: 3 village disputes (矛盾纠纷排查化解), one of each outcome ...")
+    outcomes = await run_dispute_demo(disputes, skipper.fast_forward, prefix)
+    for dispute_id, title in outcomes:
+        d = await disputes.state(dispute_id)
+        outcome = d.outcome.value if d.outcome else "open"
+        print(f"  {dispute_id}  {d.status.value:<8} {d.version:>3} events  {outcome:<12} {title}")
     report = await asyncio.to_thread(store.verify)  # reads every event: off the event loop
     print(
         f"demo done; event store verified: {report.streams} streams, {report.events} events, "
@@ -311,6 +321,9 @@ async def _demo(
         f"show {runs[6].case_id}",  # open, supervised, with its deadlines
         f"history {runs[7].case_id}",  # review and re-review to finality
         "list --query 'Supervised = true'",  # the demo answers its overdue case in time
+        f"dispute show {outcomes[2][0]}",  # escalated and decided by the township conference
+        "conference show 653121100",  # the township's joint conference, its supervision
+        "disputes report --by township",
         "verify --live",
         "report",  # catches the read models up from the store first
     ):

@@ -73,7 +73,11 @@ async def check_live(args: argparse.Namespace, store: EventStore, stream: str | 
 
     petitions: PetitionClient = await _petitions(args, store)
     versions = await asyncio.to_thread(store.stream_heads, stream, containing="CaseClosed")
-    cases = {s.removeprefix("petition-") for s, (_, closed) in versions.items() if not closed}
+    cases = {
+        s.removeprefix("petition-")
+        for s, (_, closed) in versions.items()
+        if not closed and s.startswith("petition-")  # not a conference's or dispute's stream
+    }
     if stream:
         cases = {stream.removeprefix("petition-")}  # asked for by name: open or not
     else:

@@ -583,6 +583,12 @@ def cmd_disputes(args: argparse.Namespace, store: EventStore) -> int:
     return cmd_disputes_report(args, store)
 
 
+async def cmd_conference(args: argparse.Namespace) -> int:
+    from petitionflow.cli.conference import cmd_conference as run
+
+    return await run(args)
+
+
 async def cmd_dev(args: argparse.Namespace, store: EventStore) -> int:
     from petitionflow.cli.dev import run_dev
 
@@ -795,6 +801,9 @@ def parser() -> argparse.ArgumentParser:
     from petitionflow.cli.dispute import add_parsers
 
     add_parsers(sub, common)
+    from petitionflow.cli.conference import add_parser as add_conference
+
+    add_conference(sub, common)
     v = sub.add_parser("verify", parents=[common], help="check every stream's hash chain")
     v.add_argument("case", nargs="?", help="only this case")
     v.add_argument(
@@ -817,6 +826,7 @@ WITH_STORE: dict[str, Callable[[argparse.Namespace, EventStore], int]] = {
     "disputes": cmd_disputes,
 }
 WITHOUT_STORE: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
+    "conference": cmd_conference,
     "send": cmd_send,
     "show": cmd_show,
     "list": cmd_list,

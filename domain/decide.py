@@ -23,7 +23,7 @@ from .intake import field_errors
 from .policy import Deadline, DeadlineKind, DeadlinePolicy
 from .rules import CURRENT, Rules
 from .state import CaseState, Stage, evolve
-from .units import UnitResolution
+from .units import DirectoryUnit, UnitResolution, conference_id
 from .values import (
     PETITIONER_UNIT,
     Actor,
@@ -468,7 +468,20 @@ def units_named(state: CaseState, command: c.CommandBase) -> tuple[str, ...]:
     if isinstance(command, c.RequestReview | c.RequestReReview):
         below = state.handling_unit if isinstance(command, c.RequestReview) else state.review_unit
         return (command.review_unit.name, *((below.name,) if below else ()))
+    if isinstance(command, c.EscalateToConference) and state.registered_by:
+        return (state.registered_by,)  # its place's joint conference takes the case
     return ()
+
+
+def conference_office(state: CaseState, units: UnitResolution | None) -> DirectoryUnit | None:
+    """The registering office as the unit directory has it: the secretariat of the joint
+    conference a case escalated by it goes to (the conference of the office's place)."""
+    found = (
+        units.get(state.registered_by) if units and units.loaded and state.registered_by else None
+    )
+    if found is None or found.unit is None or not found.unit.active:
+        return None
+    return found.unit
 
 
 def _in_directory(x: _Ctx, unit: Unit) -> Rejection | None:
@@ -731,7 +744,13 @@ def _escalate(x: _Ctx, cmd: c.EscalateToConference) -> Rejection | None:
             f"{cmd.reason.value} with stage={x.state.stage.value}, "
             f"mediation={x.state.mediation}, overdue={x.state.overdue}",
         )
-    x.emit(ev.EscalatedToConference, reason=cmd.reason, note=cmd.note)
+    office = conference_office(x.state, x.units)
+    x.emit(
+        ev.EscalatedToConference,
+        reason=cmd.reason,
+        note=cmd.note,
+        conference_id=conference_id(office) if office else None,
+    )
     return None
 
 

@@ -43,6 +43,7 @@ from pydantic import (
     model_validator,
 )
 
+from .conference import AgendaItemIn
 from .decide import Rejection
 from .intake import IdNumber, Intake, Phone, field_errors
 from .units import UnitKind, UnitLookup
@@ -401,19 +402,6 @@ EVENT_TYPES: frozenset[str] = frozenset(
 
 
 # ---- the agenda item (the contract's ``add_to_agenda`` payload) ------------------------
-
-
-class AgendaItemIn(Frozen):
-    """The payload of the conference's ``add_to_agenda`` signal, with exactly the
-    contract's fields. The shared model is ``domain/conference.py``'s ``AgendaItemIn``
-    (written on the conference branch): at merge this class is replaced by it."""
-
-    command_id: str  # agenda:dispute:<dispute id>; a repeat is ignored
-    subject: Literal["case", "dispute"]
-    subject_id: str
-    reason: str
-    place: Jurisdiction
-    issued_at: AwareDatetime
 
 
 def conference_id(township_code: str) -> str:

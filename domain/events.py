@@ -132,6 +132,9 @@ class EscalatedToConference(EventBase):
     schema_version: Literal[1] = 1
     reason: EscalationReason
     note: str | None = None
+    # The joint conference that holds the case (``conference-<place code>``: the
+    # registering office's place, from the unit directory); None without a directory.
+    conference_id: str | None = None
 
 
 class ConferenceDecided(EventBase):

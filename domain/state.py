@@ -56,6 +56,7 @@ class CaseState(Frozen):
     hearings: int = 0
     escalations: int = 0
     stage_before_conference: Stage | None = None
+    conference_id: str | None = None  # the joint conference holding the case, if any
     supervised: bool = False
     decision: DecisionOutcome | None = None
     implementation_pending: bool = False
@@ -164,6 +165,7 @@ def evolve(state: CaseState, event: Event) -> CaseState:
                 "stage": Stage.CONFERENCE,
                 "stage_before_conference": state.stage,
                 "escalations": state.escalations + 1,
+                "conference_id": event.conference_id,
             }
         case ev.ConferenceDecided():
             back = Stage.HANDLING if state.accepted_on else Stage.ROUTED

@@ -26,9 +26,9 @@ from petitionflow.eventstore import EventStore
 from . import disputes
 from .readmodel import apply, case_list, checkpoints, deadline_outcomes, metadata, new_row
 
-CASE_STREAM_PREFIX = "petition-"
-
 NAME = "case_list"
+# The prefix of the streams projected: the cases' (activities/records.py stream_id).
+CASE_STREAM = "petition-"
 Progress = Callable[[int, int, float], None]  # events so far, position, events/s
 
 
@@ -118,11 +118,11 @@ class Projector:
     def _project(self, conn: Connection, batch: list[tuple[int, str, str, dict[str, Any]]]) -> None:
         # Cases' streams into the case read models, disputes' into theirs; a stream of
         # any other kind (a conference's, one this release does not know) is skipped.
-        records = [r for r in batch if r[1].startswith(CASE_STREAM_PREFIX)]
+        records = [r for r in batch if r[1].startswith(CASE_STREAM)]
         disputes.project(conn, [r for r in batch if r[1].startswith(disputes.STREAM_PREFIX)])
         if not records:
             return
-        case_ids = {stream.removeprefix("petition-") for _, stream, _, _ in records}
+        case_ids = {stream.removeprefix(CASE_STREAM) for _, stream, _, _ in records}
         existing = {
             row.case_id: dict(row._mapping)
             for row in conn.execute(select(case_list).where(case_list.c.case_id.in_(case_ids)))
@@ -131,7 +131,7 @@ class Projector:
         outcomes: list[dict[str, Any]] = []
         lifted: list[dict[str, Any]] = []  # misses of earlier batches that no longer count
         for _, stream, event_type, data in records:
-            apply(rows[stream.removeprefix("petition-")], event_type, data, outcomes, lifted)
+            apply(rows[stream.removeprefix(CASE_STREAM)], event_type, data, outcomes, lifted)
         fresh = [row for cid, row in rows.items() if cid not in existing]
         if fresh:
             _insert(conn, case_list, fresh)

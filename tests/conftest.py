@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -84,6 +85,11 @@ def store(store_url: str) -> Iterator[EventStore]:
 # ---- Temporal --------------------------------------------------------------------
 
 
+# The SDK waits 5 s for the dev server by default; with its search attributes to
+# register on a busy 2-core machine it took longer, and the whole session failed.
+DEV_SERVER_STARTUP = timedelta(seconds=60)
+
+
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     """One dev server for the session. Workflows start with time skipping off; a test
@@ -91,6 +97,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping_v2(
         ts_config=TimeSkippingConfig(enabled=False),
         dev_server_existing_path=temporal_binary(),
+        dev_server_startup_timeout=DEV_SERVER_STARTUP,
         dev_server_extra_args=TIME_SKIPPING,
         search_attributes=search.ALL,
         data_converter=CONVERTER,

@@ -4,6 +4,7 @@ recorded in history; a replay decides the same after the directory changed."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from temporalio.api.enums.v1 import EventType
@@ -87,3 +88,53 @@ async def test_without_a_directory_units_are_checked_by_place(petitions: Harness
     case = await petitions.submit()
     anywhere = Unit(name="任意单位", jurisdiction=COUNTY_UNIT.jurisdiction)
     await case.ok(c.TransferPetition, BUREAU, to_unit=anywhere)
+
+
+async def test_an_escalated_case_joins_its_conference_and_takes_its_decision(
+    petitions: Harness,
+) -> None:
+    """With the directory loaded, an escalation names the conference of the registering
+    office's place; the case joins its agenda by itself, and the secretary's minutes
+    reach the case as record_conference_decision, with an event in both streams."""
+    from petitionflow.client.conference import conference_state, record_meeting
+    from petitionflow.domain import conference as cf
+    from petitionflow.domain.conference import stream_id as conference_stream
+
+    _load(petitions)
+    case = await petitions.submit()
+    result = await case.ok(c.EscalateToConference, BUREAU, reason="competence_dispute")
+    assert result.events == ["EscalatedToConference"]
+    state = await case.state()
+    assert state.conference_id == "conference-653100"  # 喀什地区信访局's place
+    for _ in range(100):  # the case joins from its main loop, after the update answered
+        try:
+            agenda = await conference_state(petitions.env.client, "653100")
+            if f"case:{case.case_id}" in agenda.items:
+                break
+        except Exception:
+            pass
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the case never reached the conference's agenda")
+    assert agenda.office == BUREAU.unit
+    now = datetime.now(UTC)
+    minutes = cf.RecordMeeting(
+        command_id=f"meeting-{case.case_id}",
+        actor=BUREAU,
+        issued_at=now,
+        held_at=now,
+        attendance=(BUREAU.unit, COUNTY_UNIT.name),
+        decisions=(
+            cf.MeetingDecision(
+                subject="case", subject_id=case.case_id, lead_unit=COUNTY_UNIT, plan="人社局牵头"
+            ),
+        ),
+    )
+    await record_meeting(petitions.env.client, "653100", minutes)
+    for _ in range(100):
+        if (await case.state()).handling_unit == COUNTY_UNIT:
+            break
+        await asyncio.sleep(0.1)
+    assert [e.type for e in case.events()][-1] == "ConferenceDecided"
+    conference_types = [r.type for r in petitions.store.read_stream(conference_stream("653100"))]
+    assert "AgendaItemDecided" in conference_types

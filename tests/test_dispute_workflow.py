@@ -5,16 +5,11 @@ names the dispute (once, however often it is sent), the escalation reaching
 texts and the logs. Every history is replayed afterwards; the recorded fixtures in
 ``tests/fixtures/dispute_histories`` too (``PETITIONFLOW_RECORD_DISPUTES=1`` rewrites
 them).
-
-Until the conference branch is merged, ``JointConferenceWorkflow`` is a test-only
-workflow defined here that records its agenda; with the real one present it is left
-out and the test checks the conference's workflow type and id.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import logging
 import os
@@ -25,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
@@ -35,7 +29,9 @@ from petitionflow.activities.dispute import from_record
 from petitionflow.activities.records import from_record as case_from_record
 from petitionflow.activities.records import stream_id as case_stream_id
 from petitionflow.client import PetitionClient, PetitionError
+from petitionflow.client.conference import conference_state, record_meeting
 from petitionflow.client.dispute import DisputeClient
+from petitionflow.domain import conference as cf
 from petitionflow.domain import dispute as d
 from petitionflow.domain.values import Actor
 from petitionflow.eventstore import EventStore
@@ -53,6 +49,7 @@ from testkit.disputes import (
     PARTY_PHONES,
     TOWNSHIP_CODE,
     TOWNSHIP_MEDIATOR,
+    TOWNSHIP_OFFICE,
     VILLAGE_CODE,
     make_report,
     place_data,
@@ -61,37 +58,14 @@ from testkit.keys import CONVERTER, HASHER, SEALER
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dispute_histories"
 RECORD = os.environ.get("PETITIONFLOW_RECORD_DISPUTES") == "1"
-REAL_CONFERENCE = importlib.util.find_spec("petitionflow.workflows.conference") is not None
 CONFERENCE_ID = f"conference-{TOWNSHIP_CODE}"
-SECRETARY = Actor(unit="托克扎克镇信访办", person="联席会议秘书")
+SECRETARY = Actor(unit=TOWNSHIP_OFFICE, person="联席会议秘书")
 
 
 @pytest.fixture
 def store_url(sqlite_url: str) -> str:
     """SQLite: the store's behaviour on PostgreSQL is the case suites' (same append)."""
     return sqlite_url
-
-
-@workflow.defn(name="JointConferenceWorkflow", sandboxed=False)
-class AgendaRecorder:
-    """Test only: stands in for the conference branch's workflow and records its agenda."""
-
-    def __init__(self) -> None:
-        self.items: list[dict[str, Any]] = []
-
-    @workflow.run
-    async def run(self, start: dict[str, Any]) -> None:
-        self.start = start
-        await workflow.wait_condition(lambda: False)
-
-    @workflow.signal(name="add_to_agenda")
-    def add_to_agenda(self, item: dict[str, Any]) -> None:
-        if all(i["command_id"] != item["command_id"] for i in self.items):
-            self.items.append(item)
-
-    @workflow.query(name="agenda")
-    def agenda(self) -> list[dict[str, Any]]:
-        return self.items
 
 
 class Harness:
@@ -155,11 +129,8 @@ async def disputes(temporal_env: WorkflowEnvironment, store: EventStore) -> Asyn
     task_queue = f"disputes-{uuid.uuid4().hex[:8]}"
     # the unit directory the reports' villages are checked against
     DirectoryStore(store.engine).load(slice_units(), date(2020, 1, 1), "test slice")
-    extra = () if REAL_CONFERENCE else (AgendaRecorder,)
     harness = Harness(temporal_env, store, task_queue)
-    async with build_worker(
-        temporal_env.client, store, SEALER, task_queue, hasher=HASHER, extra_workflows=extra
-    ):
+    async with build_worker(temporal_env.client, store, SEALER, task_queue, hasher=HASHER):
         yield harness
         await harness.check()
 
@@ -293,6 +264,9 @@ async def test_conversion_retried_by_signal_is_one_case(disputes: Harness) -> No
 
 
 async def test_escalation_reaches_the_township_conference(disputes: Harness) -> None:
+    """Escalated, the dispute joins the agenda of its township's joint conference (started
+    by signal-with-start, its office the township's petition office in the unit
+    directory); the conference's meeting decides it, and the decision closes it."""
     h = disputes
     did = await h.report(urgency="urgent")
     await h.ok(did, d.StartMediation, level="township")
@@ -313,12 +287,11 @@ async def test_escalation_reaches_the_township_conference(disputes: Harness) -> 
     desc = await conference.describe()
     assert desc.workflow_type == "JointConferenceWorkflow"
     assert desc.status == WorkflowExecutionStatus.RUNNING
-    if not REAL_CONFERENCE:
-        agenda = await conference.query(AgendaRecorder.agenda)
-        item = next(i for i in agenda if i["subject_id"] == did)
-        assert item["command_id"] == f"agenda:dispute:{did}" and item["subject"] == "dispute"
-        assert item["reason"] == "mediation_failed" and item["place"]["township"] == "托克扎克镇"
-        _no_personal_data(json.dumps(agenda, ensure_ascii=False))
+    agenda = await conference_state(h.env.client, TOWNSHIP_CODE)
+    assert agenda.office == SECRETARY.unit
+    item = agenda.items[f"dispute:{did}"]
+    assert item.reason == "mediation_failed" and item.place.township == "托克扎克镇"
+    _no_personal_data(json.dumps(agenda.model_dump(mode="json"), ensure_ascii=False))
     assert (
         await h.refused(
             did,
@@ -329,18 +302,30 @@ async def test_escalation_reaches_the_township_conference(disputes: Harness) -> 
         )
         == "not_the_conference"
     )
-    closed = await h.ok(
-        did,
-        d.RecordConferenceDecision,
-        SECRETARY,
-        command_id=f"conference:{TOWNSHIP_CODE}:1:{did}",
-        supervise=True,
-        correction_days=10,
-        **decision,
+    now = datetime.now(UTC)
+    minutes = cf.RecordMeeting(
+        command_id=f"meeting-{did}",
+        actor=SECRETARY,
+        issued_at=now,
+        held_at=now,
+        attendance=(SECRETARY.unit, "疏附县托克扎克镇人民政府"),
+        decisions=(
+            cf.MeetingDecision(
+                subject="dispute",
+                subject_id=did,
+                lead_unit=COUNTY_UNIT,
+                plan="镇司法所牵头，人社所配合",
+                supervise=True,
+                correction_days=10,
+            ),
+        ),
     )
-    assert closed.events == ["DisputeConferenceDecided", "DisputeClosed"]
-    state = await _finished(h, did)
-    assert state.outcome is d.Outcome.ESCALATED and state.conference_decided
+    held = await record_meeting(h.env.client, TOWNSHIP_CODE, minutes)
+    assert [x.decision_command_id for x in held.decided] == [f"conference:{TOWNSHIP_CODE}:1:{did}"]
+    closed = await _finished(h, did)  # the conference's activity delivered the decision
+    assert closed.outcome is d.Outcome.ESCALATED and closed.conference_decided
+    types = [e.type for e in h.events(did)]
+    assert types[-2:] == ["DisputeConferenceDecided", "DisputeClosed"]
     await _record(h, did, "escalated")
 
 

@@ -34,6 +34,7 @@ from testkit.builders import (
     today,
 )
 from testkit.keys import CONVERTER, SEALER
+from tests.conftest import DEV_SERVER_STARTUP
 from tests.temporal import Case, Harness, grow_history
 
 DECISION: DecisionText = {"decision": "不予支持", "legal_basis": "《信访工作条例》第三十二条"}
@@ -288,6 +289,7 @@ async def small_history_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping_v2(
         ts_config=TimeSkippingConfig(enabled=False),
         dev_server_existing_path=temporal_binary(),
+        dev_server_startup_timeout=DEV_SERVER_STARTUP,
         dev_server_extra_args=[
             *TIME_SKIPPING,
             "--dynamic-config-value",

@@ -1,4 +1,4 @@
-"""The worker: petition workflows plus the store and notifier activities.
+"""The worker: petition and joint conference workflows plus their activities.
 
 Configured by :class:`petitionflow.config.Settings` (the environment, the same way in
 development and production): the Temporal connection through the SDK's
@@ -25,6 +25,7 @@ from temporalio.worker import Interceptor, Worker
 
 import petitionflow.workflows
 from petitionflow.activities.calendar import CalendarActivities
+from petitionflow.activities.conference import ConferenceActivities
 from petitionflow.activities.directory import DirectoryActivities
 from petitionflow.activities.dispute import DisputeActivities
 from petitionflow.activities.notify import NotifyActivities, Sender
@@ -41,6 +42,7 @@ from petitionflow.security.index import PetitionerHasher
 from petitionflow.security.keys import INDEX_KEY_MISSING, KeyConfigError, Keys
 from petitionflow.security.sealing import Sealer
 from petitionflow.workers.ui_metadata import CommandNamesInterceptor
+from petitionflow.workflows.conference import JointConferenceWorkflow
 from petitionflow.workflows.contract import TASK_QUEUE
 from petitionflow.workflows.dispute import DisputeWorkflow
 from petitionflow.workflows.petition import PetitionWorkflow
@@ -107,10 +109,13 @@ def build_worker(
     calendar = CalendarActivities(CalendarStore(store.engine))
     directory = DirectoryActivities(DirectoryStore(store.engine))
     disputes = DisputeActivities(store, client, task_queue, sealer)
+    # The joint conferences (workflows/conference.py): their append, and the activity
+    # that sends a decision to its case with this worker's client.
+    conferences = ConferenceActivities(store, client, task_queue)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[PetitionWorkflow, DisputeWorkflow, *extra_workflows],
+        workflows=[PetitionWorkflow, DisputeWorkflow, JointConferenceWorkflow, *extra_workflows],
         activities=[
             store_activities.append_events,
             disputes.append_dispute_events,
@@ -122,6 +127,9 @@ def build_worker(
             calendar.calendar_snapshot,
             directory.resolve_units,
             directory.unit_by_id,
+            conferences.append_conference_events,
+            conferences.deliver_conference_decision,
+            conferences.join_conference_agenda,
         ],
         activity_executor=executor or ThreadPoolExecutor(max_workers=16),
         interceptors=interceptors,

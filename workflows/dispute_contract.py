@@ -13,10 +13,6 @@ from pydantic import BaseModel, Field
 from petitionflow.domain.dispute import DisputePolicy, ReportDispute
 
 DISPUTE_WORKFLOW_TYPE = "DisputeWorkflow"
-# The contract's conference workflow, reached by signal-with-start (workflows on the
-# conference branch define it; a dispute only names it).
-CONFERENCE_WORKFLOW_TYPE = "JointConferenceWorkflow"
-AGENDA_SIGNAL = "add_to_agenda"
 
 
 def dispute_workflow_id(dispute_id: str) -> str:

@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
     from petitionflow.activities.calendar import SnapshotRequest
+    from petitionflow.activities.conference import JoinAgenda
     from petitionflow.activities.directory import ResolveUnits
     from petitionflow.activities.notify import Notification
     from petitionflow.activities.repeat import (
@@ -82,9 +83,11 @@ with workflow.unsafe.imports_passed_through():
         RecordLink,
         ScreenRepeats,
     )
+    from petitionflow.domain.conference import AgendaItemIn
     from petitionflow.domain.decide import (
         Accepted,
         Rejection,
+        conference_office,
         decide,
         invalid_command_event,
         parse,
@@ -311,6 +314,8 @@ class PetitionWorkflow:
         )
         self.inbox: deque[PendingSignal] = deque(self.start.carried_signals if self.start else ())
         self.lock = asyncio.Lock()
+        # Conference agendas this case is to join (``_to_agenda``), in order.
+        self.agenda: deque[JoinAgenda] = deque()
         # Set while the append waits for a repair (see ``_until_unblocked``).
         self.attention: Blocked | None = None
         self.resume_requested = False
@@ -403,6 +408,7 @@ class PetitionWorkflow:
                 await workflow.wait_condition(
                     lambda armed=armed: (  # type: ignore[misc]
                         bool(self.inbox)
+                        or bool(self.agenda)
                         or self._finished()
                         or self._rearm(armed)  # an update opened or moved a deadline
                         or self.recompute_requested
@@ -416,6 +422,8 @@ class PetitionWorkflow:
                 await self._fire_due_deadlines()
                 while self.inbox:
                     await self._handle_signal(self.inbox.popleft())
+            while self.agenda:
+                await self._join_agenda(self.agenda.popleft())
             if self._finished() or workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if self.inbox:
@@ -616,6 +624,40 @@ class PetitionWorkflow:
         )
         return resolution
 
+    def _to_agenda(self, events: tuple[Event, ...], units: UnitResolution | None) -> None:
+        """After an escalation to a joint conference, the case joins its agenda (by the
+        main loop, so the update answers once its events are durable, not after)."""
+        escalated = next(
+            (e for e in events if isinstance(e, ev.EscalatedToConference) and e.conference_id),
+            None,
+        )
+        office = conference_office(self.case, units) if escalated else None
+        if escalated is None or office is None or self.case.jurisdiction is None:
+            return
+        item = AgendaItemIn(
+            command_id=f"agenda:case:{self.case_id}:{self.case.escalations}",
+            subject="case",
+            subject_id=self.case_id,
+            reason=escalated.reason.value,
+            place=self.case.jurisdiction,
+            issued_at=escalated.occurred_at,
+        )
+        self.agenda.append(
+            JoinAgenda(
+                place_code=office.place, place=office.jurisdiction, office=office.name, item=item
+            )
+        )
+
+    async def _join_agenda(self, request: JoinAgenda) -> None:
+        await workflow.execute_activity(
+            "join_conference_agenda",
+            request,
+            result_type=str,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=NOTIFY_RETRY,  # Temporal or the directory away: try again
+            summary=f"join the agenda of conference-{request.place_code}",
+        )
+
     async def _handle_signal(self, signal: PendingSignal) -> None:
         drawn: dict[str, UUID] = {}  # the same generated ids on every pass
         while True:
@@ -627,6 +669,7 @@ class PetitionWorkflow:
             units = await self._units(command) if isinstance(command, CommandBase) else None
             events = self._signal_events(signal, drawn, units)
             if not events or await self._commit(events):
+                self._to_agenda(events, units)
                 return
             # caught up on the stream: decide the signal again
 
@@ -1046,6 +1089,8 @@ class PetitionWorkflow:
                 assert isinstance(decision, Accepted)
                 if decision.duplicate or await self._commit(decision.events):
                     break
+            if not decision.duplicate:
+                self._to_agenda(decision.events, units)
         return CommandResult(
             command_id=command.command_id,
             duplicate=repeat,

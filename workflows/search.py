@@ -1,8 +1,11 @@
 """Search attributes and the short texts operators see in the Temporal UI.
 
-No personal data goes here: search attributes are stored unencrypted. Keyword
-budget (PostgreSQL visibility): 10 of 10 Keyword, 2 KeywordList (with disputes'
-``PlaceCodes``), 3 Bool, 1 Datetime, 1 Int.
+No personal data goes here: search attributes are stored unencrypted. Budget of
+custom attributes per namespace (PostgreSQL visibility: 10 Keyword, 3 of each other
+type): 10 of 10 Keyword, 3 of 3 KeywordList (``LinkedCases``, the disputes'
+``PlaceCodes``, ``ConferencePlace``), 3 of 3 Bool, 2 of 3 Datetime, 3 of 3 Int. The
+disputes reuse the cases' attributes where they mean the same; the joint conference's
+(``Conference*``) take one KeywordList, one Datetime and two Int.
 """
 
 from __future__ import annotations
@@ -55,11 +58,25 @@ PROVISIONAL_DEADLINE = SearchAttributeKey.for_bool("ProvisionalDeadline")
 # (the dispute's status), Region...Township (its place), HandlingUnit (the mediator),
 # Classification (its kind), Overdue, NextDeadline (the mediation's limit) and
 # LinkedCases (the case it became). Queries tell them apart by WorkflowType. One more:
-# the place codes, village, township and county, so ``PlaceCodes = "653121101"`` finds
+# the place codes, village, township and county, so ``PlaceCodes = "653121100"`` finds
 # everything in that township. Codes and enums only, never the parties.
 PLACE_CODES = SearchAttributeKey.for_keyword_list("PlaceCodes")
 
 DISPUTE_ALL: tuple[SearchAttributeKey[Any], ...] = (PLACE_CODES,)
+# The joint conferences (JointConferenceWorkflow, workflows/conference.py): the place
+# code and the codes above it (``ConferencePlace = "653100"`` lists the conferences of
+# 喀什地区 and below; a KeywordList, as no Keyword is left), the open and overdue items
+# and when the next meeting is (or the one that is due).
+CONFERENCE_PLACE = SearchAttributeKey.for_keyword_list("ConferencePlace")
+CONFERENCE_OPEN_ITEMS = SearchAttributeKey.for_int("ConferenceOpenItems")
+CONFERENCE_OVERDUE_ITEMS = SearchAttributeKey.for_int("ConferenceOverdueItems")
+CONFERENCE_NEXT_MEETING = SearchAttributeKey.for_datetime("ConferenceNextMeeting")
+CONFERENCE: tuple[SearchAttributeKey[Any], ...] = (
+    CONFERENCE_PLACE,
+    CONFERENCE_OPEN_ITEMS,
+    CONFERENCE_OVERDUE_ITEMS,
+    CONFERENCE_NEXT_MEETING,
+)
 
 ALL: tuple[SearchAttributeKey[Any], ...] = (
     STAGE,
@@ -79,6 +96,7 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     LINKED_CASES,
     PROVISIONAL_DEADLINE,
     *DISPUTE_ALL,
+    *CONFERENCE,
 )
 
 _CLI_TYPE = {
