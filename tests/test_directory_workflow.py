@@ -5,6 +5,7 @@ recorded in history; a replay decides the same after the directory changed."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime
 
 from temporalio.api.enums.v1 import EventType
@@ -100,15 +101,22 @@ async def test_an_escalated_case_joins_its_conference_and_takes_its_decision(
     from petitionflow.domain import conference as cf
     from petitionflow.domain.conference import stream_id as conference_stream
 
-    _load(petitions)
+    # 喀什地区信访局 under a place code of this test's own: a conference is one workflow
+    # per place on the session's dev server, and another test's would run on a task
+    # queue whose worker has gone
+    code = f"9{uuid.uuid4().int % 100_000:05d}"
+    units = [
+        u.model_copy(update={"place": code}) if u.id == "653100-xfj" else u for u in slice_units()
+    ]
+    DirectoryStore(petitions.store.engine).load(units, datetime.now(UTC).date(), "slice")
     case = await petitions.submit()
     result = await case.ok(c.EscalateToConference, BUREAU, reason="competence_dispute")
     assert result.events == ["EscalatedToConference"]
     state = await case.state()
-    assert state.conference_id == "conference-653100"  # 喀什地区信访局's place
+    assert state.conference_id == f"conference-{code}"  # 喀什地区信访局's place
     for _ in range(100):  # the case joins from its main loop, after the update answered
         try:
-            agenda = await conference_state(petitions.env.client, "653100")
+            agenda = await conference_state(petitions.env.client, code)
             if f"case:{case.case_id}" in agenda.items:
                 break
         except Exception:
@@ -130,11 +138,11 @@ async def test_an_escalated_case_joins_its_conference_and_takes_its_decision(
             ),
         ),
     )
-    await record_meeting(petitions.env.client, "653100", minutes)
+    await record_meeting(petitions.env.client, code, minutes)
     for _ in range(100):
         if (await case.state()).handling_unit == COUNTY_UNIT:
             break
         await asyncio.sleep(0.1)
     assert [e.type for e in case.events()][-1] == "ConferenceDecided"
-    conference_types = [r.type for r in petitions.store.read_stream(conference_stream("653100"))]
+    conference_types = [r.type for r in petitions.store.read_stream(conference_stream(code))]
     assert "AgendaItemDecided" in conference_types
