@@ -104,3 +104,28 @@ class BareStoreWorkflow:
         async with self.lock:
             await self._insert()
         return self.version
+
+
+@workflow.defn(name="BareStepsWorkflow")
+class BareStepsWorkflow:
+    """The bare workflow with a given number of updates, each running one local
+    activity, after one at the start: Temporal's own cost for a path of that many
+    commands (``bench.year`` compares each case path's actions and history with it)."""
+
+    @workflow.init
+    def __init__(self, steps: int) -> None:
+        self.done = 0
+        self.lock = asyncio.Lock()
+
+    @workflow.run
+    async def run(self, steps: int) -> int:
+        await workflow.execute_local_activity("bench_noop", 0, start_to_close_timeout=TIMEOUT)
+        await workflow.wait_condition(lambda: self.done >= steps)
+        return self.done
+
+    @workflow.update
+    async def step(self, n: int) -> int:
+        async with self.lock:
+            await workflow.execute_local_activity("bench_noop", n, start_to_close_timeout=TIMEOUT)
+            self.done += 1
+        return n
