@@ -33,8 +33,8 @@ SQLite (a file) or PostgreSQL (a schema of its own, dropped after).
    time of ``petition report`` per grouping and of ``petition disputes report``; and
    ``EventStore.verify()`` over every stream.
 
-Not yet in the run: the joint conferences (their workflows are on another branch).
-An escalated case ends at its ``escalate_to_conference`` (it then waits in the
+Not yet in the run: the joint conferences' meetings. An escalated case ends at its
+``escalate_to_conference`` (it joins its conference's agenda and waits in the
 conference stage), and disputes whose outcome would be escalation are left out; the
 results say how many.
 
