@@ -28,6 +28,7 @@ FOLDERS = {
     "security",
     "projections",
     "identity",
+    "directory",
     "api",
 }
 
