@@ -174,6 +174,9 @@ class PetitionClient:
                 raise PetitionError(cause.type, cause.message.split(": ", 1)[-1]) from None
             raise
         except RPCError as exc:
+            repeat = await self._repeat_on_closed(case_id, exc, parsed)
+            if repeat is not None:
+                return repeat
             raise await self._rpc_error(case_id, exc, parsed) from None
 
     async def _learn_scope(self, handle: WorkflowHandle[Any, CaseSummary]) -> None:
@@ -194,6 +197,31 @@ class PetitionClient:
         if path:
             accusation = attrs.get(search.CLASSIFICATION) == Classification.ACCUSATION.value
             remember_scope(codec, handle.id, CaseScope(path, accusation))
+
+    async def _repeat_on_closed(
+        self, case_id: str, exc: RPCError, command: c.CommandBase
+    ) -> CommandResult | None:
+        """A command sent again after its first sending closed the case (a retry after a
+        lost answer): the first result, as a repeat, as the open case would answer."""
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            return None
+        try:
+            desc = await self.handle(case_id).describe()
+        except RPCError:
+            return None
+        if desc.status != WorkflowExecutionStatus.COMPLETED:
+            return None
+        final = await self.state(case_id)
+        events = final.commands.get(command.command_id)
+        if events is None:
+            return None
+        return CommandResult(
+            command_id=command.command_id,
+            duplicate=True,
+            events=[e.type for e in events],
+            version=final.version,
+            stage=final.stage.value,
+        )
 
     async def _rpc_error(
         self, case_id: str, exc: RPCError, command: c.CommandBase | None = None
