@@ -21,12 +21,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from petitionflow.activities import envelope
 from petitionflow.client.conference import join_agenda
 from petitionflow.domain.conference import (
     CONFERENCE_EVENT_ADAPTER,
@@ -41,37 +42,18 @@ from petitionflow.eventstore import ConcurrencyError, EventStore, NewEvent, Reco
 if TYPE_CHECKING:
     from temporalio.client import Client
 
-_ENVELOPE = ("actor", "causation_id", "correlation_id")
 CATCH_UP_LIMIT = 500
 # The subject's answers that are no answer yet: try again later.
 RETRY_CODES = frozenset({"case_needs_attention", "temporal_error"})
 
 
 def to_record(event: ConferenceEvent, workflow: dict[str, str] | None = None) -> NewEvent:
-    data = event.model_dump(mode="json")
-    metadata: dict[str, Any] = {key: data.pop(key) for key in _ENVELOPE}
-    if workflow:
-        metadata["workflow"] = workflow
-    del data["event_id"]
-    return NewEvent(
-        event_id=event.event_id,
-        type=data.pop("type"),
-        schema_version=data.pop("schema_version"),
-        data=data,
-        metadata=metadata,
-    )
+    return envelope.to_record(event, workflow)
 
 
 def from_record(record: RecordedEvent) -> ConferenceEvent:
-    return CONFERENCE_EVENT_ADAPTER.validate_python(
-        {
-            **record.data,
-            **{key: record.metadata[key] for key in _ENVELOPE},
-            "event_id": record.event_id,
-            "type": record.type,
-            "schema_version": record.schema_version,
-        }
-    )
+    found: ConferenceEvent = envelope.from_record(record, CONFERENCE_EVENT_ADAPTER)
+    return found
 
 
 class AppendConferenceEvents(BaseModel):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 import structlog
 from pydantic import BaseModel
@@ -28,6 +27,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
+from petitionflow.activities import envelope
 from petitionflow.activities.records import stream_id as case_stream_id
 from petitionflow.client.conference import join_agenda
 from petitionflow.domain.conference import AgendaItemIn
@@ -47,34 +47,15 @@ from petitionflow.workflows.dispute_contract import (
 log = structlog.get_logger("petitionflow.dispute")
 
 CATCH_UP_LIMIT = 500
-_ENVELOPE = ("actor", "causation_id", "correlation_id")
 
 
 def to_record(event: DisputeEvent, workflow: dict[str, str] | None = None) -> NewEvent:
-    data = event.model_dump(mode="json")
-    metadata: dict[str, Any] = {key: data.pop(key) for key in _ENVELOPE}
-    if workflow:
-        metadata["workflow"] = workflow
-    del data["event_id"]
-    return NewEvent(
-        event_id=event.event_id,
-        type=data.pop("type"),
-        schema_version=data.pop("schema_version"),
-        data=data,
-        metadata=metadata,
-    )
+    return envelope.to_record(event, workflow)
 
 
 def from_record(record: RecordedEvent) -> DisputeEvent:
-    return DISPUTE_EVENT_ADAPTER.validate_python(
-        {
-            **record.data,
-            **{key: record.metadata[key] for key in _ENVELOPE},
-            "event_id": record.event_id,
-            "type": record.type,
-            "schema_version": record.schema_version,
-        }
-    )
+    found: DisputeEvent = envelope.from_record(record, DISPUTE_EVENT_ADAPTER)
+    return found
 
 
 class AppendDisputeEvents(BaseModel):
