@@ -248,8 +248,15 @@ async def test_continue_as_new_keeps_agenda_and_supervision(petitions: Harness) 
         await conf.meeting(decision(case, supervise=True, correction_days=20))
         key = f"case:{case.case_id}"
         await conf.until("supervised it", lambda v: v.state.items[key].status == "supervised")
-        # enough agenda signals for several runs of 40 history events
-        for i in range(30):
+        # 20 items one at a time, each taken before the next is sent: each costs its own
+        # workflow task and append (at least 5 history events), so at least two runs of
+        # 40 events end. Sent without waiting, a loaded worker takes a burst of signals
+        # in one task, and how many runs end then depends on its timing.
+        for i in range(20):
+            await conf.join(f"KS-CAN-{i:02d}")
+            await conf.until(f"took item {i}", lambda v, n=i + 2: len(v.state.items) == n)
+        # then a burst of 10, taken whenever the worker gets to them, across a run's end
+        for i in range(20, 30):
             await conf.join(f"KS-CAN-{i:02d}")
         await conf.join("KS-CAN-00")  # a repeat across runs: still ignored
         view = await conf.until("took them all", lambda v: len(v.state.items) == 31)
