@@ -43,11 +43,9 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel, ValidationError
-
     from petitionflow.activities.conference import (
         AppendConferenceEvents,
         ConferenceAppendResult,
@@ -56,10 +54,16 @@ with workflow.unsafe.imports_passed_through():
     )
     from petitionflow.domain import conference as cf
     from petitionflow.domain.decide import Rejection
-    from petitionflow.domain.intake import field_errors
     from petitionflow.domain.values import Actor
-    from petitionflow.security.codec import DECRYPTED
     from petitionflow.workflows import search
+    from petitionflow.workflows.boundary import (
+        UNENCRYPTED_CODE,
+        call_store,
+        decode,
+        rejection_error,
+        unencrypted,
+        unencrypted_update,
+    )
     from petitionflow.workflows.conference_contract import (
         AGENDA_SIGNAL,
         MEETING_UPDATE,
@@ -72,12 +76,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from petitionflow.workflows.contract import WORKFLOW_TASK_TIMEOUT, PendingSignal
 
-APPEND_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=10),
-)
-APPEND_TIMEOUT = timedelta(seconds=10)
 # A decision is retried until its subject answers (Temporal away, the case waiting for
 # a repair of its stream): never lost, at most every 5 minutes.
 DELIVERY_RETRY = RetryPolicy(
@@ -86,33 +84,11 @@ DELIVERY_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=5),
 )
 DELIVERY_TIMEOUT = timedelta(seconds=60)
-UNENCRYPTED_CODE = "unencrypted_payload"
 SEND_ENCRYPTED = (
     "send it through the payload codec (petitionflow.client.conference, or the `temporal` "
     "CLI with --codec-endpoint)"
 )
 DETAILS_ITEMS = 40  # open items listed in the current details (the count says the rest)
-
-
-def _decode(raw: RawValue, model: type[BaseModel] | None = None) -> Any:
-    try:
-        value = workflow.payload_converter().from_payload(raw.payload)
-    except Exception as exc:
-        return Rejection(code="invalid_command", message=f"payload is not JSON: {exc}"[:500])
-    if model is None:
-        return value
-    try:
-        return model.model_validate(value)
-    except ValidationError as exc:
-        return Rejection(code="invalid_start", message="; ".join(field_errors(exc))[:2000])
-
-
-def _unencrypted(args: Sequence[RawValue]) -> bool:
-    return any(DECRYPTED not in raw.payload.metadata for raw in args)
-
-
-def _error(rejection: Rejection) -> ApplicationError:
-    return ApplicationError(str(rejection), type=rejection.code, non_retryable=True)
 
 
 class StoreUnavailable(RuntimeError):
@@ -129,8 +105,8 @@ class JointConferenceWorkflow:
                 code=UNENCRYPTED_CODE,
                 message=f"the start input arrived unencrypted; {SEND_ENCRYPTED}",
             )
-            if _unencrypted([raw_start])
-            else _decode(raw_start, StartConference)
+            if unencrypted([raw_start])
+            else decode(raw_start, StartConference)
         )
         self.start = start if isinstance(start, StartConference) else None
         self.start_error = start if isinstance(start, Rejection) else None
@@ -161,7 +137,7 @@ class JointConferenceWorkflow:
     @workflow.run
     async def run(self, raw_start: RawValue) -> None:
         if self.start_error is not None:
-            raise _error(self.start_error)
+            raise rejection_error(self.start_error)
         assert self.start is not None and self.state is not None
         if self.next_meeting_at is None:
             self.next_meeting_at = self.policy.first_after(workflow.now())
@@ -345,13 +321,11 @@ class JointConferenceWorkflow:
             events=list(events),
         )
         try:
-            result: ConferenceAppendResult = await workflow.execute_local_activity(
+            result = await call_store(
                 "append_conference_events",
                 request,
-                result_type=ConferenceAppendResult,
-                start_to_close_timeout=APPEND_TIMEOUT,
-                retry_policy=APPEND_RETRY,
-                summary=f"append v{self.state.version + 1}: " + ", ".join(e.type for e in events),
+                ConferenceAppendResult,
+                f"append v{self.state.version + 1}: " + ", ".join(e.type for e in events),
             )
         except ActivityError as exc:
             raise StoreUnavailable(f"append failed: {exc.cause or exc}") from exc
@@ -428,7 +402,7 @@ class JointConferenceWorkflow:
     # ---- signals -----------------------------------------------------------------
 
     def _take(self, kind: str, args: Sequence[RawValue]) -> None:
-        if _unencrypted(args):
+        if unencrypted(args):
             workflow.logger.warning(
                 "signal %s dropped (%s): its input arrived unencrypted; %s",
                 kind,
@@ -439,7 +413,7 @@ class JointConferenceWorkflow:
         payload = (
             Rejection(code="invalid_command", message=f"expected one argument, got {len(args)}")
             if len(args) != 1
-            else _decode(args[0])
+            else decode(args[0])
         )
         if isinstance(payload, Rejection):
             self.inbox.append(PendingSignal(kind=kind, undecodable=payload.message))
@@ -507,25 +481,22 @@ class JointConferenceWorkflow:
     def _command(self, kind: str, raw: RawValue) -> Any:
         """The update's command, or the ApplicationError refusing it (validator and
         handler alike)."""
-        if _unencrypted([raw]):
-            raise _error(
-                Rejection(
-                    code=UNENCRYPTED_CODE,
-                    message=f"the update's input arrived unencrypted; {SEND_ENCRYPTED}",
-                )
-            )
-        command = cf.parse(kind, _decode(raw))
+        if unencrypted([raw]):
+            raise unencrypted_update(SEND_ENCRYPTED)
+        command = cf.parse(kind, decode(raw))
         if isinstance(command, Rejection):
-            raise _error(command)
+            raise rejection_error(command)
         return command
 
     def _validate(self, kind: str, raw: RawValue) -> None:
         if self.state is None:
-            raise _error(Rejection(code="invalid_start", message="the conference did not start"))
+            raise rejection_error(
+                Rejection(code="invalid_start", message="the conference did not start")
+            )
         command = self._command(kind, raw)
         decision = cf.decide(self.state, command, workflow.now())
         if isinstance(decision, Rejection):
-            raise _error(decision)
+            raise rejection_error(decision)
 
     async def _update(self, kind: str, raw: RawValue) -> tuple[Any, bool, cf.Accepted]:
         command = self._command(kind, raw)
@@ -534,7 +505,7 @@ class JointConferenceWorkflow:
             repeat = command.command_id in self.state.commands
             decision = await self._decide_commit(command)
             if isinstance(decision, Rejection):
-                raise _error(decision)  # the conference moved on since the validator ran
+                raise rejection_error(decision)  # the conference moved on since the validator ran
         return command, repeat, decision
 
     @workflow.update(name=MEETING_UPDATE)

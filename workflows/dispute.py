@@ -62,8 +62,15 @@ with workflow.unsafe.imports_passed_through():
     from petitionflow.domain.intake import field_errors
     from petitionflow.domain.units import UnitLookup
     from petitionflow.domain.values import Actor
-    from petitionflow.security.codec import DECRYPTED
     from petitionflow.workflows import search
+    from petitionflow.workflows.boundary import (
+        UNENCRYPTED_CODE,
+        call_store,
+        command_payload,
+        rejection_error,
+        unencrypted,
+        unencrypted_update,
+    )
     from petitionflow.workflows.dispute_contract import (
         DISPUTE_WORKFLOW_TYPE,
         DisputeCommandResult,
@@ -73,13 +80,10 @@ with workflow.unsafe.imports_passed_through():
     )
 
 TIMER_ACTOR = Actor(unit=d.ENGINE_UNIT, person="mediation timer")
-UNENCRYPTED_CODE = "unencrypted_payload"
-APPEND_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=10),
+SEND_ENCRYPTED = (
+    "send it through the payload codec (the petitionflow client, or `temporal` with "
+    "--codec-endpoint)"
 )
-ACTIVITY_TIMEOUT = timedelta(seconds=10)
 # Starting a case or signalling a conference: retried while Temporal or the store is
 # away; a refusal (case_id_taken...) is not retried and refuses the command.
 OUTSIDE_RETRY = RetryPolicy(
@@ -90,32 +94,13 @@ OUTSIDE_RETRY = RetryPolicy(
 OUTSIDE_TIMEOUT = timedelta(seconds=30)
 
 
-def _error(rejection: Rejection) -> ApplicationError:
-    return ApplicationError(str(rejection), type=rejection.code, non_retryable=True)
-
-
-def _unencrypted(args: Sequence[RawValue]) -> bool:
-    return any(DECRYPTED not in raw.payload.metadata for raw in args)
-
-
-def _payload(args: Sequence[RawValue]) -> Any:
-    if len(args) != 1:
-        return Rejection(
-            code="invalid_command", message=f"expected one argument, the command; got {len(args)}"
-        )
-    try:
-        return workflow.payload_converter().from_payload(args[0].payload)
-    except Exception as exc:
-        return Rejection(code="invalid_command", message=f"payload is not JSON: {exc}"[:500])
-
-
 @workflow.defn(name=DISPUTE_WORKFLOW_TYPE)
 class DisputeWorkflow:
     @workflow.init
     def __init__(self, raw_start: RawValue) -> None:
         self.start: StartDispute | None = None
         self.start_error: Rejection | None = None
-        if _unencrypted([raw_start]):
+        if unencrypted([raw_start]):
             self.start_error = Rejection(
                 code=UNENCRYPTED_CODE,
                 message="the start input arrived unencrypted, so no dispute was reported; "
@@ -152,7 +137,7 @@ class DisputeWorkflow:
     async def run(self, raw_start: RawValue) -> DisputeSummary:
         if self.start_error is not None:
             workflow.logger.error("dispute start refused: %s", self.start_error.code)
-            raise _error(self.start_error)
+            raise rejection_error(self.start_error)
         assert self.start is not None
         async with self.lock:
             village = await self._village(self.start.report)
@@ -161,7 +146,7 @@ class DisputeWorkflow:
                     self.state, self.start.report, workflow.now(), self.policy, village
                 )
                 if isinstance(report, Rejection):
-                    raise _error(report)
+                    raise rejection_error(report)
                 if report.duplicate or await self._commit(report.events):
                     break
         while True:
@@ -195,15 +180,12 @@ class DisputeWorkflow:
     async def _village(self, report: d.ReportDispute) -> UnitLookup:
         """The unit directory's village of the report's code, as of the engine's day."""
         on = self.policy.local_date(workflow.now())
-        found: UnitLookup = await workflow.execute_local_activity(
+        return await call_store(
             "unit_by_id",
             UnitById(unit_id=report.place.village_code, on=on),
-            result_type=UnitLookup,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=APPEND_RETRY,
-            summary=f"unit directory: village {report.place.village_code}",
+            UnitLookup,
+            f"unit directory: village {report.place.village_code}",
         )
-        return found
 
     def _finished(self) -> bool:
         return self.state.status is d.DisputeStatus.CLOSED
@@ -274,7 +256,7 @@ class DisputeWorkflow:
             cause = exc.cause
             code = cause.type if isinstance(cause, ApplicationError) and cause.type else name
             message = cause.message if isinstance(cause, ApplicationError) else str(exc)
-            raise _error(Rejection(code=code, message=message[:1000])) from None
+            raise rejection_error(Rejection(code=code, message=message[:1000])) from None
 
     # ---- writing -----------------------------------------------------------------------
 
@@ -286,13 +268,11 @@ class DisputeWorkflow:
             expected_version=self.state.version,
             events=list(events),
         )
-        result: DisputeAppendResult = await workflow.execute_local_activity(
+        result = await call_store(
             "append_dispute_events",
             request,
-            result_type=DisputeAppendResult,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=APPEND_RETRY,
-            summary=f"append v{self.state.version + 1}: " + ", ".join(e.type for e in events),
+            DisputeAppendResult,
+            f"append v{self.state.version + 1}: " + ", ".join(e.type for e in events),
         )
         before = search.dispute_status(self.state)
         for event in result.stored:
@@ -359,16 +339,16 @@ class DisputeWorkflow:
 
     @workflow.update(dynamic=True)
     async def command(self, kind: str, args: Sequence[RawValue]) -> DisputeCommandResult:
-        command = d.parse(kind, _payload(args))
+        command = d.parse(kind, command_payload(args))
         if isinstance(command, Rejection):
-            raise _error(command)
+            raise rejection_error(command)
         await workflow.wait_condition(lambda: self.state.status is not d.DisputeStatus.NEW)
         async with self.lock:
             repeat = command.command_id in self.state.commands
             while True:
                 decision = d.decide(self.state, command, workflow.now(), self.policy)
                 if isinstance(decision, Rejection):
-                    raise _error(decision)
+                    raise rejection_error(decision)
                 if decision.duplicate:
                     break
                 await self._act(command, decision.events)
@@ -386,30 +366,24 @@ class DisputeWorkflow:
 
     @command.validator
     def validate_command(self, kind: str, args: Sequence[RawValue]) -> None:
-        if _unencrypted(args):
-            raise _error(
-                Rejection(
-                    code=UNENCRYPTED_CODE,
-                    message="the update's input arrived unencrypted; send it through the "
-                    "payload codec (the petitionflow client, or `temporal` with --codec-endpoint)",
-                )
-            )
-        command = d.parse(kind, _payload(args))
+        if unencrypted(args):
+            raise unencrypted_update(SEND_ENCRYPTED)
+        command = d.parse(kind, command_payload(args))
         if isinstance(command, Rejection):
-            raise _error(command)
+            raise rejection_error(command)
         state = self.state
         if state.status is d.DisputeStatus.NEW and isinstance(self.report, d.Accepted):
             state = d.fold(self.report.events)  # still being written; the handler waits
         decision = d.decide(state, command, workflow.now(), self.policy)
         if isinstance(decision, Rejection):
-            raise _error(decision)
+            raise rejection_error(decision)
 
     @workflow.signal(dynamic=True)
     def command_signal(self, kind: str, args: Sequence[RawValue]) -> None:
-        if _unencrypted(args):
+        if unencrypted(args):
             workflow.logger.warning("signal %s dropped (%s)", kind, UNENCRYPTED_CODE)
             return
-        payload = _payload(args)
+        payload = command_payload(args)
         if isinstance(payload, Rejection):
             self.inbox.append(PendingDisputeSignal(kind=kind, undecodable=payload.message))
         else:

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -53,7 +54,7 @@ from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel, ValidationError
+    from pydantic import ValidationError
 
     from petitionflow.activities.calendar import SnapshotRequest
     from petitionflow.activities.conference import JoinAgenda
@@ -95,14 +96,23 @@ with workflow.unsafe.imports_passed_through():
         units_named,
     )
     from petitionflow.domain.events import Event
-    from petitionflow.domain.intake import field_errors
     from petitionflow.domain.policy import Deadline, DeadlineKind, DeadlinePolicy
     from petitionflow.domain.rules import CURRENT, LEGACY, RULES_PATCH
     from petitionflow.domain.state import CaseState, Stage, evolve, fold
     from petitionflow.domain.units import UnitResolution
     from petitionflow.domain.values import Actor
-    from petitionflow.security.codec import DECRYPTED
     from petitionflow.workflows import search
+    from petitionflow.workflows.boundary import (
+        ACTIVITY_TIMEOUT,
+        STORE_RETRY,
+        UNENCRYPTED_CODE,
+        call_store,
+        command_payload,
+        decode,
+        rejection_error,
+        unencrypted,
+        unencrypted_update,
+    )
     from petitionflow.workflows.contract import (
         CALENDAR_SIGNAL,
         WORKFLOW_TASK_TIMEOUT,
@@ -138,17 +148,10 @@ DIRECTORY_PATCH = "unit-directory"
 QUICK_PATCH = "quick-updates"
 
 
-# Appends retry until the database is back: a case waits rather than loses an event.
-# A version conflict is no error (the activity returns the stream to catch up on);
-# "ConcurrencyError" stays listed for results recorded before catching up existed.
-APPEND_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=10),
-    non_retryable_error_types=["ConcurrencyError"],
-)
-# An append takes milliseconds; if its worker dies, the retry elsewhere starts this soon.
-ACTIVITY_TIMEOUT = timedelta(seconds=10)
+# Appends retry until the database is back (``STORE_RETRY``). A version conflict is no
+# error (the activity returns the stream to catch up on); "ConcurrencyError" stays
+# listed for results recorded before catching up existed.
+APPEND_RETRY = dataclasses.replace(STORE_RETRY, non_retryable_error_types=["ConcurrencyError"])
 # A case that needs attention tries its append again after these, doubling (each try
 # adds six events to its history: a month of hourly tries is some 4,300), or at once on
 # the ``resume_case`` signal.
@@ -168,13 +171,8 @@ NEEDS_ATTENTION_CODE = "case_needs_attention"
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5)
 )
-# Encryption is never optional: a start, update or signal whose argument did not come
-# through the payload codec (``temporal`` without ``--codec-endpoint``, an SDK client
-# with the plain converter) is refused with this code. Its plain personal data is in
-# history already; only deleting the execution removes it before the retention ends.
-UNENCRYPTED_CODE = "unencrypted_payload"
-# Since this patch a run refuses an unencrypted start and drops an unencrypted signal;
-# histories from before it (some were written before encryption was turned on) replay
+# Since this patch a run refuses an unencrypted start and drops an unencrypted signal
+# (``UNENCRYPTED_CODE``, ``workflows/boundary.py``); histories from before it (some were written before encryption was turned on) replay
 # as they ran. Update validators do not run on replay, so updates are checked always.
 # Checked here, not in a payload converter: every input arrives as a RawValue, which the
 # SDK's converter hands over without looking (temporalio/converter/_payload_converter.py),
@@ -187,26 +185,6 @@ SEND_ENCRYPTED = (
 )
 
 
-def _decode(raw: RawValue, model: type[BaseModel] | None = None) -> Any:
-    """A raw payload as JSON data (or as ``model``), or a Rejection saying why not."""
-    try:
-        value = workflow.payload_converter().from_payload(raw.payload)
-    except Exception as exc:  # undecodable bytes: the converter says what was wrong
-        return Rejection(code="invalid_command", message=f"payload is not JSON: {exc}"[:500])
-    if model is None:
-        return value
-    try:
-        return model.model_validate(value)
-    except ValidationError as exc:
-        return Rejection(code="invalid_start", message="; ".join(field_errors(exc))[:2000])
-
-
-def _unencrypted(args: Sequence[RawValue]) -> bool:
-    """Whether an argument arrived without the payload codec: only the codec's decryption
-    sets the ``petitionflow-decrypted`` marker (``security/codec.py``)."""
-    return any(DECRYPTED not in raw.payload.metadata for raw in args)
-
-
 def _unencrypted_start() -> Rejection:
     wid = workflow.info().workflow_id
     return Rejection(
@@ -215,19 +193,6 @@ def _unencrypted_start() -> Rejection:
         f"{SEND_ENCRYPTED}. Its personal data is now in this execution's history in "
         f"plain text: delete it with `temporal workflow delete --workflow-id {wid}`",
     )
-
-
-def _payload(args: Sequence[RawValue]) -> Any:
-    """The one argument of an update or signal as JSON data, or a Rejection saying why not."""
-    if len(args) != 1:
-        return Rejection(
-            code="invalid_command", message=f"expected one argument, the command; got {len(args)}"
-        )
-    return _decode(args[0])
-
-
-def _error(rejection: Rejection) -> ApplicationError:
-    return ApplicationError(str(rejection), type=rejection.code, non_retryable=True)
 
 
 class StoreBehindWorkflow(RuntimeError):
@@ -290,7 +255,7 @@ class PetitionWorkflow:
     def __init__(self, raw_start: RawValue) -> None:
         # Inputs arrive raw and are validated here, so that a malformed start (or
         # update, or signal) is a clean rejection and never a failed workflow task.
-        # An unencrypted one is refused unread (``_unencrypted``): ``run`` fails the
+        # An unencrypted one is refused unread (``unencrypted``): ``run`` fails the
         # workflow at once with ``unencrypted_payload`` (an ApplicationError, which
         # fails the workflow, not the task) before anything reaches the event store.
         # Asked first: a run under patch "quick-updates" (every new run) takes all the
@@ -299,8 +264,8 @@ class PetitionWorkflow:
         self.encrypted_only = self._patched(ENCRYPTION_PATCH)
         start = (
             _unencrypted_start()
-            if self.encrypted_only and _unencrypted([raw_start])
-            else _decode(raw_start, StartPetition)
+            if self.encrypted_only and unencrypted([raw_start])
+            else decode(raw_start, StartPetition)
         )
         self.start = start if isinstance(start, StartPetition) else None
         self.start_error = start if isinstance(start, Rejection) else None
@@ -371,7 +336,7 @@ class PetitionWorkflow:
                     "execution, its history holds the input in plain text",
                     UNENCRYPTED_CODE,
                 )
-            raise _error(self.start_error)
+            raise rejection_error(self.start_error)
         assert self.start is not None
         if (
             self.calendar_on
@@ -390,7 +355,7 @@ class PetitionWorkflow:
                 registration = self.registration
                 while True:
                     if isinstance(registration, Rejection):
-                        raise _error(registration)
+                        raise rejection_error(registration)
                     if registration.duplicate or await self._commit(registration.events):
                         break
                     # the stream held events already: a case id used before
@@ -573,15 +538,13 @@ class PetitionWorkflow:
     async def _calendar_snapshot(self) -> CalendarSnapshot:
         """The calendar store's snapshot from last year on (a local activity)."""
         year = self.policy.local_date(workflow.now()).year - 1
-        snapshot: CalendarSnapshot = await workflow.execute_local_activity(
+        return await call_store(
             "calendar_snapshot",
             SnapshotRequest(from_year=year),
-            result_type=CalendarSnapshot,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=APPEND_RETRY,  # the store is away: wait for it, as appends do
-            summary=f"holiday calendar from {year}",
+            CalendarSnapshot,
+            f"holiday calendar from {year}",
+            APPEND_RETRY,  # the store is away: wait for it, as appends do
         )
-        return snapshot
 
     async def _recompute_deadlines(self) -> None:
         """After ``calendar_loaded``, or after opening a provisional deadline with a
@@ -614,15 +577,13 @@ class PetitionWorkflow:
         if not names:
             return None
         on = self.policy.local_date(workflow.now())
-        resolution: UnitResolution = await workflow.execute_local_activity(
+        return await call_store(
             "resolve_units",
             ResolveUnits(names=list(names), on=on),
-            result_type=UnitResolution,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=APPEND_RETRY,  # the store is away: wait for it, as appends do
-            summary=f"unit directory: {len(names)} unit(s) as of {on}",
+            UnitResolution,
+            f"unit directory: {len(names)} unit(s) as of {on}",
+            APPEND_RETRY,  # the store is away: wait for it, as appends do
         )
-        return resolution
 
     def _to_agenda(self, events: tuple[Event, ...], units: UnitResolution | None) -> None:
         """After an escalation to a joint conference, the case joins its agenda (by the
@@ -825,13 +786,8 @@ class PetitionWorkflow:
         """The append's result, or why the stream does not let the case go on."""
         try:
             if lean:
-                result: AppendResult = await workflow.execute_local_activity(
-                    "append_events",
-                    request,
-                    result_type=AppendResult,
-                    start_to_close_timeout=ACTIVITY_TIMEOUT,
-                    retry_policy=APPEND_RETRY,
-                    summary=summary,
+                result = await call_store(
+                    "append_events", request, AppendResult, summary, APPEND_RETRY
                 )
             else:
                 # Cases from before patch "local-append-changed-attributes". Their
@@ -992,19 +948,14 @@ class PetitionWorkflow:
 
     @workflow.update(dynamic=True)
     async def command(self, kind: str, args: Sequence[RawValue]) -> CommandResult:
-        return await self._update(kind, _payload(args))
+        return await self._update(kind, command_payload(args))
 
     @command.validator
     def validate_command(self, kind: str, args: Sequence[RawValue]) -> None:
         # A rejected update leaves no event in history: nothing of its input is stored.
-        if _unencrypted(args):
-            raise _error(
-                Rejection(
-                    code=UNENCRYPTED_CODE,
-                    message=f"the update's input arrived unencrypted; {SEND_ENCRYPTED}",
-                )
-            )
-        self._validate(kind, _payload(args))
+        if unencrypted(args):
+            raise unencrypted_update(SEND_ENCRYPTED)
+        self._validate(kind, command_payload(args))
 
     @workflow.signal(dynamic=True)
     def command_signal(self, kind: str, args: Sequence[RawValue]) -> None:
@@ -1021,7 +972,7 @@ class PetitionWorkflow:
             # the patch it was an unknown command like any other name.)
             self.recompute_requested = True
             return
-        if self.encrypted_only and _unencrypted(args):
+        if self.encrypted_only and unencrypted(args):
             # Dropped: not applied, not kept as a CommandRejected (that would copy it to
             # the event store). Its name only is logged, never its content.
             workflow.logger.warning(
@@ -1031,7 +982,7 @@ class PetitionWorkflow:
                 SEND_ENCRYPTED,
             )
             return
-        payload = _payload(args)
+        payload = command_payload(args)
         if kind in INTERNAL_SIGNALS:
             # A later case that repeats this one says so (``_link_other``). Taken by
             # every case, those running since before patch "repeat-screening" too (they
@@ -1051,7 +1002,7 @@ class PetitionWorkflow:
 
     def _validate(self, kind: str, payload: Any) -> None:
         if self.attention is not None:
-            raise _error(
+            raise rejection_error(
                 Rejection(
                     code=NEEDS_ATTENTION_CODE,
                     message=f"the case waits for a repair ({self.attention.reason}); "
@@ -1060,18 +1011,18 @@ class PetitionWorkflow:
             )
         command = parse(kind, payload)
         if isinstance(command, Rejection):
-            raise _error(command)
+            raise rejection_error(command)
         state = self.case
         if state.stage is Stage.NEW and isinstance(self.registration, Accepted):
             state = fold(self.registration.events)  # still being written; the handler waits
         decision = decide(state, command, workflow.now(), self.policy, self.rules)
         if isinstance(decision, Rejection):
-            raise _error(decision)
+            raise rejection_error(decision)
 
     async def _update(self, kind: str, payload: Any) -> CommandResult:
         command = parse(kind, payload)
         if isinstance(command, Rejection):
-            raise _error(command)
+            raise rejection_error(command)
         await workflow.wait_condition(lambda: self.case.stage is not Stage.NEW)
         async with self.lock:
             # A repeat is a command_id the case had before this update came in; one that
@@ -1085,7 +1036,7 @@ class PetitionWorkflow:
                 if isinstance(decision, Rejection):
                     # the case moved on since the validator ran, or the unit directory
                     # refused a unit the command names
-                    raise _error(decision)
+                    raise rejection_error(decision)
                 assert isinstance(decision, Accepted)
                 if decision.duplicate or await self._commit(decision.events):
                     break
