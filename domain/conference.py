@@ -41,7 +41,7 @@ from pydantic import (
 )
 
 from .commands import CommandBase, CommandId
-from .decide import Rejection
+from .decide import Rejection, issued_in_future
 from .intake import field_errors
 from .values import Actor, Frozen, Jurisdiction, LongText, MediumText, ShortText, Unit
 
@@ -658,11 +658,11 @@ def decide(state: ConferenceState, command: Any, now: datetime) -> ConferenceDec
         return Accepted(events=(), duplicate=True)
     # An agenda item's issued_at is when its subject asked, by the subject's clock (a
     # case's clock may run ahead under time skipping): informational, never refused.
-    if command.kind != "add_to_agenda" and command.issued_at > now + MAX_CLOCK_SKEW:
-        return reject(
-            "timestamp_in_future",
-            f"issued_at {command.issued_at.isoformat()}, engine time {now.isoformat()}",
-        )
+    if (
+        command.kind != "add_to_agenda"
+        and (early := issued_in_future(command.issued_at, now, MAX_CLOCK_SKEW)) is not None
+    ):
+        return early
     x = _Ctx(state, command.command_id, actor_of(command), now)
     rejection = _HANDLERS[command.kind](x, command)
     if rejection is not None:

@@ -247,6 +247,17 @@ def parse(
         return _reject("invalid_command", "; ".join(field_errors(exc)))
 
 
+def issued_in_future(issued_at: datetime, now: datetime, max_skew: timedelta) -> Rejection | None:
+    """``timestamp_in_future`` when a command was issued more than ``max_skew`` ahead of
+    the engine's clock: the check every stream's ``decide`` (a case's, a dispute's, a
+    conference's) makes first, after a repeated command_id."""
+    if issued_at <= now + max_skew:
+        return None
+    return _reject(
+        "timestamp_in_future", f"issued_at {issued_at.isoformat()}, engine time {now.isoformat()}"
+    )
+
+
 def event_id(case_id: str, command_id: str, index: int) -> uuid.UUID:
     return uuid.uuid5(EVENT_ID_NAMESPACE, f"{case_id}/{command_id}/{index}")
 
@@ -267,11 +278,9 @@ def decide(
     prior = state.commands.get(command.command_id)
     if prior is not None:
         return Accepted(events=prior, duplicate=True)
-    if command.issued_at > now + timedelta(seconds=policy.max_clock_skew_seconds):
-        return _reject(
-            "timestamp_in_future",
-            f"issued_at {command.issued_at.isoformat()}, engine time {now.isoformat()}",
-        )
+    skew = timedelta(seconds=policy.max_clock_skew_seconds)
+    if (early := issued_in_future(command.issued_at, now, skew)) is not None:
+        return early
     kind: str = command.kind  # type: ignore[attr-defined]
     if state.stage is Stage.NEW and kind != "register_petition":
         return _reject("case_not_registered")

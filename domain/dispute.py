@@ -44,7 +44,7 @@ from pydantic import (
 )
 
 from .conference import AgendaItemIn
-from .decide import Rejection
+from .decide import Rejection, issued_in_future
 from .intake import IdNumber, Intake, Phone, field_errors
 from .units import UnitKind, UnitLookup
 from .values import (
@@ -656,11 +656,9 @@ def decide(
     prior = state.commands.get(command.command_id)
     if prior is not None:
         return Accepted(events=prior, duplicate=True)
-    if command.issued_at > now + timedelta(seconds=policy.max_clock_skew_seconds):
-        return _reject(
-            "timestamp_in_future",
-            f"issued_at {command.issued_at.isoformat()}, engine time {now.isoformat()}",
-        )
+    skew = timedelta(seconds=policy.max_clock_skew_seconds)
+    if (early := issued_in_future(command.issued_at, now, skew)) is not None:
+        return early
     kind: str = command.kind  # type: ignore[attr-defined]
     if state.status is DisputeStatus.NEW and kind != "report_dispute":
         return _reject("dispute_not_reported")
