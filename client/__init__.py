@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio.client import (
     Client,
@@ -47,6 +47,8 @@ from petitionflow.workflows.contract import (
     workflow_id,
 )
 
+R = TypeVar("R")
+
 
 class PetitionError(Exception):
     """A command or a look-up was refused. ``code`` is stable; see the README."""
@@ -54,6 +56,33 @@ class PetitionError(Exception):
     def __init__(self, code: str, message: str) -> None:
         self.code, self.message = code, message
         super().__init__(f"{code}: {message}")
+
+
+def update_refusal(exc: WorkflowUpdateFailedError) -> PetitionError | None:
+    """The rejection an update was refused with (its code and message, as the workflow's
+    validator or handler raised it), or None when the update failed otherwise."""
+    cause = exc.cause
+    if isinstance(cause, ApplicationError) and cause.type:
+        return PetitionError(cause.type, cause.message.split(": ", 1)[-1])
+    return None
+
+
+async def send_command(
+    handle: WorkflowHandle[Any, Any], kind: str, payload: Any, result_type: type[R], *, wait: bool
+) -> R | None:
+    """``payload`` as the update ``kind`` (its result once durable) or, when not ``wait``,
+    as a signal (None), to a case's, a dispute's or a conference's workflow. A refused
+    update raises its rejection as a PetitionError; an RPCError is the caller's to say."""
+    try:
+        if not wait:
+            await handle.signal(kind, payload)
+            return None
+        result: R = await handle.execute_update(kind, payload, result_type=result_type)
+        return result
+    except WorkflowUpdateFailedError as exc:
+        if (refusal := update_refusal(exc)) is not None:
+            raise refusal from None
+        raise
 
 
 class PetitionClient:
@@ -161,18 +190,7 @@ class PetitionClient:
         handle = self.handle(case_id)
         try:
             await self._learn_scope(handle)
-            if not wait:
-                await handle.signal(kind, payload)
-                return None
-            result: CommandResult = await handle.execute_update(
-                kind, payload, result_type=CommandResult
-            )
-            return result
-        except WorkflowUpdateFailedError as exc:
-            cause = exc.cause
-            if isinstance(cause, ApplicationError) and cause.type:
-                raise PetitionError(cause.type, cause.message.split(": ", 1)[-1]) from None
-            raise
+            return await send_command(handle, kind, payload, CommandResult, wait=wait)
         except RPCError as exc:
             repeat = await self._repeat_on_closed(case_id, exc, parsed)
             if repeat is not None:

@@ -14,10 +14,9 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from petitionflow.client import PetitionError
+from petitionflow.client import PetitionError, send_command, update_refusal
 from petitionflow.domain.conference import (
     AgendaItemIn,
     ConferenceState,
@@ -104,10 +103,8 @@ def _handle(client: Client, place_code: str) -> WorkflowHandle[Any, Any]:
 
 
 async def _fail(exc: Exception, place_code: str) -> PetitionError:
-    if isinstance(exc, WorkflowUpdateFailedError):
-        cause = exc.cause
-        if isinstance(cause, ApplicationError) and cause.type:
-            return PetitionError(cause.type, cause.message.split(": ", 1)[-1])
+    if isinstance(exc, WorkflowUpdateFailedError) and (refusal := update_refusal(exc)) is not None:
+        return refusal
     if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
         return PetitionError(
             "conference_not_found",
@@ -145,13 +142,7 @@ async def send(
     handle = _handle(client, place_code)
     try:
         await _learn(client, place_code)
-        if not wait:
-            await handle.signal(kind, payload)
-            return None
-        result: ConferenceCommandResult = await handle.execute_update(
-            kind, payload, result_type=ConferenceCommandResult
-        )
-        return result
+        return await send_command(handle, kind, payload, ConferenceCommandResult, wait=wait)
     except (WorkflowUpdateFailedError, RPCError) as exc:
         raise await _fail(exc, place_code) from None
 

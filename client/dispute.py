@@ -12,13 +12,13 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from petitionflow.activities.dispute import from_record
-from petitionflow.client import PetitionError
+from petitionflow.client import PetitionError, send_command
 from petitionflow.domain import dispute as d
 from petitionflow.domain.decide import Rejection
 from petitionflow.eventstore import EventStore
@@ -120,18 +120,7 @@ class DisputeClient:
         handle = self.handle(dispute_id)
         try:
             await self._learn_scope(handle)
-            if not wait:
-                await handle.signal(kind, payload)
-                return None
-            result: DisputeCommandResult = await handle.execute_update(
-                kind, payload, result_type=DisputeCommandResult
-            )
-            return result
-        except WorkflowUpdateFailedError as exc:
-            cause = exc.cause
-            if isinstance(cause, ApplicationError) and cause.type:
-                raise PetitionError(cause.type, cause.message.split(": ", 1)[-1]) from None
-            raise
+            return await send_command(handle, kind, payload, DisputeCommandResult, wait=wait)
         except RPCError as exc:
             if wait and (answer := await self._after_close(dispute_id, parsed)) is not None:
                 return answer
