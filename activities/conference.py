@@ -21,7 +21,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from temporalio import activity
@@ -37,12 +37,11 @@ from petitionflow.domain.conference import (
     stream_id,
 )
 from petitionflow.domain.values import Actor, Jurisdiction, Unit
-from petitionflow.eventstore import ConcurrencyError, EventStore, NewEvent, RecordedEvent
+from petitionflow.eventstore import EventStore, NewEvent, RecordedEvent
 
 if TYPE_CHECKING:
     from temporalio.client import Client
 
-CATCH_UP_LIMIT = 500
 # The subject's answers that are no answer yet: try again later.
 RETRY_CODES = frozenset({"case_needs_attention", "temporal_error"})
 
@@ -81,6 +80,18 @@ class DeliverDecision(BaseModel):
     plan: str
     supervise: bool
     correction_days: int | None = None
+
+    def command(self) -> dict[str, Any]:
+        """The subject's ``record_conference_decision`` (a case's and a dispute's alike)."""
+        return {
+            "command_id": self.decision_command_id,
+            "actor": self.actor.model_dump(mode="json"),
+            "issued_at": self.issued_at.isoformat(),
+            "lead_unit": self.lead_unit.model_dump(mode="json"),
+            "plan": self.plan,
+            "supervise": self.supervise,
+            "correction_days": self.correction_days,
+        }
 
 
 class DeliveryResult(BaseModel):
@@ -124,43 +135,28 @@ class ConferenceActivities:
 
     @activity.defn(name="append_conference_events")
     def append_conference_events(self, request: AppendConferenceEvents) -> ConferenceAppendResult:
-        info = activity.info()
-        workflow = {"workflow_id": info.workflow_id or "", "run_id": info.workflow_run_id or ""}
         stream = stream_id(request.place_code)
-        try:
-            outcome = self.store.append_outcome(
-                stream, request.expected_version, [to_record(e, workflow) for e in request.events]
-            )
-        except ConcurrencyError:
-            pass
-        else:
-            if outcome.written:
-                return ConferenceAppendResult(
-                    positions=outcome.positions, stored=request.events, appended=True
-                )
-        after = self.store.read_stream(stream, request.expected_version + 1, limit=CATCH_UP_LIMIT)
-        if not after:
+
+        def behind() -> ApplicationError:
             # Stored events are missing (a restore from an older backup) or the ids are
             # taken elsewhere: nothing can be written. Raised and retried, so the
             # conference waits (its workflow task retries) until the stream is repaired.
-            raise ApplicationError(
+            return ApplicationError(
                 f"{stream}: the store holds {self.store.stream_version(stream)} events, the "
                 f"conference has applied {request.expected_version}; restore the stream",
                 type="StoreBehindConference",
             )
-        ids = [e.event_id for e in request.events]
-        appended = [r.event_id for r in after[: len(ids)]] == ids
-        if not appended:
-            activity.logger.warning(
-                "catching up: %s has %d events after v%d that this workflow has not applied",
-                stream,
-                len(after),
-                request.expected_version,
-            )
+
+        result = envelope.append(
+            self.store,
+            stream,
+            request.expected_version,
+            request.events,
+            CONFERENCE_EVENT_ADAPTER,
+            behind,
+        )
         return ConferenceAppendResult(
-            positions=[r.position for r in after],
-            stored=[from_record(r) for r in after],
-            appended=appended,
+            positions=result.positions, stored=result.stored, appended=result.appended
         )
 
     @activity.defn(name="deliver_conference_decision")
@@ -171,17 +167,10 @@ class ConferenceActivities:
             # Disputes take the same update on dispute-<id> (their workflow's own).
             return await self._deliver_dispute(request)
         petitions = PetitionClient(self.client, task_queue=self.task_queue)
-        command = {
-            "command_id": request.decision_command_id,
-            "actor": request.actor.model_dump(mode="json"),
-            "issued_at": request.issued_at.isoformat(),
-            "lead_unit": request.lead_unit.model_dump(mode="json"),
-            "plan": request.plan,
-            "supervise": request.supervise,
-            "correction_days": request.correction_days,
-        }
         try:
-            result = await petitions.send(request.subject_id, "record_conference_decision", command)
+            result = await petitions.send(
+                request.subject_id, "record_conference_decision", request.command()
+            )
         except PetitionError as exc:
             if exc.code in RETRY_CODES:
                 raise ApplicationError(str(exc), type=exc.code) from None
@@ -199,17 +188,8 @@ class ConferenceActivities:
         from temporalio.service import RPCError, RPCStatusCode
 
         handle = self.client.get_workflow_handle(f"dispute-{request.subject_id}")
-        payload = {
-            "command_id": request.decision_command_id,
-            "actor": request.actor.model_dump(mode="json"),
-            "issued_at": request.issued_at.isoformat(),
-            "lead_unit": request.lead_unit.model_dump(mode="json"),
-            "plan": request.plan,
-            "supervise": request.supervise,
-            "correction_days": request.correction_days,
-        }
         try:
-            result = await handle.execute_update("record_conference_decision", payload)
+            result = await handle.execute_update("record_conference_decision", request.command())
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
             if isinstance(cause, ApplicationError) and cause.type:

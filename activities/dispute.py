@@ -37,7 +37,7 @@ from petitionflow.domain.dispute import (
 )
 from petitionflow.domain.intake import Intake
 from petitionflow.domain.values import Actor
-from petitionflow.eventstore import ConcurrencyError, EventStore, NewEvent, RecordedEvent
+from petitionflow.eventstore import EventStore, NewEvent, RecordedEvent
 from petitionflow.eventstore.directory import DirectoryStore
 from petitionflow.security.sealing import Sealer
 from petitionflow.workflows.dispute_contract import (
@@ -45,8 +45,6 @@ from petitionflow.workflows.dispute_contract import (
 )
 
 log = structlog.get_logger("petitionflow.dispute")
-
-CATCH_UP_LIMIT = 500
 
 
 def to_record(event: DisputeEvent, workflow: dict[str, str] | None = None) -> NewEvent:
@@ -107,40 +105,27 @@ class DisputeActivities:
 
     @activity.defn(name="append_dispute_events")
     def append_dispute_events(self, request: AppendDisputeEvents) -> DisputeAppendResult:
-        info = activity.info()
-        workflow = {"workflow_id": info.workflow_id or "", "run_id": info.workflow_run_id or ""}
         stream = dispute_stream_id(request.dispute_id)
-        try:
-            outcome = self.store.append_outcome(
-                stream, request.expected_version, [to_record(e, workflow) for e in request.events]
-            )
-        except ConcurrencyError:
-            pass
-        else:
-            if outcome.written:
-                return DisputeAppendResult(positions=outcome.positions, stored=request.events)
-        after = self.store.read_stream(stream, request.expected_version + 1, limit=CATCH_UP_LIMIT)
-        if not after:
+
+        def behind() -> ApplicationError:
             # Stored events are missing (a restore from an older backup): retried by the
             # workflow's policy until an operator restores them.
-            raise ApplicationError(
+            return ApplicationError(
                 f"{stream}: the store holds fewer events than the dispute has applied "
                 f"(v{request.expected_version}); restore them",
                 type="store_behind",
             )
-        ids = [e.event_id for e in request.events]
-        appended = [r.event_id for r in after[: len(ids)]] == ids
-        if not appended:
-            activity.logger.warning(
-                "catching up: %s has %d events after v%d",
-                stream,
-                len(after),
-                request.expected_version,
-            )
+
+        result = envelope.append(
+            self.store,
+            stream,
+            request.expected_version,
+            request.events,
+            DISPUTE_EVENT_ADAPTER,
+            behind,
+        )
         return DisputeAppendResult(
-            positions=[r.position for r in after],
-            stored=[from_record(r) for r in after],
-            appended=appended,
+            positions=result.positions, stored=result.stored, appended=result.appended
         )
 
     @activity.defn(name="convert_dispute")
