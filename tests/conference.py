@@ -25,11 +25,13 @@ from petitionflow.client.conference import (
     join_agenda,
     record_meeting,
 )
+from petitionflow.domain import commands as c
 from petitionflow.domain import conference as cf
+from petitionflow.domain.state import Stage
 from petitionflow.domain.values import Actor, Jurisdiction
 from petitionflow.workflows.conference_contract import ConferenceView, MeetingResult
 from testkit.builders import CASE_PLACE, COUNTY_UNIT, PREFECTURE, REGION
-from tests.temporal import Harness
+from tests.temporal import Case, Harness
 
 PLACE = Jurisdiction(region=REGION, prefecture=PREFECTURE)
 OFFICE = "喀什地区信访局"  # the registering office of the harness's cases (BUREAU)
@@ -148,3 +150,30 @@ class Conference:
     async def stop(self) -> None:
         if self.handle is not None:
             await self.client.get_workflow_handle(self.handle.id).terminate("test over")
+
+
+async def escalated_case(h: Harness) -> Case:
+    """A real case, routed, then escalated to the joint conference (competence dispute)."""
+    case = await h.submit()
+    await case.ok(c.TransferPetition, to_unit=COUNTY_UNIT)
+    await case.ok(c.EscalateToConference, reason="competence_dispute")
+    assert (await case.state()).stage is Stage.CONFERENCE
+    return case
+
+
+def decision(case: Case, **fields: object) -> cf.MeetingDecision:
+    """The meeting's decision on ``case``: the county unit leads (``fields`` change it)."""
+    return cf.MeetingDecision.model_validate(
+        {
+            "subject": "case",
+            "subject_id": case.case_id,
+            "lead_unit": COUNTY_UNIT.model_dump(mode="json"),
+            "plan": "疏附县人社局牵头，住建局配合，限期解决欠薪",
+            **fields,
+        }
+    )
+
+
+async def meeting_due(conf: Conference) -> None:
+    await conf.advance(8)  # a week and a day: the Tuesday meeting has come
+    await conf.until("had a meeting due", lambda v: v.state.meeting_due is not None)

@@ -11,7 +11,6 @@ old files, as tests/record_histories.py does for the case.
 from __future__ import annotations
 
 import asyncio
-import json
 import tempfile
 import uuid
 from datetime import UTC, datetime
@@ -20,7 +19,6 @@ from pathlib import Path
 from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
 from petitionflow.client.conference import send
-from petitionflow.domain import commands as c
 from petitionflow.domain import conference as cf
 from petitionflow.domain.values import Actor
 from petitionflow.eventstore import EventStore
@@ -29,44 +27,11 @@ from petitionflow.workers.main import build_worker
 from petitionflow.workflows import search
 from testkit.builders import COUNTY_UNIT, OTHER_COUNTY_UNIT
 from testkit.keys import CONVERTER, HASHER, SEALER
-from tests.conference import SECRETARY, Conference
-from tests.temporal import Case, Harness
+from tests.conference import SECRETARY, Conference, decision, escalated_case, meeting_due
+from tests.record_histories import save
+from tests.temporal import Harness
 
 OUT = Path(__file__).parent / "fixtures" / "conference_histories"
-
-
-async def _save(env: WorkflowEnvironment, workflow_id: str, run_id: str, name: str) -> None:
-    history = await env.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"{name}.json"
-    path.write_text(
-        json.dumps(
-            {"workflow_id": workflow_id, "history": json.loads(history.to_json())},
-            ensure_ascii=False,
-            indent=1,
-        ),
-        encoding="utf-8",
-    )
-    print(f"wrote {path} ({len(history.events)} events)")
-
-
-async def _case(h: Harness) -> Case:
-    case = await h.submit()
-    await case.ok(c.TransferPetition, to_unit=COUNTY_UNIT)
-    await case.ok(c.EscalateToConference, reason="competence_dispute")
-    return case
-
-
-def _decision(case: Case, **fields: object) -> cf.MeetingDecision:
-    return cf.MeetingDecision.model_validate(
-        {
-            "subject": "case",
-            "subject_id": case.case_id,
-            "lead_unit": COUNTY_UNIT.model_dump(mode="json"),
-            "plan": "人社局牵头，限期解决",
-            **fields,
-        }
-    )
 
 
 async def decided_supervised(h: Harness) -> None:
@@ -74,20 +39,19 @@ async def decided_supervised(h: Harness) -> None:
     correction deadline passes, then the correction closes it), one refused (a unit
     outside the case's place) and decided again; a refused signal."""
     conf = Conference(h)
-    taken, refused = await _case(h), await _case(h)
+    taken, refused = await escalated_case(h), await escalated_case(h)
     await conf.join(taken.case_id)
     await conf.join(refused.case_id)
     await conf.join(taken.case_id)  # a repeat
-    await conf.advance(8)
-    await conf.until("had a meeting due", lambda v: v.state.meeting_due is not None)
+    await meeting_due(conf)
     await conf.meeting(
-        _decision(taken, supervise=True, correction_days=3),
-        _decision(refused, lead_unit=OTHER_COUNTY_UNIT.model_dump(mode="json")),
+        decision(taken, supervise=True, correction_days=3),
+        decision(refused, lead_unit=OTHER_COUNTY_UNIT.model_dump(mode="json")),
     )
     key = f"case:{refused.case_id}"
     await conf.until("heard back", lambda v: v.state.items[key].last_refusal is not None)
     await conf.until("went overdue", lambda v: len(v.state.overdue_items) == 1)
-    await conf.meeting(_decision(refused))
+    await conf.meeting(decision(refused))
     await conf.until("closed the refused one", lambda v: key not in v.state.items)
     await send(
         conf.client,
@@ -118,17 +82,16 @@ async def decided_supervised(h: Harness) -> None:
     await conf.until("recorded all", lambda v: "w-unknown" in v.state.commands)
     await conf.check()
     assert conf.handle is not None and conf.first_run is not None
-    await _save(h.env, conf.handle.id, conf.first_run, "conference_decided_supervised")
+    await save(h.env, conf.handle.id, "conference_decided_supervised", conf.first_run, OUT)
     await conf.stop()
 
 
 async def continue_as_new(h: Harness) -> None:
     conf = Conference(h, history_limit=40)
-    case = await _case(h)
+    case = await escalated_case(h)
     await conf.join(case.case_id)
-    await conf.advance(8)
-    await conf.until("had a meeting due", lambda v: v.state.meeting_due is not None)
-    await conf.meeting(_decision(case, supervise=True, correction_days=20))
+    await meeting_due(conf)
+    await conf.meeting(decision(case, supervise=True, correction_days=20))
     key = f"case:{case.case_id}"
     await conf.until("supervised it", lambda v: v.state.items[key].status == "supervised")
     for i in range(14):
@@ -141,8 +104,8 @@ async def continue_as_new(h: Harness) -> None:
     assert len(runs) >= 3, runs
     await conf.check()
     assert conf.handle is not None
-    await _save(h.env, conf.handle.id, runs[0], "conference_continue_as_new_first_run")
-    await _save(h.env, conf.handle.id, runs[-1], "conference_continue_as_new_latest_run")
+    await save(h.env, conf.handle.id, "conference_continue_as_new_first_run", runs[0], OUT)
+    await save(h.env, conf.handle.id, "conference_continue_as_new_latest_run", runs[-1], OUT)
     await conf.stop()
 
 

@@ -55,11 +55,18 @@ async def _env(*extra: str) -> WorkflowEnvironment:
     )
 
 
-async def _save(
-    env: WorkflowEnvironment, workflow_id: str, name: str, run_id: str | None = None
+async def save(
+    env: WorkflowEnvironment,
+    workflow_id: str,
+    name: str,
+    run_id: str | None = None,
+    out: Path = OUT,
 ) -> None:
+    """Write the history of ``workflow_id`` (its latest run, or ``run_id``) as the
+    fixture ``name`` in ``out`` (tests/record_conference_histories.py writes its own)."""
     history = await env.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-    path = OUT / f"{name}.json"
+    await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
+    path = out / f"{name}.json"
     path.write_text(
         json.dumps(
             {"workflow_id": workflow_id, "history": json.loads(history.to_json())},
@@ -98,10 +105,10 @@ async def _repeats(env: WorkflowEnvironment, harness: Harness) -> None:
     await confirmed.ok(c.TransferPetition, to_unit=COUNTY_UNIT)
     await confirmed.ok(c.ConfirmRepeat, BUREAU, other_case_id=open_case.case_id)
     await until(open_case, lambda s: len(s.linked_cases) == 2, "linked twice")
-    await _save(env, duplicate.handle.id, "repeat_open_duplicate")
-    await _save(env, open_case.handle.id, "repeat_linked_by_signal")
-    await _save(env, dismissed.handle.id, "repeat_suggestion_dismissed")
-    await _save(env, confirmed.handle.id, "repeat_suggestion_confirmed")
+    await save(env, duplicate.handle.id, "repeat_open_duplicate")
+    await save(env, open_case.handle.id, "repeat_linked_by_signal")
+    await save(env, dismissed.handle.id, "repeat_suggestion_dismissed")
+    await save(env, confirmed.handle.id, "repeat_suggestion_confirmed")
 
 
 async def record_deadline_recomputed(store: EventStore) -> None:
@@ -140,7 +147,7 @@ async def record_deadline_recomputed(store: EventStore) -> None:
                 await asyncio.sleep(0.1)
             await case.ok(c.WithdrawPetition, PETITIONER, reason="已自行和解")
             await case.handle.result()
-            await _save(env, case.handle.id, "deadline_recomputed")
+            await save(env, case.handle.id, "deadline_recomputed")
 
 
 async def main(only: list[str]) -> None:
@@ -163,10 +170,10 @@ async def main(only: list[str]) -> None:
                 assert final is not None
                 await _settled(harness, final.case_id)
                 for slug, run in zip(SLUGS, runs, strict=True):
-                    await _save(env, f"petition-{run.case_id}", slug)
+                    await save(env, f"petition-{run.case_id}", slug)
                 # the repeat of the case final after re-review: not accepted, linked in
                 # the store (the final case's workflow had ended)
-                await _save(env, f"petition-{final.case_id}", "repeat_of_final")
+                await save(env, f"petition-{final.case_id}", "repeat_of_final")
                 await _repeats(env, harness)
         assert len(SLUGS) == len(SCENARIOS)
 
@@ -181,8 +188,8 @@ async def main(only: list[str]) -> None:
                 await case.ok(c.AcceptPetition, HANDLER)
                 await grow_history(case, 12)
                 await case.advance(70)
-                await _save(env, case.handle.id, "continue_as_new_first_run", first)
-                await _save(env, case.handle.id, "continue_as_new_latest_run")
+                await save(env, case.handle.id, "continue_as_new_first_run", first)
+                await save(env, case.handle.id, "continue_as_new_latest_run")
         await record_deadline_recomputed(store)
         store.close()
 

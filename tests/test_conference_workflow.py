@@ -15,15 +15,14 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 
 from petitionflow.client import PetitionError
 from petitionflow.client.conference import record_meeting, send
-from petitionflow.domain import commands as c
 from petitionflow.domain import conference as cf
 from petitionflow.domain.state import Stage
 from petitionflow.domain.values import Actor
 from petitionflow.workers.ui_metadata import METADATA_QUERY
 from petitionflow.workflows import search
 from testkit.builders import COUNTY_UNIT, OTHER_COUNTY_UNIT
-from tests.conference import SECRETARY, Conference
-from tests.temporal import Case, Harness
+from tests.conference import SECRETARY, Conference, decision, escalated_case, meeting_due
+from tests.temporal import Harness
 
 
 @pytest.fixture
@@ -34,36 +33,10 @@ async def conference(petitions: Harness) -> AsyncIterator[Conference]:
     await conf.stop()
 
 
-async def escalated_case(petitions: Harness) -> Case:
-    """A real case, routed, then escalated to the joint conference (competence dispute)."""
-    case = await petitions.submit()
-    await case.ok(c.TransferPetition, to_unit=COUNTY_UNIT)
-    await case.ok(c.EscalateToConference, reason="competence_dispute")
-    assert (await case.state()).stage is Stage.CONFERENCE
-    return case
-
-
-def decision(case: Case, **fields: object) -> cf.MeetingDecision:
-    return cf.MeetingDecision.model_validate(
-        {
-            "subject": "case",
-            "subject_id": case.case_id,
-            "lead_unit": COUNTY_UNIT.model_dump(mode="json"),
-            "plan": "疏附县人社局牵头，住建局配合，限期解决欠薪",
-            **fields,
-        }
-    )
-
-
 async def details_of(conf: Conference) -> str:
     handle = conf.client.get_workflow_handle(cf.workflow_id(conf.code))
     metadata = await handle.query(METADATA_QUERY, result_type=WorkflowMetadata)
     return str(metadata.current_details)
-
-
-async def meeting_due(conf: Conference) -> None:
-    await conf.advance(8)  # a week and a day: the Tuesday meeting has come
-    await conf.until("had a meeting due", lambda v: v.state.meeting_due is not None)
 
 
 async def test_joining_twice_adds_the_item_once(conference: Conference) -> None:
