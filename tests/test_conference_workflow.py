@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from petitionflow.domain.state import Stage
 from petitionflow.domain.values import Actor
 from petitionflow.workers.ui_metadata import METADATA_QUERY
 from petitionflow.workflows import search
+from petitionflow.workflows.conference_contract import ConferenceView
 from testkit.builders import COUNTY_UNIT, OTHER_COUNTY_UNIT
 from tests.conference import SECRETARY, Conference, decision, escalated_case, meeting_due
 from tests.temporal import Harness
@@ -37,6 +38,10 @@ async def details_of(conf: Conference) -> str:
     handle = conf.client.get_workflow_handle(cf.workflow_id(conf.code))
     metadata = await handle.query(METADATA_QUERY, result_type=WorkflowMetadata)
     return str(metadata.current_details)
+
+
+def holds_items(n: int) -> Callable[[ConferenceView], bool]:
+    return lambda v: len(v.state.items) == n
 
 
 async def test_joining_twice_adds_the_item_once(conference: Conference) -> None:
@@ -227,7 +232,7 @@ async def test_continue_as_new_keeps_agenda_and_supervision(petitions: Harness) 
         # in one task, and how many runs end then depends on its timing.
         for i in range(20):
             await conf.join(f"KS-CAN-{i:02d}")
-            await conf.until(f"took item {i}", lambda v, n=i + 2: len(v.state.items) == n)
+            await conf.until(f"took item {i}", holds_items(i + 2))
         # then a burst of 10, taken whenever the worker gets to them, across a run's end
         for i in range(20, 30):
             await conf.join(f"KS-CAN-{i:02d}")
