@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.profile_worker [--cases 60] [--concurrency 20] [--cprofile 40]
     .venv/bin/python -m bench.profile_worker --command-names [--rounds 4]
+    .venv/bin/python -m bench.profile_worker --converters [--rounds 4]
 
 One dev server, one in-process worker, one round of full petition lifecycles (as in
 ``bench.lifecycle``). Client and worker share the asyncio thread, where workflow
@@ -16,6 +17,11 @@ metadata interceptor the worker uses (``workers/ui_metadata.py``), and 23 update
 validators plus 23 signals registered by name at the start of every run
 (``workflow.set_update_handler``/``set_signal_handler``, delegating to the dynamic
 handlers), the alternative it was chosen over.
+
+``--converters`` compares, the same way, the worker's data converter as it is
+(``ScopedDataConverter``: one copy per workflow id for the serialization contexts)
+with the plain ``DataConverter`` it replaced, which the SDK cloned for every payload
+outside the workflow's own context.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import dataclasses
 import pstats
 import statistics
 import time
@@ -31,7 +38,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from temporalio import workflow
+from temporalio.client import Client
 from temporalio.common import RawValue
+from temporalio.converter import DataConverter
 from temporalio.worker import (
     ExecuteWorkflowInput,
     Interceptor,
@@ -42,11 +51,13 @@ from temporalio.worker import (
 
 from bench.lifecycle import petition_round
 from bench.stack import dev_stack
+from petitionflow.client import PetitionClient
 from petitionflow.domain.decide import EXTERNAL_COMMANDS
+from petitionflow.security.codec import data_converter
 from petitionflow.workers.main import build_worker
 from petitionflow.workers.ui_metadata import CommandNamesInterceptor
 from petitionflow.workflows.contract import CommandResult
-from testkit.keys import SEALER
+from testkit.keys import SEALER, TEST_KEYS
 
 SPENT: dict[str, float] = defaultdict(float)
 
@@ -139,18 +150,56 @@ async def compare_command_names(cases: int, concurrency: int, rounds: int) -> No
     print("; ".join(f"{' '.join(f'{r[0]:.1f}' for r in rows)}" for rows in spent.values()) + ")")
 
 
+def _cloning(converter: DataConverter) -> DataConverter:
+    """The converter as it was before ``ScopedDataConverter``: a plain DataConverter."""
+    fields = dataclasses.fields(DataConverter)
+    return DataConverter(**{f.name: getattr(converter, f.name) for f in fields if f.init})
+
+
+async def compare_converters(cases: int, concurrency: int, rounds: int) -> None:
+    kept = data_converter(TEST_KEYS.payload)
+    variants = {
+        "plain DataConverter, cloned per payload (before)": _cloning(kept),
+        "ScopedDataConverter, one copy per workflow (now)": kept,
+    }
+    spent: dict[str, list[float]] = defaultdict(list)
+    async with dev_stack("pf-profile-") as stack:
+        address = stack.client.service_client.config.target_host
+        for n in range(rounds + 1):  # round 0 warms each variant up
+            for i, (name, converter) in enumerate(variants.items()):
+                queue = f"converter-{i}"
+                client = await Client.connect(address, data_converter=converter)
+                pc = PetitionClient(client, task_queue=queue, store=stack.store, sealer=SEALER)
+                async with build_worker(client, stack.store, SEALER, queue):
+                    started = time.thread_time()
+                    await petition_round(pc, cases if n else 10, concurrency, [])
+                    cpu = time.thread_time() - started
+                if n:
+                    spent[name].append(cpu * 1000 / cases)
+    print(f"{rounds} rounds of {cases} cases per variant, {concurrency} in flight, alternating")
+    print("| converter | asyncio thread CPU per case (median) | per round |")
+    print("|---|---|---|")
+    for name, rows in spent.items():
+        each = " ".join(f"{r:.1f}" for r in rows)
+        print(f"| {name} | {statistics.median(rows):.1f} ms | {each} |")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", type=int, default=60)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--cprofile", type=int, default=0, metavar="N")
     parser.add_argument("--command-names", action="store_true")
+    parser.add_argument("--converters", action="store_true")
     parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args()
     timed(workflow_sandbox.SandboxedWorkflowRunner, "create_instance")
     timed(workflow_sandbox._runner._Instance, "activate")
     if args.command_names:
         await compare_command_names(args.cases, args.concurrency, args.rounds)
+        return
+    if args.converters:
+        await compare_converters(args.cases, args.concurrency, args.rounds)
         return
     async with dev_stack("pf-profile-") as stack:
         pc = stack.petitions("profile")

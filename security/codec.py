@@ -159,13 +159,55 @@ def knows_scope(client_codec: PayloadCodec | None, workflow_id: str) -> bool:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class ScopedDataConverter(DataConverter):
+    """A DataConverter whose per-context copies are kept, one per workflow id.
+
+    The SDK asks ``with_context`` for every payload a workflow task carries outside the
+    workflow's own context (local activity inputs and results, with an activity's
+    context). Only the codec depends on the context, and only on its workflow id (the
+    case's scope), yet each call cloned the converter: ``dataclasses.replace`` and a new
+    pydantic payload converter, 7% of the worker's event loop in
+    ``bench.profile_worker``. Here the clone is made once per workflow id, kept while
+    the workflow is among the ``size`` most recent."""
+
+    size: int = 4096
+    _clones: OrderedDict[str, DataConverter] = dataclasses.field(
+        default_factory=OrderedDict, init=False, repr=False, compare=False
+    )
+
+    def with_context(self, context: SerializationContext) -> Self:
+        workflow_id = getattr(context, "workflow_id", None)
+        if workflow_id is None:
+            return super().with_context(context)
+        clone = self._clones.get(workflow_id)
+        if clone is not None:
+            self._clones.move_to_end(workflow_id)
+            return clone  # type: ignore[return-value]
+        clone = super().with_context(context)
+        if (
+            clone.payload_converter is not self.payload_converter
+            or clone.failure_converter is not self.failure_converter
+        ):
+            return clone  # a converter besides the codec takes the context: not kept
+        self._clones[workflow_id] = clone
+        if len(self._clones) > self.size:
+            self._clones.popitem(last=False)
+        return clone
+
+
 def data_converter(ring: KeyRing) -> DataConverter:
     """The one converter for clients, workers and replays: pydantic JSON, then AES-GCM.
 
     Failure messages and stack traces are encrypted too (they can quote a case).
     """
-    return dataclasses.replace(
-        pydantic_data_converter,
+    settings = {
+        f.name: getattr(pydantic_data_converter, f.name)
+        for f in dataclasses.fields(pydantic_data_converter)
+        if f.init
+    }
+    settings.update(
         payload_codec=EncryptionCodec(ring),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )
+    return ScopedDataConverter(**settings)

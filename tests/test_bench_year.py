@@ -13,7 +13,8 @@ from bench.year import PETITION_PATHS, RUN_OUTCOMES, parse, run
 
 async def test_the_year_benchmark_runs_tiny(tmp_path: Path) -> None:
     out = tmp_path / "year.json"
-    args = parse(["--petitions", "40", "--disputes", "6", "--concurrency", "8", "--out", str(out)])
+    argv = ["--petitions", "40", "--disputes", "6", "--concurrency", "8", "--each"]
+    args = parse([*argv, "--out", str(out)])
     result = await run(args)
     await asyncio.to_thread(out.write_text, json.dumps(result, ensure_ascii=False))
     saved = json.loads(await asyncio.to_thread(out.read_text))
@@ -22,8 +23,13 @@ async def test_the_year_benchmark_runs_tiny(tmp_path: Path) -> None:
     p, d = r["petitions"], r["disputes"]
     assert p["done"] == p["planned"] and sum(p["paths"].values()) == p["done"]
     assert set(p["paths"]) == set(PETITION_PATHS)
-    assert d["done"] == d["planned"] and p["done"] + d["done"] + d["escalated_left_out"] == 46
-    assert set(d["outcomes"]) == set(RUN_OUTCOMES)
+    assert d["done"] == d["planned"] and p["done"] + d["done"] == 46
+    assert set(d["outcomes"]) == set(RUN_OUTCOMES) and all(d["outcomes"].values())
+    assert all(p["paths"].values())  # --each: every path at least once
+    # the joint conferences met and decided the escalated case and dispute
+    conf = saved["conferences"]
+    assert conf["decided"] >= p["paths"]["escalated"] + d["outcomes"]["escalated"] >= 2
+    assert conf["meetings"] >= 2 and conf["conferences"] >= 2
     assert p["per_s"] > 0 and d["per_s"] > 0 and r["wall_s"] > 0
     assert r["rss_mib"]["peak"] >= r["rss_mib"]["end"] > 0
     # histories: bytes and Temporal Cloud actions per path, beside the bare workflow

@@ -91,6 +91,51 @@ async def test_a_worker_learns_the_scope_from_what_it_decodes() -> None:
     assert (out.metadata[SCOPE], out.metadata[SEALED]) == ("/".join(JIASHI).encode(), b"1")
 
 
+async def test_the_converter_keeps_one_copy_per_workflow() -> None:
+    """The SDK asks for a converter with a serialization context for each payload of a
+    local activity; one copy per workflow id serves them all, and stamps its scope."""
+    from temporalio.converter import ActivitySerializationContext, WorkflowSerializationContext
+
+    from petitionflow.security.codec import ScopedDataConverter, data_converter
+
+    converter = data_converter(TEST_KEYS.payload)
+    assert isinstance(converter, ScopedDataConverter)
+    wid, other = workflow_id("KEEP-1"), workflow_id("KEEP-2")
+    run = converter.with_context(WorkflowSerializationContext(namespace="default", workflow_id=wid))
+    activities = [
+        converter.with_context(
+            ActivitySerializationContext(
+                namespace="default",
+                workflow_id=wid,
+                workflow_type="PetitionWorkflow",
+                activity_type="append_events",
+                activity_id=str(seq),
+                activity_task_queue="q",
+                is_local=True,
+            )
+        )
+        for seq in range(3)
+    ]
+    assert all(a is run for a in activities) and run is not converter
+    assert isinstance(run.payload_codec, EncryptionCodec) and run.payload_codec.workflow_id == wid
+    assert run.payload_converter is converter.payload_converter
+    elsewhere = converter.with_context(
+        WorkflowSerializationContext(namespace="default", workflow_id=other)
+    )
+    assert elsewhere is not run and elsewhere.payload_codec.workflow_id == other  # type: ignore[union-attr]
+    converter.payload_codec.scopes.remember(wid, CaseScope(JIASHI, True))  # type: ignore[union-attr]
+    [out] = await run.encode(["内容"])
+    assert (out.metadata[SCOPE], out.metadata[SEALED]) == ("/".join(JIASHI).encode(), b"1")
+    assert await run.decode([out], [str]) == ["内容"]
+    # bounded: the least recently used workflow's copy is made again when next asked
+    small = ScopedDataConverter(payload_codec=EncryptionCodec(TEST_KEYS.payload), size=2)
+    first = small.with_context(WorkflowSerializationContext(namespace="n", workflow_id="a"))
+    for name in ("b", "c"):
+        small.with_context(WorkflowSerializationContext(namespace="n", workflow_id=name))
+    again = small.with_context(WorkflowSerializationContext(namespace="n", workflow_id="a"))
+    assert again is not first and len(small._clones) == 2
+
+
 async def test_the_scope_cannot_be_changed() -> None:
     codec = EncryptionCodec(TEST_KEYS.payload)
     payload = codec.encrypt(Payload(data=b"x"), CaseScope(JIASHI, False))
