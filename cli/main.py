@@ -790,7 +790,9 @@ def parser() -> argparse.ArgumentParser:
     ulist = un_sub.add_parser(
         "list", parents=[common], help="units per level and kind; --under/--level/--kind lists them"
     )
-    ushow = un_sub.add_parser("show", parents=[common], help="one unit, the unit above it, its versions")
+    ushow = un_sub.add_parser(
+        "show", parents=[common], help="one unit, the unit above it, its versions"
+    )
     ushow.add_argument("unit", help="a unit id, its name or part of it")
     for q in (ulist, ushow):
         q.add_argument("--on", type=date.fromisoformat, help="as of this day (default today)")

@@ -426,7 +426,6 @@ petitioner_sessions = Table(
 )
 
 
-
 def applied_through(versions: set[int]) -> int:
     """The newest migration applied with every one before it (0: none)."""
     have = 0
@@ -462,6 +461,7 @@ def migrate(conn: Connection) -> list[int]:
         )
         applied.append(m.version)
     return applied
+
 
 # Migration 10: the unit directory (eventstore/directory.py). Rows are only added: a
 # unit's change is its next version, valid from its date until the unit's next

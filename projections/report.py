@@ -69,6 +69,8 @@ def _grouper(
         if not row["unit"]
         else (getattr(u, by).value if (u := unit(row["unit"])) else UNLISTED)
     )
+
+
 KINDS = ("routing", "notification", "handling", "review_decision", "re_review_decision")
 
 

@@ -115,7 +115,9 @@ async def test_submit_track_rate(api: ApiStack, petitions: Harness) -> None:
     assert review.status == 200, review.body
     assert review.body["stage"] == "review"
     state = await petitions.client.state(case_id)
-    assert state.review_unit is not None and state.review_unit.name == "喀什地区人力资源和社会保障局"
+    assert (
+        state.review_unit is not None and state.review_unit.name == "喀什地区人力资源和社会保障局"
+    )
     events = api.ctx.store.read_stream(stream_id(case_id))
     rating = next(r for r in events if r.type == "SatisfactionRated")
     assert rating.metadata["actor"] == {"unit": "信访人", "person": "网上信访平台"}

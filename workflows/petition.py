@@ -172,8 +172,8 @@ NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5)
 )
 # Since this patch a run refuses an unencrypted start and drops an unencrypted signal
-# (``UNENCRYPTED_CODE``, ``workflows/boundary.py``); histories from before it (some were written before encryption was turned on) replay
-# as they ran. Update validators do not run on replay, so updates are checked always.
+# (``UNENCRYPTED_CODE``, ``workflows/boundary.py``); histories from before it (some were
+# written before encryption was turned on) replay as they ran. Update validators do not run on replay, so updates are checked always.
 # Checked here, not in a payload converter: every input arrives as a RawValue, which the
 # SDK's converter hands over without looking (temporalio/converter/_payload_converter.py),
 # and a converter would check on replay too, where histories from before encryption
