@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -186,3 +187,31 @@ async def test_the_calendar_is_read_again_once_not_for_every_provisional_deadlin
             data = json.loads(attrs.details["data"].payloads[0].data)
             reads += [data["activity_type"]] if data["activity_type"] == "calendar_snapshot" else []
     assert len(reads) == 2
+
+
+async def test_the_worker_warns_once_per_case_and_year_of_provisional_deadlines(
+    petitions: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Accepting opens a provisional handling deadline in 2027, and the extension opens
+    # it again, later: one warning says what to do; a warning per deadline buried the
+    # demo's own lines and put 3 per case into the year benchmark's log.
+    caplog.set_level(logging.WARNING, logger="temporalio.workflow")
+    case = await provisional_case(petitions, _target())
+    await case.ok(c.ExtendHandling, HANDLER, days=30, reason="需补充调查", approved_by="局长")
+    state = await case.state()
+    assert state.deadlines[HANDLING].provisional
+    opened = sum(
+        1
+        for e in case.events()
+        for d in e.deadlines_opened
+        if d.provisional and d.due.year == state.deadlines[HANDLING].due.year
+    )
+    assert opened >= 2
+    warned = [
+        r.getMessage()
+        for r in caplog.records
+        if "provisional deadline" in r.getMessage() and case.case_id in r.getMessage()
+    ]
+    assert len(warned) == 1, warned
+    year = state.deadlines[HANDLING].due.year
+    assert f"its later provisional deadlines in {year} are not logged again" in warned[0]

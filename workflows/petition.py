@@ -223,18 +223,24 @@ def _append_failure(exc: ActivityError) -> Exception:
     return exc
 
 
-def _log_calendar(event: Event) -> None:
-    """A warning for each provisional deadline an event opens; what a recount did.
-    Kinds, dates and calendar versions only."""
+def _log_calendar(event: Event, logged: set[int]) -> None:
+    """A warning for the first provisional deadline an event opens in a year (``logged``:
+    the years this run warned of already; a lifecycle opens several in the same year,
+    and one warning per case and year says what an operator must do); what a recount
+    did. Kinds, dates and calendar versions only. Logging only: nothing of it is in
+    history, so it may change without a patch."""
     for d in event.deadlines_opened:
-        if d.provisional:
+        if d.provisional and d.due.year not in logged:
+            logged.add(d.due.year)
             workflow.logger.warning(
                 "provisional deadline: %s due %s counted Monday to Friday across a year "
                 "with no official holiday arrangement (calendar %s); load the year with "
-                "`petition calendar load` and the case recomputes it",
+                "`petition calendar load` and the case recomputes it (its later "
+                "provisional deadlines in %s are not logged again)",
                 d.kind.value,
                 d.due.isoformat(),
                 d.calendar or "none",
+                d.due.year,
             )
     if isinstance(event, ev.DeadlineRecomputed):
         workflow.logger.info(
@@ -309,6 +315,8 @@ class PetitionWorkflow:
         # The case's version when this run last read the calendar (-1: not yet; a
         # snapshot carried over continue-as-new may be old).
         self.calendar_read_at = -1
+        # The years of provisional deadlines this run warned of (``_log_calendar``).
+        self.provisional_logged: set[int] = set()
         # Decided here so that updates arriving while it is written validate against
         # the state it will produce; ``run`` writes exactly these events.
         self.registration = (
@@ -745,7 +753,7 @@ class PetitionWorkflow:
             if isinstance(event, ev.CaseLinked) and event.relation == "repeat_of":
                 linked.append(event)
             if self.calendar_on:
-                _log_calendar(event)
+                _log_calendar(event, self.provisional_logged)
         if calendar_read is not None:
             snapshot = await calendar_read
             self.calendar_read_at = self.case.version
