@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
 # The subject's answers that are no answer yet: try again later.
-RETRY_CODES = frozenset({"case_needs_attention", "temporal_error"})
+RETRY_CODES = frozenset({"case_needs_attention", "temporal_error", "worker_unavailable"})
 
 
 def to_record(event: ConferenceEvent, workflow: dict[str, str] | None = None) -> NewEvent:

@@ -44,6 +44,7 @@ STATUS_BY_CODE = {
     "bad_query": 422,
     "duplicate_case": 409,
     "temporal_error": 503,
+    "worker_unavailable": 503,
     "case_not_running": 409,
     "unencrypted_payload": 400,
 }

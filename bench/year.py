@@ -420,6 +420,7 @@ class Tally:
         return sum(self.done.values()) + len(self.failed)
 
 
+TRANSIENT = ("temporal_error", "worker_unavailable")  # sent again; every other code fails the item
 RETRIES: Counter[str] = Counter()  # commands sent again after a transient error, by error
 
 
@@ -433,7 +434,7 @@ async def with_retries(send: Callable[[], Awaitable[Any]], attempts: int = 4) ->
             await send()
             return
         except PetitionError as exc:
-            if exc.code != "temporal_error" or attempt == attempts - 1:
+            if exc.code not in TRANSIENT or attempt == attempts - 1:
                 raise Refused(str(exc)) from None
             RETRIES[exc.code] += 1
         except Exception as exc:

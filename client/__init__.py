@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio.client import (
@@ -49,6 +49,11 @@ from petitionflow.workflows.contract import (
 
 R = TypeVar("R")
 
+# A query is answered by a worker. With none polling the workflow's task queue the
+# server holds it for 30 s and says only "Timeout expired"; asked with this deadline,
+# the caller hears sooner, and why (``unanswered``).
+QUERY_TIMEOUT = timedelta(seconds=15)
+
 
 class PetitionError(Exception):
     """A command or a look-up was refused. ``code`` is stable; see the README."""
@@ -56,6 +61,19 @@ class PetitionError(Exception):
     def __init__(self, code: str, message: str) -> None:
         self.code, self.message = code, message
         super().__init__(f"{code}: {message}")
+
+
+def unanswered(exc: RPCError, what: str) -> PetitionError | None:
+    """The error for a query that no worker answered within ``QUERY_TIMEOUT`` (None: the
+    RPC failed otherwise)."""
+    if exc.status not in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED):
+        return None
+    return PetitionError(
+        "worker_unavailable",
+        f"no worker answered for {what} within {QUERY_TIMEOUT.total_seconds():.0f} s: is a "
+        "worker (`petition worker`) running against this Temporal address, on the task "
+        "queue the workflow was started on (PETITIONFLOW_TASK_QUEUE)?",
+    )
 
 
 def update_refusal(exc: WorkflowUpdateFailedError) -> PetitionError | None:
@@ -244,6 +262,8 @@ class PetitionClient:
     async def _rpc_error(
         self, case_id: str, exc: RPCError, command: c.CommandBase | None = None
     ) -> PetitionError:
+        if (slow := unanswered(exc, f"case {case_id}")) is not None:
+            return slow
         if exc.status != RPCStatusCode.NOT_FOUND:
             return PetitionError("temporal_error", str(exc))
         try:
@@ -266,7 +286,9 @@ class PetitionClient:
         ``activities/repeat.py``), when this client has the store."""
         try:
             handle = self.handle(case_id)
-            state: CaseState = await handle.query("state", result_type=CaseState)
+            state: CaseState = await handle.query(
+                "state", result_type=CaseState, rpc_timeout=QUERY_TIMEOUT
+            )
             if self.store is not None:
                 # off the event loop: the API serves other requests meanwhile
                 after = await asyncio.to_thread(
@@ -279,9 +301,12 @@ class PetitionClient:
             raise await self._rpc_error(case_id, exc) from None
 
     async def deadlines(self, case_id: str) -> list[Deadline]:
-        deadlines: list[Deadline] = await self.handle(case_id).query(
-            "deadlines", result_type=list[Deadline]
-        )
+        try:
+            deadlines: list[Deadline] = await self.handle(case_id).query(
+                "deadlines", result_type=list[Deadline], rpc_timeout=QUERY_TIMEOUT
+            )
+        except RPCError as exc:
+            raise await self._rpc_error(case_id, exc) from None
         return deadlines
 
     def history(self, case_id: str) -> list[Event]:

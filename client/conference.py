@@ -16,7 +16,13 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
-from petitionflow.client import PetitionError, send_command, update_refusal
+from petitionflow.client import (
+    QUERY_TIMEOUT,
+    PetitionError,
+    send_command,
+    unanswered,
+    update_refusal,
+)
 from petitionflow.domain.conference import (
     AgendaItemIn,
     ConferenceState,
@@ -105,6 +111,10 @@ def _handle(client: Client, place_code: str) -> WorkflowHandle[Any, Any]:
 async def _fail(exc: Exception, place_code: str) -> PetitionError:
     if isinstance(exc, WorkflowUpdateFailedError) and (refusal := update_refusal(exc)) is not None:
         return refusal
+    if isinstance(exc, RPCError) and (
+        slow := unanswered(exc, f"conference {workflow_id(place_code)}")
+    ):
+        return slow
     if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
         return PetitionError(
             "conference_not_found",
@@ -155,6 +165,7 @@ async def conference_view(client: Client, place_code: str) -> ConferenceView:
             view: ConferenceView | None = await _handle(client, place_code).query(
                 "view",
                 result_type=ConferenceView | None,  # type: ignore[arg-type]
+                rpc_timeout=QUERY_TIMEOUT,
             )
             break
         except RPCError as exc:

@@ -18,7 +18,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from petitionflow.activities.dispute import from_record
-from petitionflow.client import PetitionError, send_command
+from petitionflow.client import QUERY_TIMEOUT, PetitionError, send_command, unanswered
 from petitionflow.domain import dispute as d
 from petitionflow.domain.decide import Rejection
 from petitionflow.eventstore import EventStore
@@ -152,13 +152,15 @@ class DisputeClient:
         codec = self.client.data_converter.payload_codec
         if knows_scope(codec, handle.id):
             return
-        state = await handle.query("state", result_type=d.DisputeState)
+        state = await handle.query("state", result_type=d.DisputeState, rpc_timeout=QUERY_TIMEOUT)
         if state.place is not None:
             remember_scope(codec, handle.id, CaseScope(state.place.jurisdiction.path, False))
 
     async def _rpc_error(
         self, dispute_id: str, exc: RPCError, command: d.DisputeCommandBase | None = None
     ) -> PetitionError:
+        if (slow := unanswered(exc, f"dispute {dispute_id}")) is not None:
+            return slow
         if exc.status != RPCStatusCode.NOT_FOUND:
             return PetitionError("temporal_error", str(exc))
         try:
@@ -180,7 +182,7 @@ class DisputeClient:
         """The dispute's state (the workflow's query; after it ended, its final state)."""
         try:
             state: d.DisputeState = await self.handle(dispute_id).query(
-                "state", result_type=d.DisputeState
+                "state", result_type=d.DisputeState, rpc_timeout=QUERY_TIMEOUT
             )
             return state
         except RPCError as exc:

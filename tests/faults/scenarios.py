@@ -49,7 +49,7 @@ EXPECTED = [
     "SatisfactionRated",
     "CaseClosed",
 ]
-TRANSIENT_CODES = {"temporal_error", "case_not_running"}
+TRANSIENT_CODES = {"temporal_error", "case_not_running", "worker_unavailable"}
 
 
 @dataclass
