@@ -86,6 +86,7 @@ from bench.open_cases import memory_mib
 from petitionflow.client import PetitionClient, PetitionError
 from petitionflow.client.conference import conference_state, record_meeting
 from petitionflow.client.dispute import DisputeClient
+from petitionflow.config import WORKFLOW_TASK_SLOTS
 from petitionflow.directory.files import XINJIANG, read_directory
 from petitionflow.domain import commands as c
 from petitionflow.domain import conference as cf
@@ -1020,6 +1021,7 @@ class Args:
     out: str = "year-results.json"
     progress: float = 5.0
     each: bool = False
+    workflow_slots: int = WORKFLOW_TASK_SLOTS
 
 
 def parse(argv: list[str] | None = None) -> Args:
@@ -1035,6 +1037,12 @@ def parse(argv: list[str] | None = None) -> Args:
     p.add_argument("--progress", type=float, default=5.0, help="seconds between progress lines")
     p.add_argument(
         "--each", action="store_true", help="every path and dispute outcome at least once"
+    )
+    p.add_argument(
+        "--workflow-slots",
+        type=int,
+        default=WORKFLOW_TASK_SLOTS,
+        help="workflow tasks the worker takes at once (100: the SDK's default)",
     )
     return Args(**vars(p.parse_args(argv)))
 
@@ -1080,6 +1088,7 @@ async def _run(args: Args, workdir: Path, server: DevServer, store: EventStore) 
             "concurrency": args.concurrency,
             "store": args.store,
             "seed": args.seed,
+            "workflow_slots": args.workflow_slots,
             "cpus": os.cpu_count(),
         }
     }
@@ -1108,7 +1117,9 @@ async def _run(args: Args, workdir: Path, server: DevServer, store: EventStore) 
     skipper = TimeSkipper(client, config=TimeSkippingConfig(enabled=False))
     pc = PetitionClient(skipper.client, task_queue=TASK_QUEUE, store=store, sealer=SEALER)
     dc = DisputeClient(skipper.client, task_queue=TASK_QUEUE, store=store)
-    worker = build_worker(client, store, SEALER, TASK_QUEUE, hasher=HASHER)
+    worker = build_worker(
+        client, store, SEALER, TASK_QUEUE, hasher=HASHER, workflow_task_slots=args.workflow_slots
+    )
     bare_worker = Worker(
         client,
         task_queue="year-bare",

@@ -55,6 +55,12 @@ from petitionflow.workflows.contract import TASK_QUEUE
 
 DEFAULT_TEMPORAL_ADDRESS = "127.0.0.1:7233"
 DEFAULT_NAMESPACE = "default"
+# Workflow tasks one worker process takes at once. Its activations run one at a time on
+# its event loop, so a task taken waits behind the others taken; the SDK's default of
+# 100 let a burst wait past the 5 s workflow task timeout (bench.year, 128 items in
+# flight: 19 of 1,121 items failed, 134 tasks over 5 s; with 24: none, and 2.3x the
+# rate; BENCHMARKS.md). Tasks not taken wait on the server, where no timeout runs.
+WORKFLOW_TASK_SLOTS = 24
 
 # Names this project read before it used the SDK's configuration: refused with the new
 # name rather than silently ignored (a worker would connect without its certificate).
@@ -86,6 +92,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     store_url: str | None = None
     task_queue: str = TASK_QUEUE
+    workflow_task_slots: int = Field(default=WORKFLOW_TASK_SLOTS, ge=2, le=1000)
     payload_keys: SecretStr | None = None
     sealing_keys: SecretStr | None = None
     index_keys: SecretStr | None = None

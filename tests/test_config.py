@@ -3,17 +3,22 @@ Temporal's connection through the SDK's envconfig."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
 from temporalio.service import TLSConfig
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
-from petitionflow.config import ConfigError, Settings
+from petitionflow.config import WORKFLOW_TASK_SLOTS, ConfigError, Settings
+from petitionflow.eventstore import EventStore
 
 VARIABLES = [
     "PETITIONFLOW_STORE_URL",
     "PETITIONFLOW_DATA_DIR",
     "PETITIONFLOW_TASK_QUEUE",
+    "PETITIONFLOW_WORKFLOW_TASK_SLOTS",
     "PETITIONFLOW_PAYLOAD_KEYS",
     "PETITIONFLOW_SEALING_KEYS",
     "PETITIONFLOW_INDEX_KEYS",
@@ -50,6 +55,7 @@ def test_one_default_for_each_setting() -> None:
     assert s.task_queue == "petitions"
     assert s.default_keys_file == Path("data/keys.json")
     assert s.retention_days == 30
+    assert s.workflow_task_slots == 24
     assert s.temporal() == {"target_host": "127.0.0.1:7233", "namespace": "default"}
 
 
@@ -149,3 +155,29 @@ def test_a_certificate_that_cannot_be_read_is_one_line(
     monkeypatch.setenv("TEMPORAL_TLS_CLIENT_KEY_PATH", str(tmp_path / "missing.key"))
     with pytest.raises(ConfigError, match=r"Temporal TLS: cannot read .*missing"):
         Settings.load().temporal()
+
+
+async def test_the_worker_takes_as_many_workflow_tasks_as_set(
+    monkeypatch: pytest.MonkeyPatch, temporal_env: WorkflowEnvironment, store: EventStore
+) -> None:
+    """A worker process runs its activations one at a time: the workflow tasks it takes
+    at once are bounded (``WORKFLOW_TASK_SLOTS``, below the SDK's 100), and can be set."""
+    from petitionflow.workers.main import build_worker
+    from testkit.keys import SEALER
+
+    def slots(worker: Worker) -> object:
+        return worker.config().get("max_concurrent_workflow_tasks")
+
+    # a task queue of its own per worker: a client registers one worker per task queue
+    queue = f"slots-{uuid.uuid4().hex[:8]}"
+    assert slots(build_worker(temporal_env.client, store, SEALER, queue)) == 24
+    assert WORKFLOW_TASK_SLOTS == 24
+    monkeypatch.setenv("PETITIONFLOW_WORKFLOW_TASK_SLOTS", "8")
+    chosen = Settings.load().workflow_task_slots
+    worker = build_worker(
+        temporal_env.client, store, SEALER, f"{queue}-set", workflow_task_slots=chosen
+    )
+    assert slots(worker) == 8
+    monkeypatch.setenv("PETITIONFLOW_WORKFLOW_TASK_SLOTS", "1")
+    with pytest.raises(ConfigError, match="PETITIONFLOW_WORKFLOW_TASK_SLOTS: "):
+        Settings.load()

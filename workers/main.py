@@ -31,7 +31,7 @@ from petitionflow.activities.dispute import DisputeActivities
 from petitionflow.activities.notify import NotifyActivities, Sender
 from petitionflow.activities.repeat import RepeatActivities
 from petitionflow.activities.store import StoreActivities
-from petitionflow.config import ConfigError, Settings
+from petitionflow.config import WORKFLOW_TASK_SLOTS, ConfigError, Settings
 from petitionflow.eventstore import EventStore, SchemaError
 from petitionflow.eventstore.calendar import CalendarStore
 from petitionflow.eventstore.directory import DirectoryStore
@@ -91,12 +91,15 @@ def build_worker(
     interceptors: Sequence[Interceptor] = (CommandNamesInterceptor(),),
     hasher: PetitionerHasher | None = None,
     extra_workflows: Sequence[type] = (),
+    workflow_task_slots: int = WORKFLOW_TASK_SLOTS,
 ) -> Worker:
     """The worker for ``task_queue``. ``interceptors``: by default the one that lists the
     command names in the Temporal UI (``workers/ui_metadata.py``). ``hasher``: the
     petitioner index's keyed hash; without it repeat screening finds nothing (``serve``
     refuses to start without the key; tests that do not screen leave it out).
-    ``extra_workflows``: more workflow classes on the same task queue (tests)."""
+    ``extra_workflows``: more workflow classes on the same task queue (tests).
+    ``workflow_task_slots``: workflow tasks the worker takes at once (see
+    ``WORKFLOW_TASK_SLOTS``)."""
     if not compile_workflow_modules():
         log.warning(
             "could not write the .pyc files of workflows/ (read-only?); every new case "
@@ -136,6 +139,7 @@ def build_worker(
         graceful_shutdown_timeout=timedelta(seconds=10),
         # A case cached on a worker that died moves to another after this long.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
+        max_concurrent_workflow_tasks=workflow_task_slots,
     )
 
 
@@ -159,6 +163,7 @@ async def run(
         Sealer(keys.sealing),
         settings.task_queue,
         hasher=PetitionerHasher(keys.index),
+        workflow_task_slots=settings.workflow_task_slots,
     )
     log.info(
         "worker started",
