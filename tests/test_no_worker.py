@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -18,9 +19,9 @@ from tests.conference import Conference
 from tests.temporal import Harness
 
 
-async def _refused(call: object) -> PetitionError:
+async def _refused(call: Awaitable[object]) -> PetitionError:
     with pytest.raises(PetitionError) as caught:
-        await call  # type: ignore[misc]
+        await call
     return caught.value
 
 
