@@ -12,6 +12,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import structlog
+from sqlalchemy.exc import ProgrammingError
 from temporalio.client import (
     Client,
     WorkflowExecution,
@@ -29,10 +31,11 @@ from petitionflow.domain import commands as c
 from petitionflow.domain.decide import Rejection, decide, parse
 from petitionflow.domain.events import Event
 from petitionflow.domain.intake import Intake
-from petitionflow.domain.policy import Deadline, PolicyBook
+from petitionflow.domain.policy import Deadline, DeadlinePolicy, PolicyBook
 from petitionflow.domain.state import CaseState, fold
 from petitionflow.domain.values import Actor, Classification
 from petitionflow.eventstore import EventStore
+from petitionflow.eventstore.calendar import CalendarStore
 from petitionflow.security.codec import CaseScope, knows_scope, remember_scope
 from petitionflow.security.sealing import Sealer
 from petitionflow.workflows import search
@@ -53,6 +56,9 @@ R = TypeVar("R")
 # server holds it for 30 s and says only "Timeout expired"; asked with this deadline,
 # the caller hears sooner, and why (``unanswered``).
 QUERY_TIMEOUT = timedelta(seconds=15)
+
+log = structlog.get_logger("petitionflow.client")
+INSUFFICIENT_PRIVILEGE = "42501"  # SQLSTATE: the role lacks the grant
 
 
 class PetitionError(Exception):
@@ -146,7 +152,9 @@ class PetitionClient:
             raise PetitionError(check.code, check.message)
         stored = 0
         if self.store is not None:
-            stored = await asyncio.to_thread(self.store.stream_version, stream_id(case_id))
+            stored, policy = await asyncio.to_thread(
+                self._stored_and_calendar, case_id, policy, now
+            )
         if stored:
             # Temporal forgets a closed workflow after its retention; the store never
             # does (the worker refuses it too, should this client have no store).
@@ -179,6 +187,33 @@ class PetitionClient:
             raise PetitionError(
                 "duplicate_case", f"case {case_id} already exists; pick a new case id"
             ) from None
+
+    def _stored_and_calendar(
+        self, case_id: str, policy: DeadlinePolicy, now: datetime
+    ) -> tuple[int, DeadlinePolicy]:
+        """The case's stream version, and the policy with the calendar store's snapshot
+        from last year on. The workflow counts with the snapshot its start carries (it is
+        in history), so its registration needs no calendar read of its own: one local
+        activity fewer in the task a new case's first command waits behind (BENCHMARKS.md,
+        "Update latency"). A start without one (another client) makes the workflow read it."""
+        assert self.store is not None
+        stored = self.store.stream_version(stream_id(case_id))
+        if stored or policy.holiday_calendar != "cn" or policy.calendar is not None:
+            return stored, policy
+        try:
+            snapshot = CalendarStore(self.store.engine).snapshot(policy.local_date(now).year - 1)
+        except ProgrammingError as exc:
+            if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+                raise
+            # A role granted before the client read the calendar: the case reads it.
+            log.warning(
+                "calendar not read: this role may not read holiday_calendar; re-run "
+                "`petition migrate --grant-api ROLE` as the owner (the case reads the "
+                "calendar itself meanwhile)",
+                case_id=case_id,
+            )
+            return stored, policy
+        return stored, policy.model_copy(update={"calendar": snapshot})
 
     async def registered(self, case_id: str, within: float = 10.0) -> CaseState:
         """The case's state once its registration is applied (its first event durable),

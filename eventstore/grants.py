@@ -27,8 +27,9 @@ Each process connects as a role that owns nothing and holds only the rights it u
   (``GET /v1/report``, which reports them as they are: it cannot project), and keeps
   its own records: the tables of :data:`API_TABLES`, each with its rights
   (idempotency, the petitioner's channel), and stores the petitioners' one-time codes
-  in the outbox and marks them sent, like the worker its reminders; it reads the unit
-  directory (the offices a petitioner chooses, the unit a review goes to).
+  in the outbox and marks them sent, like the worker its reminders; it reads the holiday
+  calendar (the snapshot a new case starts with) and the unit directory (the offices a
+  petitioner chooses, the unit a review goes to).
 
 :func:`statements` starts by revoking everything on the store's tables from these
 roles, so running it again converges on exactly these rights, and ends by revoking
@@ -175,10 +176,12 @@ def script(
             (
                 "the API reads the events and the read models (it never projects), keeps"
                 " its own records (idempotency, the petitioner's channel), puts the"
-                " petitioners' one-time codes in the outbox and reads the unit directory"
-                " (the offices, the review units)",
+                " petitioners' one-time codes in the outbox, reads the holiday calendar (the"
+                " snapshot a new case starts with) and the unit directory (the offices, the"
+                " review units)",
                 [
-                    f"GRANT SELECT ON events, {', '.join(READ_MODELS)}, {DIRECTORY} TO {_to(a)};",
+                    f"GRANT SELECT ON events, {', '.join(READ_MODELS)}, holiday_calendar,"
+                    f" {DIRECTORY} TO {_to(a)};",
                     f"GRANT SELECT, INSERT ON outbox TO {_to(a)};",
                     f"GRANT UPDATE (sent_at, sender) ON outbox TO {_to(a)};",
                     *(

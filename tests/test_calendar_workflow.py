@@ -8,19 +8,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from petitionflow.client import PetitionClient
 from petitionflow.domain import commands as c
 from petitionflow.domain import events as ev
 from petitionflow.domain.calendar import parse_arrangement
 from petitionflow.domain.policy import DeadlineKind, DeadlinePolicy
 from petitionflow.eventstore.calendar import CalendarStore
 from petitionflow.workflows import search
-from testkit.builders import BUREAU, COUNTY_UNIT, HANDLER, today
-from tests.temporal import Case, Harness
+from testkit.builders import BUREAU, COUNTY_UNIT, HANDLER, make_intake, today
+from testkit.keys import SEALER
+from tests.temporal import Case, Harness, registered
 
 SAMPLE_FILE = Path(__file__).parent / "fixtures" / "calendar_2027_sample.json"
 SAMPLE = parse_arrangement(json.loads(SAMPLE_FILE.read_text(encoding="utf-8")))
@@ -170,23 +173,54 @@ async def test_a_case_that_read_the_calendar_before_a_load_reads_it_again(
     assert not (await case.state()).deadlines[HANDLING].provisional
 
 
-async def test_the_calendar_is_read_again_once_not_for_every_provisional_deadline(
-    petitions: Harness,
-) -> None:
-    # Patch "quick-updates": the case reads the calendar at registration and again when
-    # its first provisional deadline opens (until then no load would have told it);
-    # later provisional deadlines, while it has one, are not read again for (a load
-    # tells it then). Before, each update that opened one read it again.
-    case = await provisional_case(petitions, _target())
-    await case.ok(c.ExtendHandling, HANDLER, days=30, reason="需补充调查", approved_by="局长")
-    assert (await case.state()).deadlines[HANDLING].provisional
-    reads = []
+async def _calendar_reads(case: Case) -> int:
+    """The case's own reads of the calendar store (its ``calendar_snapshot`` activities)."""
+    reads = 0
     async for e in case.handle.fetch_history_events():
         attrs = e.marker_recorded_event_attributes
         if attrs.marker_name == "core_local_activity":
             data = json.loads(attrs.details["data"].payloads[0].data)
-            reads += [data["activity_type"]] if data["activity_type"] == "calendar_snapshot" else []
-    assert len(reads) == 2
+            reads += data["activity_type"] == "calendar_snapshot"
+    return reads
+
+
+async def _accepted(petitions: Harness, case: Case, due: date) -> None:
+    await case.ok(c.AssignPetition, BUREAU, to_unit=COUNTY_UNIT, due_days=(due - today()).days)
+    await case.ok(c.AcknowledgeReceipt, HANDLER)
+    await case.ok(c.AcceptPetition, HANDLER)
+    await case.ok(c.ExtendHandling, HANDLER, days=30, reason="需补充调查", approved_by="局长")
+    assert (await case.state()).deadlines[HANDLING].provisional
+
+
+async def test_the_calendar_is_read_again_once_not_for_every_provisional_deadline(
+    petitions: Harness,
+) -> None:
+    # Patch "quick-updates": the case reads the calendar again when its first
+    # provisional deadline opens (until then no load would have told it); later
+    # provisional deadlines, while it has one, are not read again for (a load tells it
+    # then). Before, each update that opened one read it again. Since patch
+    # "one-round-registration" the start carries the snapshot the client read
+    # (``PetitionClient.submit``), so the registration reads none: one read in all.
+    case = await petitions.submit()
+    assert case.events()[0].deadlines_opened[0].counted_from is not None
+    await _accepted(petitions, case, _target())
+    assert await _calendar_reads(case) == 1
+
+
+async def test_a_start_without_the_calendar_makes_the_case_read_it(petitions: Harness) -> None:
+    # A client with no store (or the `temporal` CLI) starts a case without a snapshot:
+    # the workflow reads the store's at registration, and again at the first provisional
+    # deadline, as before the patch.
+    storeless = PetitionClient(petitions.env.client, task_queue=petitions.task_queue, sealer=SEALER)
+    case_id = f"T{uuid.uuid4().hex[:10]}"
+    intake = make_intake(case_id, received_at=datetime.now(UTC).isoformat())
+    await storeless.submit(case_id, intake, BUREAU)
+    petitions.track(case_id)
+    case = petitions.cases[-1]
+    await registered(petitions, case_id)
+    assert case.events()[0].deadlines_opened[0].counted_from is not None
+    await _accepted(petitions, case, _target())
+    assert await _calendar_reads(case) == 2
 
 
 async def test_the_worker_warns_once_per_case_and_year_of_provisional_deadlines(

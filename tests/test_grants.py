@@ -24,13 +24,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import aiohttp
 import psycopg
 import pytest
+import structlog.testing
 from psycopg import sql
+from temporalio.client import Client
 
 from petitionflow.api.app import issuer_app, serving
+from petitionflow.client import PetitionClient
+from petitionflow.domain.policy import DeadlinePolicy
+from petitionflow.eventstore import EventStore
 from petitionflow.eventstore.grants import EXAMPLE_ROLES, TABLES, Roles, script
 from petitionflow.eventstore.schema import APPEND_ONLY_MESSAGE
 from petitionflow.identity.issuer import DevIssuer
@@ -189,6 +195,7 @@ RIGHTS = {
         "petitioner_otps": {"SELECT", "INSERT", "UPDATE"},
         "petitioner_sessions": {"SELECT", "INSERT"},
         "outbox": {"SELECT", "INSERT"},  # one-time codes; UPDATE of sent_at, sender apart
+        "holiday_calendar": {"SELECT"},  # the snapshot a new case starts with
         "unit_versions": {"SELECT"},  # the petitioner's offices and review units
         "directory_loads": {"SELECT"},
     },
@@ -223,6 +230,7 @@ def _api_as_its_role(db: Database, env: dict[str, str], tmp: Path) -> None:
         terminate(proc)
     text = log.read_text(encoding="utf-8")
     assert "permission denied" not in text and "Traceback" not in text, text
+    assert "calendar not read" not in text, text  # the registration sent the snapshot
     with db.connect(db.owner) as owner:
         assert _value(owner, "SELECT count(*) FROM api_requests") == 2
         assert _value(owner, "SELECT count(*) FROM projection_checkpoints") == 0
@@ -464,7 +472,7 @@ def test_each_process_runs_with_only_its_rights(
             "UPDATE petitioner_access SET phone = 'x'",
             "DELETE FROM petitioner_sessions",
             "SELECT * FROM petitioner_index",
-            "SELECT * FROM holiday_calendar",
+            "DELETE FROM holiday_calendar",
         ],
         "worker": [
             "UPDATE outbox SET message = 'x'",
@@ -509,6 +517,37 @@ def test_migrate_converges_on_the_rights(database: Database) -> None:
     _refused(db, reader, "SELECT * FROM outbox")
     # by privilege, not only by the trigger (which raises the same SQLSTATE)
     assert "permission denied for table events" in str(_refused(db, reader, "DELETE FROM events"))
+
+
+@pytest.mark.postgres
+def test_an_api_role_granted_before_the_calendar_read_still_registers(
+    database: Database,
+) -> None:
+    """The client reads the calendar for a new case's start; a role granted before it
+    did may not: the start goes without the snapshot (the case reads it itself) and the
+    log says which grant is missing and how to give it."""
+    db = database
+    petition = Runner(db, dict(os.environ))
+    api = db.roles["api"]
+    assert petition(db.owner, "migrate", "--grant-api", api).returncode == 0
+    store = EventStore(db.url(api))
+    client = PetitionClient(cast(Client, None), store=store)
+    policy = DeadlinePolicy()
+    now = datetime.now(UTC)
+    try:
+        stored, granted = client._stored_and_calendar("GC-1", policy, now)
+        assert stored == 0 and granted.calendar is not None and granted.calendar.years
+        with db.connect(db.owner) as owner:
+            owner.execute(
+                sql.SQL("REVOKE SELECT ON holiday_calendar FROM {}").format(sql.Identifier(api))
+            )
+        with structlog.testing.capture_logs() as logged:
+            stored, without = client._stored_and_calendar("GC-1", policy, now)
+        assert stored == 0 and without.calendar is None
+        said = " ".join(entry["event"] for entry in logged)
+        assert "may not read holiday_calendar" in said and "--grant-api" in said, logged
+    finally:
+        store.close()
 
 
 @pytest.mark.postgres
@@ -571,4 +610,4 @@ def test_the_readme_grants_are_the_ones_migrate_issues() -> None:
     assert "GRANT SELECT ON events, case_list" in only_reader and "outbox TO" not in only_reader
     only_api = script(Roles(api="a"))
     assert "GRANT SELECT, INSERT, UPDATE ON api_requests TO a;" in only_api
-    assert "holiday_calendar TO" not in only_api and "api_requests TO" not in only_reader
+    assert "petitioner_index TO" not in only_api and "api_requests TO" not in only_reader

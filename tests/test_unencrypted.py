@@ -40,7 +40,12 @@ from petitionflow.workflows.contract import (
     StartPetition,
     workflow_id,
 )
-from petitionflow.workflows.petition import ENCRYPTION_PATCH, QUICK_PATCH, PetitionWorkflow
+from petitionflow.workflows.petition import (
+    ENCRYPTION_PATCH,
+    ONE_ROUND_PATCH,
+    QUICK_PATCH,
+    PetitionWorkflow,
+)
 from testkit.builders import BUREAU, COUNTY_UNIT, make_intake
 from testkit.keys import CONVERTER, TEST_KEYS
 from tests.temporal import Case, Harness
@@ -64,8 +69,9 @@ async def replays(handle: WorkflowHandle[Any, Any]) -> None:
         for e in history.events
         if e.marker_recorded_event_attributes.marker_name == "core_patch"
     ]
-    # (a run under patch "quick-updates" takes the encryption patch as given)
-    assert {ENCRYPTION_PATCH, QUICK_PATCH} & {p["id"] for p in patches}
+    # (a run under patch "quick-updates", or "one-round-registration" since, takes the
+    # encryption patch as given)
+    assert {ENCRYPTION_PATCH, QUICK_PATCH, ONE_ROUND_PATCH} & {p["id"] for p in patches}
     await Replayer(workflows=[PetitionWorkflow], data_converter=CONVERTER).replay_workflow(history)
 
 

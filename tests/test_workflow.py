@@ -331,14 +331,16 @@ async def test_continue_as_new_carries_the_case(
             ).describe()
             timeout = desc.raw_description.execution_config.default_workflow_task_timeout
             assert timeout.ToTimedelta() == WORKFLOW_TASK_TIMEOUT
-        # The first run read the holiday calendar (its input has none); the runs after
-        # carry that snapshot in their policy.
-        checks: list[tuple[str | None, bool]] = [(first_run, False), (None, True)]
-        for which, read in checks:
+        # The client sent the holiday calendar with the first run's start (patch
+        # "one-round-registration": the run did not read it); the runs after carry that
+        # same snapshot in their policy.
+        snapshots = []
+        for which in (first_run, None):
             history = await small_history_env.client.get_workflow_handle(
                 case.handle.id, run_id=which
             ).fetch_history()
             started = history.events[0].workflow_execution_started_event_attributes
             (start,) = await CONVERTER.decode(started.input.payloads, [StartPetition])
-            assert (start.policy.calendar is not None) is read
+            snapshots.append(start.policy.calendar)
+        assert snapshots[0] is not None and snapshots[1] == snapshots[0]
         await harness.check()
