@@ -62,7 +62,9 @@ from temporalio.worker import (
 )
 
 from bench.bare_workflow import BareStore, BareStoreWorkflow, BareWorkflow, noop
+from petitionflow.activities.records import stream_id
 from petitionflow.client import PetitionClient
+from petitionflow.domain.policy import DeadlinePolicy
 from petitionflow.eventstore import EventStore
 from testkit.builders import BUREAU, make_intake
 from testkit.keys import CONVERTER, SEALER
@@ -220,6 +222,17 @@ def spawn(
     if line.strip() != b"ready":
         raise RuntimeError(f"worker {side} did not start: {line!r}")
     return proc
+
+
+class SnapshotlessClient(PetitionClient):
+    """A client that starts cases without the calendar snapshot (as before patch
+    "one-round-registration"): the workflow reads it in its registration's task."""
+
+    def _stored_and_calendar(
+        self, case_id: str, policy: DeadlinePolicy, now: datetime
+    ) -> tuple[int, DeadlinePolicy]:
+        assert self.store is not None
+        return self.store.stream_version(stream_id(case_id)), policy
 
 
 async def petition_case(pc: PetitionClient, lat: list[float], marks: list[dict[str, Any]]) -> str:
@@ -408,7 +421,12 @@ async def main(args: argparse.Namespace) -> None:
                     workdir / f"worker-{name}.log",
                 )
                 procs.append(proc)
-                pc = PetitionClient(client, task_queue=queue, store=store, sealer=SEALER)
+                kind = (
+                    SnapshotlessClient
+                    if name == "before" and args.before_without_calendar
+                    else PetitionClient
+                )
+                pc = kind(client, task_queue=queue, store=store, sealer=SEALER)
 
                 def runner(
                     name: str = name, queue: str = queue, pc: PetitionClient = pc
@@ -588,6 +606,12 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--before", help="a worktree (with .venv) whose PetitionWorkflow to add")
+    parser.add_argument(
+        "--before-without-calendar",
+        action="store_true",
+        help="the --before side's submit sends no calendar snapshot with the start, as "
+        "PetitionClient did before patch one-round-registration (its case reads it)",
+    )
     parser.add_argument("--histories", type=int, default=20)
     parser.add_argument(
         "--throughput",
