@@ -226,7 +226,7 @@ def spawn(
 
 class SnapshotlessClient(PetitionClient):
     """A client that starts cases without the calendar snapshot (as before patch
-    "one-round-registration"): the workflow reads it in its registration's task."""
+    "calendar-from-start"): the workflow reads it in its registration's task."""
 
     def _stored_and_calendar(
         self, case_id: str, policy: DeadlinePolicy, now: datetime
@@ -610,7 +610,7 @@ if __name__ == "__main__":
         "--before-without-calendar",
         action="store_true",
         help="the --before side's submit sends no calendar snapshot with the start, as "
-        "PetitionClient did before patch one-round-registration (its case reads it)",
+        "PetitionClient did before patch calendar-from-start (its case reads it)",
     )
     parser.add_argument("--histories", type=int, default=20)
     parser.add_argument(

@@ -192,10 +192,13 @@ class PetitionClient:
         self, case_id: str, policy: DeadlinePolicy, now: datetime
     ) -> tuple[int, DeadlinePolicy]:
         """The case's stream version, and the policy with the calendar store's snapshot
-        from last year on. The workflow counts with the snapshot its start carries (it is
-        in history), so its registration needs no calendar read of its own: one local
-        activity fewer in the task a new case's first command waits behind (BENCHMARKS.md,
-        "Update latency"). A start without one (another client) makes the workflow read it."""
+        from last year on, read just before the start. The workflow counts with the
+        snapshot its start carries (it is in history), so its registration needs no
+        calendar read of its own: one local activity fewer in the task a new case's first
+        command waits behind (BENCHMARKS.md, "The calendar with the start"). A load in
+        the moment between this read and the start is caught at the case's first
+        provisional deadline, which reads the store again. A start without a snapshot
+        (another client) makes the workflow read it."""
         assert self.store is not None
         stored = self.store.stream_version(stream_id(case_id))
         if stored or policy.holiday_calendar != "cn" or policy.calendar is not None:
@@ -205,11 +208,13 @@ class PetitionClient:
         except ProgrammingError as exc:
             if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
                 raise
-            # A role granted before the client read the calendar: the case reads it.
+            # A role granted before the client read the calendar (the API's, granted by
+            # an older `petition migrate`): the case reads it itself.
             log.warning(
                 "calendar not read: this role may not read holiday_calendar; re-run "
-                "`petition migrate --grant-api ROLE` as the owner (the case reads the "
-                "calendar itself meanwhile)",
+                "`petition migrate` as the owner with this process's --grant-* option "
+                "(--grant-api ROLE for `petition api`); the case reads the calendar "
+                "itself meanwhile",
                 case_id=case_id,
             )
             return stored, policy

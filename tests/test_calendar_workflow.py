@@ -199,7 +199,7 @@ async def test_the_calendar_is_read_again_once_not_for_every_provisional_deadlin
     # provisional deadline opens (until then no load would have told it); later
     # provisional deadlines, while it has one, are not read again for (a load tells it
     # then). Before, each update that opened one read it again. Since patch
-    # "one-round-registration" the start carries the snapshot the client read
+    # "calendar-from-start" the start carries the snapshot the client read
     # (``PetitionClient.submit``), so the registration reads none: one read in all.
     case = await petitions.submit()
     assert case.events()[0].deadlines_opened[0].counted_from is not None

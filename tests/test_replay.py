@@ -178,7 +178,7 @@ def test_both_sides_of_the_quick_updates_patch_are_replayed() -> None:
     folder = FIXTURES[0].parent
     for name in ("transfer_satisfied", "re_review_final", "continue_as_new_first_run"):
         old = folder / f"before_quick_{name}.json"
-        new = folder / f"before_one_round_{name}.json"  # the last recorded under it
+        new = folder / f"before_start_calendar_{name}.json"  # the last recorded under it
         assert QUICK_PATCH not in _patches(old)
         assert _patches(new) == [QUICK_PATCH]  # the patches before it are not asked
         assert "ACTIVITY_TASK_SCHEDULED" in _types(old)  # screening
@@ -187,7 +187,7 @@ def test_both_sides_of_the_quick_updates_patch_are_replayed() -> None:
     # a deadline moved later no longer cancels the timer (it fires early, once, if the
     # case is still open then)
     old = folder / "before_quick_transfer_satisfied.json"
-    new = folder / "before_one_round_transfer_satisfied.json"
+    new = folder / "before_start_calendar_transfer_satisfied.json"
     assert _types(new).count("TIMER_CANCELED") < _types(old).count("TIMER_CANCELED")
 
 
@@ -207,20 +207,18 @@ def _first_task_local_activities(path: Path) -> list[str]:
     return found
 
 
-def test_both_sides_of_the_one_round_registration_patch_are_replayed() -> None:
-    # Recorded before and after patch "one-round-registration": the old files read the
-    # calendar, then append, then screen, one after the other; the new ones take the
-    # snapshot the client sent with the start and screen beside the append.
-    from petitionflow.workflows.petition import ONE_ROUND_PATCH, QUICK_PATCH
+def test_both_sides_of_the_calendar_from_start_patch_are_replayed() -> None:
+    # Recorded before and after patch "calendar-from-start": the old files read the
+    # calendar in the registration's task, then append, then screen; the new ones count
+    # with the snapshot the client sent with the start, and append, then screen.
+    from petitionflow.workflows.petition import QUICK_PATCH, START_CALENDAR_PATCH
 
     folder = FIXTURES[0].parent
     for name in ("transfer_satisfied", "re_review_final", "repeat_of_final"):
-        old, new = folder / f"before_one_round_{name}.json", folder / f"{name}.json"
+        old, new = folder / f"before_start_calendar_{name}.json", folder / f"{name}.json"
         assert _patches(old) == [QUICK_PATCH]
-        assert _patches(new) == [ONE_ROUND_PATCH]  # the patches before it are not asked
+        assert _patches(new) == [START_CALENDAR_PATCH]  # the patches before it not asked
         # (a repeat then appends what screening found, in the same task)
         before, after = _first_task_local_activities(old), _first_task_local_activities(new)
         assert before[:3] == ["calendar_snapshot", "append_events", "screen_repeats"]
-        assert sorted(after[:2]) == ["append_events", "screen_repeats"]
-        assert "calendar_snapshot" not in after
-        assert len(after) == len(before) - 1
+        assert after == before[1:]

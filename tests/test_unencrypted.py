@@ -42,8 +42,8 @@ from petitionflow.workflows.contract import (
 )
 from petitionflow.workflows.petition import (
     ENCRYPTION_PATCH,
-    ONE_ROUND_PATCH,
     QUICK_PATCH,
+    START_CALENDAR_PATCH,
     PetitionWorkflow,
 )
 from testkit.builders import BUREAU, COUNTY_UNIT, make_intake
@@ -69,9 +69,9 @@ async def replays(handle: WorkflowHandle[Any, Any]) -> None:
         for e in history.events
         if e.marker_recorded_event_attributes.marker_name == "core_patch"
     ]
-    # (a run under patch "quick-updates", or "one-round-registration" since, takes the
+    # (a run under patch "quick-updates", or "calendar-from-start" since, takes the
     # encryption patch as given)
-    assert {ENCRYPTION_PATCH, QUICK_PATCH, ONE_ROUND_PATCH} & {p["id"] for p in patches}
+    assert {ENCRYPTION_PATCH, QUICK_PATCH, START_CALENDAR_PATCH} & {p["id"] for p in patches}
     await Replayer(workflows=[PetitionWorkflow], data_converter=CONVERTER).replay_workflow(history)
 
 

@@ -332,7 +332,7 @@ async def test_continue_as_new_carries_the_case(
             timeout = desc.raw_description.execution_config.default_workflow_task_timeout
             assert timeout.ToTimedelta() == WORKFLOW_TASK_TIMEOUT
         # The client sent the holiday calendar with the first run's start (patch
-        # "one-round-registration": the run did not read it); the runs after carry that
+        # "calendar-from-start": the run did not read it); the runs after carry that
         # same snapshot in their policy.
         snapshots = []
         for which in (first_run, None):

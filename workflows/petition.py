@@ -96,7 +96,6 @@ with workflow.unsafe.imports_passed_through():
         units_named,
     )
     from petitionflow.domain.events import Event
-    from petitionflow.domain.intake import Intake
     from petitionflow.domain.policy import Deadline, DeadlineKind, DeadlinePolicy
     from petitionflow.domain.rules import CURRENT, LEGACY, RULES_PATCH
     from petitionflow.domain.state import CaseState, Stage, evolve, fold
@@ -147,18 +146,15 @@ DIRECTORY_PATCH = "unit-directory"
 #   nearly every update;
 # - the patches before it are taken as given, not asked (``_patched``).
 QUICK_PATCH = "quick-updates"
-# Since this patch (BENCHMARKS.md, "Update latency"), the registration's workflow task
-# runs one round of local activities, not two or three:
-# - repeat screening runs beside the registration's append, not after it. Screening
-#   indexes the case and reads the earlier ones; what it finds is decided after the
-#   append, as before. Should the append then find the case id taken (the registration
-#   is refused), the case id stays indexed under this intake: harmless, as screening
-#   compares each hit with the earlier case's own intake (``same_petitioner``);
-# - a start that carries the calendar snapshot (``PetitionClient.submit`` reads it from
-#   the store) counts as read at version 0, as the case's own read was, so the
-#   registration's append does not read it again.
-# The patches before it, "quick-updates" included, are taken as given (``_patched``).
-ONE_ROUND_PATCH = "one-round-registration"
+# Since this patch (BENCHMARKS.md, "The calendar with the start"), a start that carries
+# the calendar snapshot (``PetitionClient.submit`` reads it from the store just before
+# it starts the case) counts as read at version 0, as the case's own read at
+# registration did. The registration's workflow task then reads no calendar: two local
+# activities in a row (append, screening) instead of three. A calendar loaded between
+# that read and the start is caught where it was before: the first provisional
+# deadline reads the store again. The patches before it, "quick-updates" included,
+# are taken as given (``_patched``).
+START_CALENDAR_PATCH = "calendar-from-start"
 
 
 # Appends retry until the database is back (``STORE_RETRY``). A version conflict is no
@@ -236,11 +232,6 @@ def _append_failure(exc: ActivityError) -> Exception:
     return exc
 
 
-def _intake(registration: Accepted) -> Intake:
-    """The intake the registration's events record (what the stream will hold)."""
-    return next(e.intake for e in registration.events if isinstance(e, ev.PetitionRegistered))
-
-
 def _log_calendar(event: Event, logged: set[int]) -> None:
     """A warning for the first provisional deadline an event opens in a year (``logged``:
     the years this run warned of already; a lifecycle opens several in the same year,
@@ -284,8 +275,8 @@ class PetitionWorkflow:
         # fails the workflow, not the task) before anything reaches the event store.
         # Asked first: a run under patch "quick-updates" (every new run) takes all the
         # patches before it as given and records no marker for them (see ``_patched``).
-        self.one_round = workflow.patched(ONE_ROUND_PATCH)
-        self.quick = self.one_round or workflow.patched(QUICK_PATCH)
+        self.start_calendar = workflow.patched(START_CALENDAR_PATCH)
+        self.quick = self.start_calendar or workflow.patched(QUICK_PATCH)
         self.encrypted_only = self._patched(ENCRYPTION_PATCH)
         start = (
             _unencrypted_start()
@@ -334,7 +325,7 @@ class PetitionWorkflow:
         # The case's version when this run last read the calendar (-1: not yet; a
         # snapshot carried over continue-as-new may be old).
         self.calendar_read_at = (
-            0 if self.one_round and not carried and self.policy.calendar is not None else -1
+            0 if self.start_calendar and not carried and self.policy.calendar is not None else -1
         )
         # The years of provisional deadlines this run warned of (``_log_calendar``).
         self.provisional_logged: set[int] = set()
@@ -382,16 +373,8 @@ class PetitionWorkflow:
         if self.registration is not None:
             async with self.lock:
                 registration = self.registration
-                # Since patch "one-round-registration": screening beside the append.
-                screening = (
-                    asyncio.create_task(self._screening(_intake(registration)))
-                    if self.one_round and self.screen_repeats and isinstance(registration, Accepted)
-                    else None
-                )
                 while True:
                     if isinstance(registration, Rejection):
-                        if screening is not None:
-                            screening.cancel()
                         raise rejection_error(registration)
                     if registration.duplicate or await self._commit(registration.events):
                         break
@@ -401,12 +384,8 @@ class PetitionWorkflow:
                     )
                 # Since patch "repeat-screening": a new case is screened for an earlier
                 # one of the same petitioner on the same matter (Art 19(3), 不再受理).
-                found = await screening if screening is not None else None
                 if self.screen_repeats and self.case.stage is Stage.REGISTERED:
-                    assert self.case.intake is not None
-                    await self._record_screening(
-                        found if found is not None else await self._screening(self.case.intake)
-                    )
+                    await self._screen_repeats()
         while True:
             armed = self._next_due()
             timeout = max(armed - workflow.now(), timedelta(0)) if armed else None
@@ -491,10 +470,13 @@ class PetitionWorkflow:
 
     # ---- repeat petitions --------------------------------------------------------------
 
-    async def _screening(self, intake: Intake) -> ScreenResult:
+    async def _screen_repeats(self) -> None:
         """Index the case and find earlier cases of the same petitioner on the same matter
-        (an activity: its answer is in history, so a replay decides on the same one)."""
-        request = ScreenRequest(case_id=self.case_id, intake=intake)
+        (an activity: its answer is in history, so a replay decides on the same one),
+        then let ``decide`` say what follows: a certain match is not accepted and linked,
+        possible ones are suggested to the registering office. Under the lock."""
+        assert self.case.intake is not None
+        request = ScreenRequest(case_id=self.case_id, intake=self.case.intake)
         if self.quick:
             # Idempotent (a retry finds the case indexed already), so it can run in
             # the registration's workflow task, as the append does.
@@ -515,12 +497,6 @@ class PetitionWorkflow:
                 retry_policy=APPEND_RETRY,
                 summary="repeat screening",
             )
-        return result
-
-    async def _record_screening(self, result: ScreenResult) -> None:
-        """Let ``decide`` say what screening found means: a certain match is not
-        accepted and linked, possible ones are suggested to the registering office.
-        Under the lock."""
         if not result.candidates:
             return
         command = ScreenRepeats(
