@@ -32,7 +32,7 @@ import pytest
 from psycopg import sql
 from temporalio.client import Client
 
-import petitionflow.client as client_module
+from petitionflow import client as client_module
 from petitionflow.api.app import issuer_app, serving
 from petitionflow.client import PetitionClient
 from petitionflow.domain.policy import DeadlinePolicy
