@@ -204,7 +204,7 @@ class PetitionClient:
         if stored or policy.holiday_calendar != "cn" or policy.calendar is not None:
             return stored, policy
         try:
-            snapshot = CalendarStore(self.store.engine).snapshot(policy.local_date(now).year - 1)
+            snapshot = CalendarStore(self.store.engine).snapshot(policy.snapshot_from(now))
         except ProgrammingError as exc:
             if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
                 raise

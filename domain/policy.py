@@ -136,6 +136,11 @@ class DeadlinePolicy(Frozen):
     def local_date(self, instant: datetime) -> date:
         return instant.astimezone(self.tz).date()
 
+    def snapshot_from(self, instant: datetime) -> int:
+        """The first year a calendar snapshot taken at ``instant`` holds: the years a
+        case still counts in, from the year before this one."""
+        return self.local_date(instant).year - 1
+
     def is_working_day(self, day: date) -> bool:
         return self._working(day)[0]
 

@@ -354,3 +354,11 @@ def test_the_ui_details_and_the_report_warn_of_provisional_deadlines(
     warning = provisional_warning(report)
     assert warning is not None and "1 open case with provisional deadlines" in warning
     assert provisional_warning([{"unit": "某局", "provisional": 0}]) is None
+
+
+def test_a_snapshot_starts_the_year_before_the_local_date() -> None:
+    # The client (at submission) and the workflow (its own read) take the same years:
+    # from the year before Beijing's date, which is a year on from UTC's at New Year.
+    policy = DeadlinePolicy()
+    assert policy.snapshot_from(datetime(2026, 12, 31, 15, 59, tzinfo=UTC)) == 2025
+    assert policy.snapshot_from(datetime(2026, 12, 31, 16, 0, tzinfo=UTC)) == 2026

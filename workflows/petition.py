@@ -34,8 +34,9 @@ update returns once its events are durable.
 - **The holiday calendar** (since patch "holiday-calendar-snapshot"): the case counts
   days with a snapshot of the calendar store, which its start carries (the client read
   it) or the ``calendar_snapshot`` local activity read, so it is in history and
-  travels in ``self.policy`` (and over continue-as-new). The ``calendar_loaded`` signal (``petition calendar load``) makes
-  it read the store again and decide ``recompute_deadlines``.
+  travels in ``self.policy`` (and over continue-as-new). The ``calendar_loaded``
+  signal (``petition calendar load``) makes it read the store again and decide
+  ``recompute_deadlines``.
 """
 
 from __future__ import annotations
@@ -273,8 +274,9 @@ class PetitionWorkflow:
         # An unencrypted one is refused unread (``unencrypted``): ``run`` fails the
         # workflow at once with ``unencrypted_payload`` (an ApplicationError, which
         # fails the workflow, not the task) before anything reaches the event store.
-        # Asked first: a run under patch "quick-updates" (every new run) takes all the
-        # patches before it as given and records no marker for them (see ``_patched``).
+        # Asked first: a run under patch "calendar-from-start" (every new run) takes
+        # "quick-updates" and all the patches before it as given and records no marker
+        # for them (see ``_patched``); a run under "quick-updates" took those before it.
         self.start_calendar = workflow.patched(START_CALENDAR_PATCH)
         self.quick = self.start_calendar or workflow.patched(QUICK_PATCH)
         self.encrypted_only = self._patched(ENCRYPTION_PATCH)
@@ -557,7 +559,7 @@ class PetitionWorkflow:
 
     async def _calendar_snapshot(self) -> CalendarSnapshot:
         """The calendar store's snapshot from last year on (a local activity)."""
-        year = self.policy.local_date(workflow.now()).year - 1
+        year = self.policy.snapshot_from(workflow.now())
         return await call_store(
             "calendar_snapshot",
             SnapshotRequest(from_year=year),
